@@ -1,0 +1,212 @@
+import { Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
+import { InvalidBackupError } from "../errors.ts";
+import { entryPathProblem } from "./entry-paths.ts";
+import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
+import { Sha256Stream } from "./sha256-stream.ts";
+import { configureZip } from "./zip-config.ts";
+
+/** Random access to an archive (a local file, a range-reading S3 object, bytes in a test). */
+export interface ArchiveSourceReader {
+  size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** Caps that keep a hostile archive from filling the disk (a "zip bomb"). */
+export interface ArchiveLimits {
+  /** Largest total uncompressed size accepted. */
+  maxTotalBytes: number;
+  /** Largest uncompressed/compressed ratio of one entry, checked for entries over `ratioFloorBytes`. */
+  maxRatio: number;
+  ratioFloorBytes: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_LIMITS: ArchiveLimits = {
+  maxTotalBytes: 256 * 1024 ** 3,
+  // Deflate tops out near 1032:1; real databases and files stay far below 200:1.
+  maxRatio: 200,
+  ratioFloorBytes: 1024 * 1024,
+  maxEntries: 1_000_000,
+};
+
+export interface ReadProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  entriesDone: number;
+  entriesTotal: number;
+}
+
+export interface ReadArchiveOptions {
+  limits?: ArchiveLimits;
+  /** Where an entry's checked bytes go; by default they are read, checked and dropped. */
+  sink?: (path: string, size: number) => Promise<WritableStream<Uint8Array>>;
+  signal?: AbortSignal;
+  onProgress?: (progress: ReadProgress) => void;
+}
+
+export interface ArchiveReport {
+  /** File entries, the manifest not counted. */
+  entries: number;
+  /** Uncompressed bytes of those entries. */
+  bytes: number;
+  manifest?: Manifest;
+}
+
+const ZIP_MAGIC = [0x50, 0x4b];
+const SYMLINK_MODE = 0o120000;
+const FILE_TYPE_MASK = 0o170000;
+
+/** Whether the bytes start like a zip (local header or an empty archive's end record). */
+export function looksLikeZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === ZIP_MAGIC[0] && head[1] === ZIP_MAGIC[1] &&
+    ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
+}
+
+/**
+ * Reads a backup archive through its central directory (what extractors trust) and checks everything a
+ * restore depends on, streaming each entry once: safe paths, no symlinks, no encryption, sane sizes,
+ * `data.db` at the root, every CRC-32, and, when there is a manifest, that it lists exactly the entries
+ * with matching sizes and SHA-256. Throws `InvalidBackupError` naming the first problem found.
+ * Entries flow to `sink` as they are checked; a caller extracting must discard everything on failure.
+ */
+export async function readArchive(source: ArchiveSourceReader, options: ReadArchiveOptions = {}): Promise<ArchiveReport> {
+  configureZip();
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const zip = new ZipReader(toZipReader(source), { checkCrc32: true, checkOverlappingEntry: true, useWebWorkers: false });
+  try {
+    const entries = await listEntries(zip, source);
+    const files = checkStructure(entries, source.size, limits);
+    const manifest = await readManifest(entries);
+    if (manifest) checkManifestListing(manifest, files);
+    const expected = new Map(manifest?.entries.map((e) => [e.path, e]));
+    const bytesTotal = files.reduce((sum, e) => sum + e.uncompressedSize, 0);
+    let bytesDone = 0;
+    let entriesDone = 0;
+    for (const entry of files) {
+      options.signal?.throwIfAborted();
+      const hash = new Sha256Stream();
+      const declared = entry.uncompressedSize;
+      let seen = 0;
+      const guard = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          seen += chunk.length;
+          // zip.js trusts the declared size only for its own buffers; refuse more bytes than declared.
+          if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} holds more data than its header declares.`);
+          bytesDone += chunk.length;
+          options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
+          controller.enqueue(chunk);
+        },
+      });
+      const sink = options.sink ? await options.sink(entry.filename, declared) : discard();
+      const checked = guard.readable.pipeThrough(hash).pipeTo(sink);
+      try {
+        await entry.getData(guard.writable, { checkCrc32: true, signal: options.signal });
+        await checked;
+      } catch (error) {
+        await checked.catch(() => {});
+        throw toInvalid(error, entry.filename);
+      }
+      if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is shorter than its header declares.`);
+      const listed = expected.get(entry.filename);
+      if (listed && (listed.sha256 !== hash.digest() || listed.size !== seen)) {
+        throw new InvalidBackupError(`The checksum of ${entry.filename} does not match the manifest.`);
+      }
+      entriesDone++;
+      options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
+    }
+    return { entries: files.length, bytes: bytesTotal, ...(manifest ? { manifest } : {}) };
+  } finally {
+    await zip.close().catch(() => {});
+  }
+}
+
+async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader): Promise<Entry[]> {
+  const head = await source.read(0, 4);
+  if (!looksLikeZip(head)) throw new InvalidBackupError("The file is not a zip archive.");
+  try {
+    return await zip.getEntries();
+  } catch {
+    throw new InvalidBackupError("The zip archive is truncated or corrupt: its central directory cannot be read.");
+  }
+}
+
+/** Everything that can be judged from the central directory alone, before a byte is extracted. */
+function checkStructure(entries: Entry[], archiveSize: number, limits: ArchiveLimits): FileEntry[] {
+  if (entries.length > limits.maxEntries) throw new InvalidBackupError(`The archive has more than ${limits.maxEntries} entries.`);
+  const seen = new Set<string>();
+  const files: FileEntry[] = [];
+  let total = 0;
+  for (const entry of entries) {
+    const name = entry.directory ? entry.filename.replace(/\/$/, "") : entry.filename;
+    const problem = entryPathProblem(name);
+    if (problem) throw new InvalidBackupError(problem);
+    if (((entry.externalFileAttributes >>> 16) & FILE_TYPE_MASK) === SYMLINK_MODE) {
+      throw new InvalidBackupError(`The entry ${JSON.stringify(name)} is a symbolic link.`);
+    }
+    if (seen.has(name)) throw new InvalidBackupError(`The entry ${JSON.stringify(name)} appears twice.`);
+    seen.add(name);
+    if (entry.directory) continue;
+    if (entry.encrypted) throw new InvalidBackupError(`The entry ${JSON.stringify(name)} is encrypted.`);
+    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+      throw new InvalidBackupError(`The entry ${JSON.stringify(name)} uses an unsupported compression method.`);
+    }
+    const { uncompressedSize: size, compressedSize } = entry;
+    if (size > limits.ratioFloorBytes && size > Math.max(compressedSize, 1) * limits.maxRatio) {
+      throw new InvalidBackupError(`The entry ${JSON.stringify(name)} expands more than ${limits.maxRatio} times: refused as a zip bomb.`);
+    }
+    if (compressedSize > archiveSize) throw new InvalidBackupError(`The entry ${JSON.stringify(name)} is larger than the archive: it is truncated.`);
+    total += size;
+    if (total > limits.maxTotalBytes) throw new InvalidBackupError("The archive expands beyond the size limit: refused as a zip bomb.");
+    if (name !== MANIFEST_PATH) files.push(entry as FileEntry);
+  }
+  if (!seen.has("data.db") || files.every((f) => f.filename !== "data.db")) {
+    throw new InvalidBackupError("The archive has no data.db at its root.");
+  }
+  return files;
+}
+
+async function readManifest(entries: Entry[]): Promise<Manifest | undefined> {
+  const entry = entries.find((e) => e.filename === MANIFEST_PATH && !e.directory) as FileEntry | undefined;
+  if (!entry) return undefined;
+  if (entry.uncompressedSize > 256 * 1024 * 1024) throw new InvalidBackupError("The manifest is too large.");
+  const chunks: Uint8Array[] = [];
+  try {
+    await entry.getData(new WritableStream({ write: (chunk) => void chunks.push(chunk) }), { checkCrc32: true });
+  } catch (error) {
+    throw toInvalid(error, MANIFEST_PATH);
+  }
+  const parsed = parseManifest(new TextDecoder().decode(Buffer.concat(chunks)));
+  if ("problem" in parsed) throw new InvalidBackupError(parsed.problem);
+  return parsed.manifest;
+}
+
+function checkManifestListing(manifest: Manifest, files: FileEntry[]): void {
+  const listed = new Map(manifest.entries.map((e) => [e.path, e]));
+  for (const file of files) {
+    const entry = listed.get(file.filename);
+    if (!entry) throw new InvalidBackupError(`The entry ${file.filename} is not listed in the manifest.`);
+    if (entry.size !== file.uncompressedSize) throw new InvalidBackupError(`The size of ${file.filename} does not match the manifest.`);
+    listed.delete(file.filename);
+  }
+  const missing = listed.keys().next();
+  if (!missing.done) throw new InvalidBackupError(`The entry ${missing.value} listed in the manifest is missing.`);
+}
+
+function toInvalid(error: unknown, name: string): Error {
+  if (error instanceof InvalidBackupError) return error;
+  if ((error as Error)?.name === "AbortError") return error as Error;
+  const message = String((error as Error)?.message ?? error);
+  if (/crc|signature/i.test(message)) return new InvalidBackupError(`The entry ${name} is corrupt: its CRC-32 does not match.`);
+  return new InvalidBackupError(`The entry ${name} cannot be read: the archive is corrupt or truncated.`);
+}
+
+function discard(): WritableStream<Uint8Array> {
+  return new WritableStream();
+}
+
+function toZipReader(source: ArchiveSourceReader): Reader<unknown> {
+  const reader = new Reader<unknown>(undefined);
+  reader.size = source.size;
+  reader.readUint8Array = (index, length) => source.read(index, length);
+  return reader;
+}

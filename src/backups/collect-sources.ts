@@ -1,0 +1,71 @@
+import { createReadStream } from "node:fs";
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import type { ArchiveSource } from "../archive/write-archive.ts";
+import { snapshotDatabase } from "../db/snapshot-database.ts";
+import { isDataRootEntry } from "./data-dir.ts";
+
+/**
+ * Lists what a backup of `dir` holds, in archive order: every `*.db` at the root as a consistent snapshot
+ * (their `-wal`/`-shm` files left out, the snapshot already holds their committed pages), then every other
+ * regular file, depth first, with `/`-separated relative paths. Symlinks and special files are skipped:
+ * a backup holds files only. Snapshots start when the archive reaches them, so each stays open only
+ * for as long as its own pages stream.
+ */
+export async function collectSources(dir: string): Promise<{ sources: ArchiveSource[]; bytesTotal: number }> {
+  const rootNames = (await readdir(dir)).filter(isDataRootEntry).sort();
+  const databases = rootNames.filter((name) => name.endsWith(".db"));
+  const skipped = new Set(databases.flatMap((db) => [`${db}-wal`, `${db}-shm`, `${db}-journal`]));
+  const sources: ArchiveSource[] = [];
+  for (const name of databases) {
+    const info = await lstat(join(dir, name));
+    if (!info.isFile()) continue;
+    sources.push(databaseSource(join(dir, name), name, info.size, info.mtime));
+  }
+  const walk = async (relative: string) => {
+    const absolute = join(dir, relative);
+    const info = await lstat(absolute);
+    if (info.isDirectory()) {
+      for (const child of (await readdir(absolute)).sort()) await walk(`${relative}/${child}`);
+    } else if (info.isFile()) {
+      sources.push(fileSource(absolute, relative, info.size, info.mtime));
+    }
+  };
+  for (const name of rootNames) {
+    if (databases.includes(name) || skipped.has(name)) continue;
+    await walk(name);
+  }
+  return { sources, bytesTotal: sources.reduce((sum, s) => sum + s.size, 0) };
+}
+
+function databaseSource(path: string, name: string, fileSize: number, mtime: Date): ArchiveSource {
+  const source: ArchiveSource = {
+    path: name,
+    // The file's size is a close estimate for progress; the snapshot below sets the exact one.
+    size: fileSize,
+    lastModified: mtime,
+    async open() {
+      try {
+        const snapshot = await snapshotDatabase(path);
+        source.size = snapshot.size;
+        return snapshot.stream;
+      } catch (error) {
+        // A `*.db` that is not a database (an app's own file) is backed up as it is.
+        if (!/NOTADB|not a database/i.test(String((error as Error).message) + String((error as { code?: string }).code)))
+          throw error;
+        return fileSource(path, name, fileSize, mtime).open();
+      }
+    },
+  };
+  return source;
+}
+
+function fileSource(path: string, relative: string, size: number, mtime: Date): ArchiveSource {
+  return {
+    path: relative,
+    size,
+    lastModified: mtime,
+    open: async () => Readable.toWeb(createReadStream(path, { highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>,
+  };
+}

@@ -1,0 +1,62 @@
+import { createClient, type Client } from "@libsql/client";
+
+/** Opens a libSQL file database the way every connection of ours does: WAL, a busy timeout, foreign keys. */
+export async function openDatabase(path: string): Promise<Client> {
+  const client = createClient({ url: `file:${path}` });
+  // WAL lets the backup's read transaction run beside writers instead of blocking them.
+  await client.execute("PRAGMA journal_mode=WAL");
+  await client.execute("PRAGMA busy_timeout=5000");
+  await client.execute("PRAGMA foreign_keys=ON");
+  return client;
+}
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS _superusers (
+     id TEXT PRIMARY KEY NOT NULL,
+     email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+     password TEXT NOT NULL,
+     tokenKey TEXT NOT NULL,
+     created TEXT NOT NULL,
+     updated TEXT NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS _params (
+     id TEXT PRIMARY KEY NOT NULL,
+     value TEXT NOT NULL,
+     updated TEXT NOT NULL
+   )`,
+];
+
+/**
+ * The server's connection to `data.db`. A restore swaps the file underneath, so the connection can be
+ * closed and opened again in-process; everything that queries goes through `client` at call time.
+ */
+export class DatabaseHandle {
+  #client: Client | undefined;
+
+  constructor(readonly path: string) {}
+
+  /** Opens the connection and creates the tables the server needs (a restored PocketBase database may lack them). */
+  async open(): Promise<void> {
+    if (this.#client) return;
+    const client = await openDatabase(this.path);
+    for (const statement of SCHEMA) await client.execute(statement);
+    this.#client = client;
+  }
+
+  get client(): Client {
+    if (!this.#client) throw new Error("The database is closed.");
+    return this.#client;
+  }
+
+  /** Closes the connection, checkpointing the WAL so that the file alone holds the data. */
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    if (!client) return;
+    try {
+      await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+    } finally {
+      client.close();
+    }
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Errors, in two layers: domain errors thrown by services and jobs, and `ApiError`, the PocketBase
+ * error shape `{data, message, status}` that only the HTTP edge renders (see SPEC.md §1).
+ */
+
+/** A field error in PocketBase's `data.<field>` shape. */
+export interface FieldError {
+  code: string;
+  message: string;
+  params?: Record<string, unknown>;
+}
+
+/** The PocketBase error response: exactly `data`, `message` and `status`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly data: Record<string, FieldError> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  toJSON() {
+    return { data: this.data, message: this.message, status: this.status };
+  }
+}
+
+export const DEFAULT_MESSAGES: Record<number, string> = {
+  400: "Something went wrong while processing your request.",
+  401: "Missing or invalid authentication.",
+  403: "You are not allowed to perform this request.",
+  404: "The requested resource wasn't found.",
+  413: "Request entity too large.",
+  429: "Too Many Requests.",
+  500: "Something went wrong while processing your request.",
+};
+
+export const badRequest = (message = DEFAULT_MESSAGES[400]!, data: Record<string, FieldError> = {}) =>
+  new ApiError(400, message, data);
+export const notFound = (message = DEFAULT_MESSAGES[404]!) => new ApiError(404, message);
+export const forbidden = (message = DEFAULT_MESSAGES[403]!) => new ApiError(403, message);
+export const unauthorized = (message = DEFAULT_MESSAGES[401]!) => new ApiError(401, message);
+export const validationFailed = (data: Record<string, FieldError>) =>
+  new ApiError(400, "An error occurred while validating the submitted data.", data);
+export const unparsableBody = () => new ApiError(400, "An error occurred while loading the submitted data.");
+export const bodyTooLarge = () => new ApiError(413, DEFAULT_MESSAGES[413]!);
+
+/** A missing key in a backup store or a missing record; every backend throws this one, never its own. */
+export class NotFoundError extends Error {
+  override name = "NotFoundError";
+}
+
+/** Another backup, restore or verify holds the one-job lock. */
+export class BackupBusyError extends Error {
+  override name = "BackupBusyError";
+  constructor() {
+    super("Try again later - another backup/restore process has already been started.");
+  }
+}
+
+/** An archive that is not a restorable backup: the message says what is wrong, in words a user can act on. */
+export class InvalidBackupError extends Error {
+  override name = "InvalidBackupError";
+}
+
+/** A storage backend failed (disk, S3); the message names the problem and never carries a secret or a path. */
+export class StorageError extends Error {
+  override name = "StorageError";
+}
+
+/** A job was cancelled on purpose (for example the server is shutting down). */
+export class AbortedError extends Error {
+  override name = "AbortedError";
+  constructor(message = "The operation was aborted.") {
+    super(message);
+  }
+}
+
+/** Errors as they cross a worker boundary: plain data, no stack. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+}
+
+const KNOWN_ERRORS: Record<string, new (message: string) => Error> = {
+  NotFoundError,
+  InvalidBackupError,
+  StorageError,
+  AbortedError,
+};
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { name: error.name, message: error.message, ...(typeof code === "string" ? { code } : {}) };
+  }
+  return { name: "Error", message: String(error) };
+}
+
+export function deserializeError(error: SerializedError): Error {
+  if (error.name === "BackupBusyError") return new BackupBusyError();
+  const Known = KNOWN_ERRORS[error.name];
+  const result = Known ? new Known(error.message) : new Error(error.message);
+  if (error.code) (result as { code?: string }).code = error.code;
+  return result;
+}
+
+/** Strips absolute paths from a message so that no response or log line leaks the server's layout. */
+export function redactPaths(message: string): string {
+  return message.replace(/(?<![\w:/.~-])(?:\/[^\s'":,()/]+){2,}\/?/g, (match) => {
+    const base = match.split("/").filter(Boolean).pop();
+    return base ? `…/${base}` : "…";
+  });
+}

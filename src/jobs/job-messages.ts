@@ -1,0 +1,66 @@
+import type { SerializedError } from "../errors.ts";
+import type { StoreDescriptor } from "../store/backup-store.ts";
+
+/** Progress every job reports; the numbers are bytes and entries actually read from the sources. */
+export interface JobProgress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  entriesDone: number;
+  entriesTotal: number;
+}
+
+/** Archive the data directory into the store under `key`. */
+export interface CreateBackupParams {
+  kind: "create";
+  dataDir: string;
+  store: StoreDescriptor;
+  key: string;
+  producer: string;
+  level: number;
+}
+
+/** Check a stored archive and extract it into `stagingDir`, then check the extracted database. */
+export interface ExtractBackupParams {
+  kind: "extract";
+  store: StoreDescriptor;
+  key: string;
+  stagingDir: string;
+}
+
+/** Check a stored archive without extracting it. */
+export interface CheckBackupParams {
+  kind: "check";
+  store: StoreDescriptor;
+  key: string;
+}
+
+export type JobParams = CreateBackupParams | ExtractBackupParams | CheckBackupParams;
+
+export interface CreateBackupResult {
+  key: string;
+  size: number;
+  sha256: string;
+  entries: number;
+}
+
+export interface CheckBackupResult {
+  entries: number;
+  bytes: number;
+  hasManifest: boolean;
+}
+
+export interface JobResults {
+  create: CreateBackupResult;
+  extract: CheckBackupResult;
+  check: CheckBackupResult;
+}
+
+/** Messages to a job worker. */
+export type WorkerRequest = { type: "start"; params: JobParams } | { type: "cancel" };
+
+/** Messages from a job worker. */
+export type WorkerEvent =
+  | { type: "progress"; progress: JobProgress }
+  | { type: "done"; result: JobResults[JobParams["kind"]] }
+  | { type: "error"; error: SerializedError };

@@ -1,0 +1,106 @@
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import type { AppContext } from "./app-context.ts";
+import { createApp } from "./app.ts";
+import { AuthService } from "./auth/auth-service.ts";
+import { loadServerSecret, rotateServerSecret } from "./auth/server-secret.ts";
+import { SuperuserRepository } from "./auth/superusers.ts";
+import { BackupService, type JobRunner } from "./backups/backup-service.ts";
+import { dataDirPaths } from "./backups/data-dir.ts";
+import { JobLock } from "./backups/job-lock.ts";
+import { recoverRestore } from "./backups/restore-swap.ts";
+import { parseHostPort, type Config } from "./config.ts";
+import { DatabaseHandle } from "./db/database-handle.ts";
+import { JobTracker } from "./jobs/job-tracker.ts";
+import { runJobInWorker } from "./jobs/run-job.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { LocalBackupStore } from "./store/local-backup-store.ts";
+import { VERSION } from "./version.ts";
+
+export interface RunningServer {
+  url: string;
+  ctx: AppContext;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  runJob?: JobRunner;
+}
+
+/**
+ * Opens the data directory (finishing or discarding an interrupted restore first), makes sure a superuser
+ * exists, and serves the API. The order matters: recovery runs before anything opens the database.
+ */
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger();
+  const paths = dataDirPaths(config.dir);
+  await mkdir(paths.dir, { recursive: true });
+  const recovery = await recoverRestore(paths.dir);
+  if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
+  const localStore = new LocalBackupStore(paths.backups);
+  await localStore.cleanup();
+
+  const db = new DatabaseHandle(paths.database);
+  await db.open();
+  let secret = await loadServerSecret(paths.dir);
+  const superusers = new SuperuserRepository(db);
+  const auth = new AuthService(superusers, () => secret);
+  await ensureSuperuser(superusers, config, log);
+
+  const jobs = new JobTracker();
+  const backups = new BackupService({
+    dataDir: paths.dir,
+    appName: config.appName,
+    producer: `backstream/${VERSION}`,
+    db,
+    lock: new JobLock(),
+    jobs,
+    log,
+    store: () => ({ store: localStore, descriptor: { kind: "local", dir: paths.backups } }),
+    runJob: options.runJob ?? runJobInWorker,
+    restoreDelayMs: config.restoreDelayMs,
+    afterRestore: async () => {
+      // New secret: every token issued before the restore stops working, as the superusers changed.
+      secret = await rotateServerSecret(paths.dir);
+    },
+    ...(config.testPauseAt ? { pauseAt: config.testPauseAt } : {}),
+  });
+  const ctx: AppContext = { dataDir: paths.dir, db, auth, backups, jobs, log };
+  const { hostname, port } = parseHostPort(config.http);
+  const app = createApp(ctx).listen({ hostname, port, maxRequestBodySize: Number.MAX_SAFE_INTEGER, idleTimeout: 0 });
+  const server = app.server!;
+  const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`;
+  log.info(`serving on ${url}`);
+  return {
+    url,
+    ctx,
+    async stop() {
+      await app.stop(true);
+      await db.close();
+    },
+  };
+}
+
+async function ensureSuperuser(superusers: SuperuserRepository, config: Config, log: Logger): Promise<void> {
+  if (config.superuserEmail && config.superuserPassword) {
+    await superusers.upsert(config.superuserEmail, config.superuserPassword);
+    log.info("superuser from the environment upserted", { email: config.superuserEmail });
+    return;
+  }
+  if ((await superusers.count()) > 0) return;
+  const email = "admin@example.com";
+  const password = randomBytes(12).toString("base64url");
+  await superusers.upsert(email, password);
+  // Printed once, straight to the terminal (not through the logger), so that log files do not keep it.
+  console.log(
+    [
+      "",
+      "A first superuser was created:",
+      `  email:    ${email}`,
+      `  password: ${password}`,
+      "Change it with: npm exec -- bun src/cli.ts superuser upsert EMAIL PASSWORD",
+      "",
+    ].join("\n"),
+  );
+}

@@ -1,0 +1,58 @@
+import type { ArchiveSourceReader } from "../archive/read-archive.ts";
+
+/** What a store knows about one backup. */
+export interface BackupInfo {
+  key: string;
+  size: number;
+  modified: Date;
+  /** SHA-256 of the whole archive, hex, when the store kept it (sidecar locally, object metadata on S3). */
+  sha256?: string;
+}
+
+/** A byte range, both ends inclusive, as in HTTP. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** An archive being written: bytes go into `stream`; `commit` makes it visible whole, `abort` leaves nothing. */
+export interface PendingWrite {
+  stream: WritableStream<Uint8Array>;
+  /** Publishes the archive under its key, with its checksum. Call after `stream` is closed. */
+  commit(sha256: string): Promise<void>;
+  /** Throws the bytes away; safe to call at any point, and more than once. */
+  abort(): Promise<void>;
+}
+
+/** Random access to a stored archive, for readers that need the zip's central directory first. */
+export interface RandomAccessSource extends ArchiveSourceReader {
+  close(): Promise<void>;
+}
+
+/**
+ * Where backups live. Every implementation keeps the same contract, checked by one shared test suite
+ * (test/support/store-contract.ts):
+ * - a missing key is always `NotFoundError`, never a backend's own error;
+ * - `write` is atomic: until `commit`, readers and `list` never see the key, and `abort` leaves nothing;
+ * - `list` shows committed backups only: no temp files, partial uploads or checksum sidecars;
+ * - other failures are `StorageError` with a message that names the problem and carries no secret or path.
+ */
+export interface BackupStore {
+  list(): Promise<BackupInfo[]>;
+  /** Throws `NotFoundError` when the key is not stored. */
+  stat(key: string): Promise<BackupInfo>;
+  /** Streams the archive or a byte range of it. Throws `NotFoundError` when the key is not stored. */
+  read(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+  /** Opens the archive for random access. Throws `NotFoundError` when the key is not stored. */
+  open(key: string): Promise<RandomAccessSource>;
+  write(key: string): Promise<PendingWrite>;
+  /** Throws `NotFoundError` when the key is not stored. */
+  delete(key: string): Promise<void>;
+  /** Removes what an earlier crash left behind (temp files, orphan sidecars). */
+  cleanup(): Promise<void>;
+}
+
+/** How a worker rebuilds the store on its side of the thread boundary: data, never an instance. */
+export type StoreDescriptor =
+  | { kind: "local"; dir: string }
+  | { kind: "s3"; endpoint: string; bucket: string; region: string; accessKey: string; secret: string; forcePathStyle: boolean };

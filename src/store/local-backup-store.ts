@@ -1,0 +1,165 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { NotFoundError, StorageError } from "../errors.ts";
+import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
+import { assertSafeKey } from "./keys.ts";
+
+/** Temp files and checksum sidecars live in hidden subfolders, so a key can never collide with them. */
+const TEMP_DIR = ".tmp";
+const META_DIR = ".meta";
+
+/** Backups as files in `<data dir>/backups`: temp name, fsync, rename; the archive checksum in a sidecar. */
+export class LocalBackupStore implements BackupStore {
+  constructor(readonly dir: string) {}
+
+  async list(): Promise<BackupInfo[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw storageError("list the backups", error);
+    }
+    const infos = await Promise.all(
+      names.filter((name) => !name.startsWith(".")).map((name) => this.stat(name).catch(() => undefined)),
+    );
+    return infos.filter((info): info is BackupInfo => info !== undefined);
+  }
+
+  async stat(key: string): Promise<BackupInfo> {
+    assertSafeKey(key);
+    try {
+      const info = await stat(join(this.dir, key));
+      if (!info.isFile()) throw new NotFoundError(`Backup ${key} not found.`);
+      const sha256 = await readFile(this.#metaPath(key), "utf8").then((s) => s.trim(), () => undefined);
+      return { key, size: info.size, modified: info.mtime, ...(sha256 ? { sha256 } : {}) };
+    } catch (error) {
+      throw mapError(error, key, "read the backup");
+    }
+  }
+
+  async read(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    const { size } = await this.stat(key);
+    // A native file stream: Bun keeps the response's Content-Length for it, not for Node-stream bridges.
+    return Bun.file(join(this.dir, key)).slice(range?.start ?? 0, (range?.end ?? size - 1) + 1).stream();
+  }
+
+  async open(key: string): Promise<RandomAccessSource> {
+    const { size } = await this.stat(key);
+    const handle = await open(join(this.dir, key), "r");
+    return {
+      size,
+      async read(offset, length) {
+        const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+        let done = 0;
+        while (done < buffer.length) {
+          const { bytesRead } = await handle.read(buffer, done, buffer.length - done, offset + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return done === buffer.length ? buffer : buffer.subarray(0, done);
+      },
+      close: () => handle.close(),
+    };
+  }
+
+  async write(key: string): Promise<PendingWrite> {
+    assertSafeKey(key);
+    const tempDir = join(this.dir, TEMP_DIR);
+    await mkdir(tempDir, { recursive: true }).catch((error) => {
+      throw storageError("prepare the backups folder", error);
+    });
+    const temp = join(tempDir, `${randomBytes(8).toString("hex")}.part`);
+    const handle = await open(temp, "wx", 0o600);
+    let closed = false;
+    const closeHandle = async () => {
+      if (!closed) {
+        closed = true;
+        await handle.close();
+      }
+    };
+    const stream = new WritableStream<Uint8Array>({
+      async write(chunk) {
+        let done = 0;
+        while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+      },
+      async close() {
+        await handle.sync();
+        await closeHandle();
+      },
+      async abort() {
+        await closeHandle();
+      },
+    });
+    return {
+      stream,
+      commit: async (sha256) => {
+        await closeHandle();
+        // The sidecar goes first: an archive is never visible without its checksum.
+        await writeFileAtomic(this.#metaPath(key), sha256);
+        await rename(temp, join(this.dir, key));
+        await syncDir(this.dir);
+      },
+      abort: async () => {
+        await closeHandle().catch(() => {});
+        await rm(temp, { force: true });
+      },
+    };
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.stat(key);
+    try {
+      await rm(join(this.dir, key));
+      await rm(this.#metaPath(key), { force: true });
+    } catch (error) {
+      throw mapError(error, key, "delete the backup");
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    await rm(join(this.dir, TEMP_DIR), { recursive: true, force: true });
+    const metas = await readdir(join(this.dir, META_DIR)).catch(() => [] as string[]);
+    for (const meta of metas) {
+      const key = meta.replace(/\.sha256$/, "");
+      const exists = await stat(join(this.dir, key)).then(() => true, () => false);
+      if (!exists) await rm(join(this.dir, META_DIR, meta), { force: true });
+    }
+  }
+
+  #metaPath(key: string) {
+    return join(this.dir, META_DIR, `${key}.sha256`);
+  }
+}
+
+async function writeFileAtomic(path: string, content: string) {
+  const dir = join(path, "..");
+  await mkdir(dir, { recursive: true });
+  const temp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeFile(temp, content);
+  await rename(temp, path);
+}
+
+/** Makes a rename durable: the directory entry itself must reach the disk. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } catch {
+    // some filesystems refuse fsync on directories; the rename is still atomic
+  } finally {
+    await handle.close();
+  }
+}
+
+function mapError(error: unknown, key: string, action: string): Error {
+  if (error instanceof NotFoundError || error instanceof StorageError) return error;
+  if ((error as NodeJS.ErrnoException).code === "ENOENT") return new NotFoundError(`Backup ${key} not found.`);
+  return storageError(action, error);
+}
+
+function storageError(action: string, error: unknown): StorageError {
+  const code = (error as NodeJS.ErrnoException).code;
+  return new StorageError(`Failed to ${action}${code ? ` (${code})` : ""}.`);
+}
