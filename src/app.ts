@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { AppContext } from "./app-context.ts";
 import { ApiError, DEFAULT_MESSAGES } from "./errors.ts";
 import { authRoutes } from "./http/auth-routes.ts";
-import { backupRoutes } from "./http/backup-routes.ts";
+import { backupRoutes, uploadRoute } from "./http/backup-routes.ts";
 import { errorResponse, toApiError } from "./http/api-errors.ts";
 import { healthRoutes } from "./http/health-routes.ts";
 
@@ -16,5 +16,7 @@ export function createApp(ctx: AppContext) {
     })
     .use(healthRoutes(ctx))
     .use(authRoutes(ctx))
+    // The upload route goes first so that `upload` is never taken for a backup key.
+    .use(uploadRoute(ctx))
     .use(backupRoutes(ctx));
 }

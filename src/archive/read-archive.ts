@@ -1,4 +1,4 @@
-import { Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
+import { ERR_UNSAFE_FILENAME, Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
 import { InvalidBackupError } from "../errors.ts";
 import { entryPathProblem } from "./entry-paths.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
@@ -125,7 +125,12 @@ async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader)
   if (!looksLikeZip(head)) throw new InvalidBackupError("The file is not a zip archive.");
   try {
     return await zip.getEntries();
-  } catch {
+  } catch (error) {
+    // zip.js refuses traversal names itself; report them with the same words as our own path check.
+    if ((error as Error)?.message === ERR_UNSAFE_FILENAME) {
+      const name = String((error as { filename?: unknown }).filename ?? "");
+      throw new InvalidBackupError(entryPathProblem(name) ?? `The entry ${JSON.stringify(name)} has an unsafe path.`);
+    }
     throw new InvalidBackupError("The zip archive is truncated or corrupt: its central directory cannot be read.");
   }
 }

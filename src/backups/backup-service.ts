@@ -1,13 +1,16 @@
 import { mkdir, rm } from "node:fs/promises";
 import type { DatabaseHandle } from "../db/database-handle.ts";
-import { badRequest, NotFoundError, validationFailed } from "../errors.ts";
+import { readArchive, looksLikeZip } from "../archive/read-archive.ts";
+import { Sha256Stream } from "../archive/sha256-stream.ts";
+import { badRequest, InvalidBackupError, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
 import type { JobParams, JobResults } from "../jobs/job-messages.ts";
 import type { JobContext } from "../jobs/create-backup-job.ts";
 import type { JobRecord, JobTracker } from "../jobs/job-tracker.ts";
 import type { Logger } from "../logger.ts";
 import type { BackupInfo, BackupStore, ByteRange, StoreDescriptor } from "../store/backup-store.ts";
-import { backupNameProblem, generateBackupName } from "./backup-names.ts";
+import { isSafeKey } from "../store/keys.ts";
+import { backupNameProblem, generateBackupName, uploadKey } from "./backup-names.ts";
 import { dataDirPaths } from "./data-dir.ts";
 import type { JobKind, JobLock } from "./job-lock.ts";
 import { swapInRestoredData, type SwapStep } from "./restore-swap.ts";
@@ -89,6 +92,61 @@ export class BackupService {
       this.deps.jobs.finish(job, error);
       this.deps.log.error("backup failed", error, { key });
       throw badRequest("Failed to create backup.");
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Stores an uploaded archive under the basename of the client's file name, but only if it is a
+   * restorable backup: the bytes stream into a pending store write, are checked there (zip by content,
+   * paths, sizes, CRC-32s, manifest checksums, `data.db` present), and are published only when all is
+   * well. A refused upload leaves nothing behind.
+   */
+  async upload(filename: string, body: ReadableStream<Uint8Array>): Promise<string> {
+    this.assertIdle();
+    const key = uploadKey(filename);
+    if (!isSafeKey(key)) {
+      throw validationFailed({ file: { code: "validation_invalid_backup", message: "The file name cannot be used as a backup name." } });
+    }
+    if (await this.#exists(key)) {
+      throw validationFailed({ file: { code: "validation_backup_name_exists", message: "Backup file with the specified name already exists." } });
+    }
+    const release = this.deps.lock.acquire({ kind: "upload", key });
+    const job = this.deps.jobs.start("upload", key);
+    const pending = await this.deps.store().store.write(key);
+    try {
+      const hash = new Sha256Stream();
+      let head = new Uint8Array(0);
+      const sniff = new TransformStream<Uint8Array, Uint8Array>({
+        transform: (chunk, controller) => {
+          if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
+          this.deps.jobs.progress(job, { phase: "receiving", bytesDone: hash.bytes + chunk.length });
+          controller.enqueue(chunk);
+        },
+      });
+      await body.pipeThrough(sniff).pipeThrough(hash).pipeTo(pending.stream);
+      if (!looksLikeZip(head)) {
+        throw validationFailed({ file: { code: "validation_invalid_mime_type", message: `Failed to upload ${JSON.stringify(filename)} due to unsupported file type.` } });
+      }
+      const source = await pending.open();
+      try {
+        await readArchive(source, { onProgress: (p) => this.deps.jobs.progress(job, { phase: "checking", ...p }) });
+      } finally {
+        await source.close();
+      }
+      await pending.commit(hash.digest());
+      this.deps.jobs.finish(job);
+      this.deps.log.info("backup uploaded", { key });
+      return key;
+    } catch (error) {
+      await pending.abort().catch(() => {});
+      this.deps.jobs.finish(job, error);
+      if (error instanceof InvalidBackupError) {
+        this.deps.log.warn("upload refused", { key, reason: error.message });
+        throw validationFailed({ file: { code: "validation_invalid_backup", message: error.message } });
+      }
+      throw error;
     } finally {
       release();
     }

@@ -1,8 +1,9 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../app-context.ts";
-import { forbidden } from "../errors.ts";
+import { forbidden, unparsableBody, validationFailed } from "../errors.ts";
 import { requireSuperuser } from "./auth-guard.ts";
 import { parseRange } from "./byte-range.ts";
+import { MultipartError, multipartBoundary, readMultipart } from "./multipart-stream.ts";
 import { readFields } from "./request-body.ts";
 
 /** The Backups API (SPEC.md §3). Handlers check auth, parse, call the service and shape the answer. */
@@ -69,3 +70,29 @@ export const backupRoutes = (ctx: AppContext) =>
 function contentDisposition(key: string): string {
   return /^[A-Za-z0-9!#$%&'*+.^_`|~@-]+$/.test(key) ? `attachment; filename=${key}` : `attachment; filename=${JSON.stringify(key)}`;
 }
+
+/** `POST /api/backups/upload`: the multipart body is streamed part by part, never held whole. */
+export const uploadRoute = (ctx: AppContext) =>
+  new Elysia().post(
+    "/api/backups/upload",
+    async ({ request, set }) => {
+      await requireSuperuser(ctx.auth, request);
+      ctx.backups.assertIdle();
+      const boundary = multipartBoundary(request.headers.get("content-type"));
+      if (boundary && request.body) {
+        try {
+          for await (const part of readMultipart(request.body, boundary)) {
+            if (part.name !== "file" || part.filename === undefined) continue;
+            await ctx.backups.upload(part.filename, part.body);
+            set.status = 204;
+            return "";
+          }
+        } catch (error) {
+          if (error instanceof MultipartError) throw unparsableBody();
+          throw error;
+        }
+      }
+      throw validationFailed({ file: { code: "validation_required", message: "Cannot be blank." } });
+    },
+    { parse: "none" },
+  );

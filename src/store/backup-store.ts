@@ -18,6 +18,8 @@ export interface ByteRange {
 /** An archive being written: bytes go into `stream`; `commit` makes it visible whole, `abort` leaves nothing. */
 export interface PendingWrite {
   stream: WritableStream<Uint8Array>;
+  /** Random access to the bytes written so far, for checking an archive before it is published. Call after `stream` is closed. */
+  open(): Promise<RandomAccessSource>;
   /** Publishes the archive under its key, with its checksum. Call after `stream` is closed. */
   commit(sha256: string): Promise<void>;
   /** Throws the bytes away; safe to call at any point, and more than once. */

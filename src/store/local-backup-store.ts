@@ -46,22 +46,8 @@ export class LocalBackupStore implements BackupStore {
   }
 
   async open(key: string): Promise<RandomAccessSource> {
-    const { size } = await this.stat(key);
-    const handle = await open(join(this.dir, key), "r");
-    return {
-      size,
-      async read(offset, length) {
-        const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
-        let done = 0;
-        while (done < buffer.length) {
-          const { bytesRead } = await handle.read(buffer, done, buffer.length - done, offset + done);
-          if (bytesRead === 0) break;
-          done += bytesRead;
-        }
-        return done === buffer.length ? buffer : buffer.subarray(0, done);
-      },
-      close: () => handle.close(),
-    };
+    await this.stat(key);
+    return openFile(join(this.dir, key));
   }
 
   async write(key: string): Promise<PendingWrite> {
@@ -94,6 +80,7 @@ export class LocalBackupStore implements BackupStore {
     });
     return {
       stream,
+      open: () => openFile(temp),
       commit: async (sha256) => {
         await closeHandle();
         // The sidecar goes first: an archive is never visible without its checksum.
@@ -162,4 +149,23 @@ function mapError(error: unknown, key: string, action: string): Error {
 function storageError(action: string, error: unknown): StorageError {
   const code = (error as NodeJS.ErrnoException).code;
   return new StorageError(`Failed to ${action}${code ? ` (${code})` : ""}.`);
+}
+
+async function openFile(path: string): Promise<RandomAccessSource> {
+  const handle = await open(path, "r");
+  const { size } = await handle.stat();
+  return {
+    size,
+    async read(offset, length) {
+      const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      let done = 0;
+      while (done < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, done, buffer.length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === buffer.length ? buffer : buffer.subarray(0, done);
+    },
+    close: () => handle.close(),
+  };
 }

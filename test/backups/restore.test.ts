@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
+import { cp, mkdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createClient } from "@libsql/client";
+import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
+import { pbStyleZip } from "../support/pb-style-zip.ts";
+import { call, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
+
+const servers: TestServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    await server.close();
+    await rm(server.dir, { recursive: true, force: true });
+  }
+});
+
+async function seededServer(options: { rows?: number; tag?: string } = {}) {
+  const dir = await makeTempDir();
+  await seedDataDir(dir, options);
+  const server = await startTestServer({ dir });
+  servers.push(server);
+  return server;
+}
+
+/** The user-visible state of a data directory: the rows, and every file but the server's own bookkeeping. */
+async function snapshotState(dir: string) {
+  const skip = (rel: string) => rel === "backups" || rel.startsWith(".pb_") || rel.endsWith("-wal") || rel.endsWith("-shm") || rel === "data.db";
+  return { posts: await readPosts(join(dir, "data.db")), files: await hashTree(dir, skip) };
+}
+
+/** Live files worth comparing: not the backups, the server's bookkeeping or SQLite's shared-memory index (rewritten by any reader). */
+const liveFilter = (rel: string) => rel === "backups" || rel.startsWith(".pb_") || rel.endsWith("-shm");
+
+/** Waits until the restore's job has finished, and returns it. */
+async function restoreOutcome(server: TestServer) {
+  return waitFor(() => !server.ctx.backups.busy && server.ctx.jobs.last?.kind === "restore" && server.ctx.jobs.last, "the restore to finish");
+}
+
+/** Changes the data after a backup: new rows, deleted rows, changed and deleted files. */
+async function mutate(dir: string) {
+  const db = createClient({ url: `file:${join(dir, "data.db")}` });
+  await db.execute("DELETE FROM posts WHERE id % 3 = 0");
+  await db.execute("INSERT INTO posts (title, body) VALUES ('after backup', 'x')");
+  db.close();
+  await writeFile(join(dir, "storage", "col0", "rec0", "file0.txt"), "changed");
+  await unlink(join(dir, "storage", "photo.jpg"));
+  await mkdir(join(dir, "storage", "new"), { recursive: true });
+  await writeFile(join(dir, "storage", "new", "later.txt"), "added after the backup");
+}
+
+describe("restore", () => {
+  test("round trip: the data comes back byte for byte; old tokens stop working", async () => {
+    const server = await seededServer();
+    const before = await snapshotState(server.dir);
+    await server.pb.backups.create("round.zip");
+    await mutate(server.dir);
+    expect(await snapshotState(server.dir)).not.toEqual(before);
+
+    const oldToken = server.pb.authStore.token;
+    await server.pb.backups.restore("round.zip");
+    // 204 at once, then the job holds the lock: canBackup is false while it runs
+    const job = await restoreOutcome(server);
+    expect(job.error).toBeNull();
+    expect(job.phase).toBe("done");
+    expect(await snapshotState(server.dir)).toEqual(before);
+    // the replaced data is kept until the next start
+    expect(execFileSync("ls", [join(server.dir, ".pb_temp_to_delete")]).toString()).toMatch(/^restore_/);
+    // superusers come from the backup and the signing secret rotated: the old token is refused
+    expect((await call(`${server.url}/api/backups`, { token: oldToken })).status).toBe(401);
+    // the server keeps serving, with the restored database open
+    await server.pb.collection("_superusers").authWithPassword("admin@example.com", "correct-horse-battery");
+    expect((await server.pb.backups.getFullList()).map((b) => b.key)).toContain("round.zip");
+    expect((await call(`${server.url}/api/health`, { token: server.pb.authStore.token })).body).toEqual({ code: 200, message: "API is healthy.", data: { canBackup: true } });
+  });
+
+  test("a backup made by another backstream server, uploaded and restored", async () => {
+    const source = await seededServer({ tag: "other" });
+    await source.pb.backups.create("moving.zip");
+    const expected = await snapshotState(source.dir);
+    const bytes = await readFile(join(source.dir, "backups", "moving.zip"));
+
+    const target = await seededServer({ tag: "mine", rows: 10 });
+    await target.pb.backups.upload({ file: new File([bytes], "moving.zip") });
+    await target.pb.backups.restore("moving.zip");
+    expect((await restoreOutcome(target)).error).toBeNull();
+    expect(await snapshotState(target.dir)).toEqual(expected);
+  });
+
+  test("a PocketBase-style zip (no manifest), uploaded and restored", async () => {
+    const source = await makeTempDir();
+    try {
+      await seedDataDir(source, { tag: "pocketbase" });
+      const expected = await snapshotState(source);
+      const zip = join(source, "..", `${Date.now()}-pb.zip`);
+      execFileSync(pbStyleZip(), ["c", source, zip]);
+      const target = await seededServer({ tag: "mine", rows: 10 });
+      await target.pb.backups.upload({ file: new File([await readFile(zip)], "pb_backup.zip") });
+      await rm(zip);
+      await target.pb.backups.restore("pb_backup.zip");
+      expect((await restoreOutcome(target)).error).toBeNull();
+      expect(await snapshotState(target.dir)).toEqual(expected);
+    } finally {
+      await rm(source, { recursive: true, force: true });
+    }
+  });
+
+  test("an archive corrupted halfway through an entry is refused; the live data is untouched", async () => {
+    const server = await seededServer({ rows: 2000 });
+    await server.pb.backups.create("good.zip");
+    const archive = await readFile(join(server.dir, "backups", "good.zip"));
+    // flip a byte in the middle of the first entry's data (data.db, compressed)
+    archive[Math.floor(archive.length / 4)] ^= 0xff;
+    await writeFile(join(server.dir, "backups", "corrupt.zip"), archive);
+    await mutate(server.dir);
+    const live = await hashTree(server.dir, liveFilter);
+    const posts = await readPosts(join(server.dir, "data.db"));
+
+    await server.pb.backups.restore("corrupt.zip");
+    const job = await restoreOutcome(server);
+    expect(job.phase).toBe("failed");
+    expect(job.error).toMatch(/corrupt|CRC|checksum/);
+    expect(job.error).not.toContain(server.dir);
+    expect(server.logs.some((line) => line.includes("restore failed; the current data is unchanged"))).toBe(true);
+    expect(await readPosts(join(server.dir, "data.db"))).toEqual(posts);
+    expect(await hashTree(server.dir, liveFilter)).toEqual(live);
+    // no staging left behind, and the server still works with its old data and old token
+    expect(await Bun.file(join(server.dir, ".pb_restore_staging")).exists()).toBe(false);
+    expect((await server.pb.backups.getFullList()).length).toBe(2);
+  });
+
+  test("restore while another job runs is refused with the busy message", async () => {
+    const server = await seededServer();
+    await server.pb.backups.create("a.zip");
+    await server.pb.backups.restore("a.zip");
+    const second = await call(`${server.url}/api/backups/a.zip/restore`, { method: "POST", token: server.pb.authStore.token });
+    expect(second.body).toEqual({ data: {}, message: "Try again later - another backup/restore process has already been started.", status: 400 });
+    const del = await call(`${server.url}/api/backups/a.zip`, { method: "DELETE", token: server.pb.authStore.token });
+    expect(del.body).toEqual({ data: {}, message: "The backup is currently being used and cannot be deleted.", status: 400 });
+    await restoreOutcome(server);
+  });
+});
