@@ -7,8 +7,10 @@ declare const self: Worker;
 const cancel = new AbortController();
 const post = (event: WorkerEvent) => self.postMessage(event);
 
-// Progress is throttled here so a fast job does not flood the server thread with messages.
+// Progress is throttled here so a fast job does not flood the server thread with messages;
+// a new phase and the final figures always go through.
 let lastProgress = 0;
+let lastPhase = "";
 
 self.onmessage = async (message: MessageEvent<WorkerRequest>) => {
   const request = message.data;
@@ -18,8 +20,9 @@ self.onmessage = async (message: MessageEvent<WorkerRequest>) => {
       signal: cancel.signal,
       onProgress: (progress) => {
         const now = Date.now();
-        if (now - lastProgress < 100 && progress.bytesDone < progress.bytesTotal) return;
+        if (now - lastProgress < 100 && progress.phase === lastPhase && progress.bytesDone < progress.bytesTotal) return;
         lastProgress = now;
+        lastPhase = progress.phase;
         post({ type: "progress", progress });
       },
     });

@@ -193,8 +193,13 @@ export class BackupService {
       await mkdir(paths.staging, { recursive: true });
       const { descriptor } = this.deps.store();
       await this.deps.runJob(
-        { kind: "extract", store: descriptor, key, stagingDir: paths.staging },
-        { onProgress: (p) => this.deps.jobs.progress(job, p) },
+        { kind: "extract", store: descriptor, key, stagingDir: paths.staging, ...(this.deps.pauseAt === "extracting" ? { pauseAt: "extracting" } : {}) },
+        {
+          onProgress: (p) => {
+            this.deps.jobs.progress(job, p);
+            if (p.phase === "paused") log.warn("restore paused at extracting");
+          },
+        },
       );
       await this.#pause("extracted");
       this.deps.jobs.progress(job, { phase: "swapping" });

@@ -19,11 +19,20 @@ export async function checkBackupJob(
   const store = await createStore(params.store);
   const source = await store.open(params.key);
   const stagingDir = params.kind === "extract" ? params.stagingDir : undefined;
+  let extracted = 0;
+  const extractTo = async (path: string) => {
+    if (params.kind === "extract" && params.pauseAt === "extracting" && extracted > 0) {
+      context.onProgress?.({ phase: "paused", bytesDone: 0, bytesTotal: 0, entriesDone: extracted, entriesTotal: 0 });
+      await new Promise(() => {});
+    }
+    extracted++;
+    return fileSink(join(stagingDir!, path));
+  };
   try {
     const report = await readArchive(source, {
       ...(context.signal ? { signal: context.signal } : {}),
       onProgress: (p) => context.onProgress?.({ phase: stagingDir ? "extracting" : "checking", ...p }),
-      ...(stagingDir ? { sink: (path: string) => fileSink(join(stagingDir, path)) } : {}),
+      ...(stagingDir ? { sink: (path: string) => extractTo(path) } : {}),
     });
     if (stagingDir) {
       context.onProgress?.({ phase: "checking database", bytesDone: report.bytes, bytesTotal: report.bytes, entriesDone: report.entries, entriesTotal: report.entries });

@@ -26,6 +26,8 @@ export interface ExtractBackupParams {
   store: StoreDescriptor;
   key: string;
   stagingDir: string;
+  /** Test hook: stop after the first extracted entry, so a crash test can kill the process mid-extraction. */
+  pauseAt?: "extracting";
 }
 
 /** Check a stored archive without extracting it. */
