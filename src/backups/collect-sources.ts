@@ -66,6 +66,6 @@ function fileSource(path: string, relative: string, size: number, mtime: Date): 
     path: relative,
     size,
     lastModified: mtime,
-    open: async () => Readable.toWeb(createReadStream(path, { highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>,
+    open: async () => Readable.toWeb(createReadStream(path, { highWaterMark: 1024 * 1024 })) as unknown as ReadableStream<Uint8Array>,
   };
 }

@@ -4,7 +4,7 @@ import { bodyTooLarge, unparsableBody } from "../errors.ts";
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** Reads a small body, refusing it past the limit whether or not the client declared its length. */
-async function readLimitedBody(request: Request): Promise<Uint8Array> {
+async function readLimitedBody(request: Request): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw bodyTooLarge();
   if (!request.body) return new Uint8Array();
@@ -15,7 +15,7 @@ async function readLimitedBody(request: Request): Promise<Uint8Array> {
     if (total > MAX_BODY_BYTES) throw bodyTooLarge();
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks);
+  return new Uint8Array(Buffer.concat(chunks));
 }
 
 /**

@@ -8,7 +8,7 @@ const bytesSource = (path: string, data: Uint8Array): ArchiveSource => ({
   path,
   size: data.length,
   lastModified: new Date("2026-01-02T03:04:05Z"),
-  open: async () => new Blob([data]).stream(),
+  open: async () => new Blob([data as Uint8Array<ArrayBuffer>]).stream(),
 });
 
 /** Collects a stream into memory: fine for the small archives of these tests. */
@@ -70,7 +70,7 @@ describe("writeArchive → readArchive", () => {
     const sink = memorySink();
     await writeArchive([bytesSource("data.db", db), bytesSource("storage/p.jpg", photo)], sink.stream, { producer: "test" });
     const bytes = sink.bytes();
-    bytes[bytes.length - 100_000] ^= 1; // inside the stored photo
+    bytes[bytes.length - 100_000] = bytes[bytes.length - 100_000]! ^ 1; // inside the stored photo
     await expect(readArchive(reader(bytes))).rejects.toThrow(new InvalidBackupError("The entry storage/p.jpg is corrupt: its CRC-32 does not match."));
   });
 });

@@ -110,7 +110,8 @@ describe("restore", () => {
     await server.pb.backups.create("good.zip");
     const archive = await readFile(join(server.dir, "backups", "good.zip"));
     // flip a byte in the middle of the first entry's data (data.db, compressed)
-    archive[Math.floor(archive.length / 4)] ^= 0xff;
+    const at = Math.floor(archive.length / 4);
+    archive[at] = archive[at]! ^ 0xff;
     await writeFile(join(server.dir, "backups", "corrupt.zip"), archive);
     await mutate(server.dir);
     const live = await hashTree(server.dir, liveFilter);

@@ -30,7 +30,7 @@ const backupsFolder = async () => {
 
 async function upload(bytes: Uint8Array | string, filename: string) {
   const form = new FormData();
-  form.append("file", new File([bytes], filename));
+  form.append("file", new File([bytes as BlobPart], filename));
   return call(`${server.url}/api/backups/upload`, { method: "POST", token: server.pb.authStore.token, body: form });
 }
 
@@ -103,7 +103,7 @@ describe("upload", () => {
     ["a flipped byte in an entry", async () => {
       const bytes = craftZip([{ name: "data.db", data: db }, { name: "storage/a.txt", data: "hello world" }]);
       const at = Buffer.from(bytes).indexOf("hello world");
-      bytes[at] ^= 1;
+      bytes[at] = bytes[at]! ^ 1;
       return bytes;
     }, "validation_invalid_backup", "The entry storage/a.txt is corrupt: its CRC-32 does not match."],
     ["a zip bomb", async () => craftZip([{ name: "data.db", data: db }, { name: "storage/zeros.bin", data: new Uint8Array(64 * 1024 * 1024), method: 8 }]), "validation_invalid_backup", 'The entry "storage/zeros.bin" expands more than 200 times: refused as a zip bomb.'],

@@ -58,11 +58,11 @@ export async function startTestServer(options: { dir?: string; env?: Record<stri
 }
 
 /** Waits for a condition, polling; fails with `message` after `timeoutMs`. Never a fixed sleep. */
-export async function waitFor<T>(check: () => T | Promise<T>, message: string, timeoutMs = 30000): Promise<NonNullable<T>> {
+export async function waitFor<T>(check: () => T | Promise<T>, message: string, timeoutMs = 30000): Promise<Exclude<T, false | 0 | "" | null | undefined>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value as NonNullable<T>;
+    if (value) return value as Exclude<T, false | 0 | "" | null | undefined>;
     if (Date.now() > deadline) throw new Error(`Timed out waiting: ${message}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
