@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "./app-context.ts";
 import { ApiError, DEFAULT_MESSAGES } from "./errors.ts";
+import { adminRoutes } from "./http/admin-routes.ts";
 import { authRoutes } from "./http/auth-routes.ts";
 import { backupRoutes, uploadRoute } from "./http/backup-routes.ts";
 import { errorResponse, toApiError } from "./http/api-errors.ts";
@@ -14,6 +15,7 @@ export function createApp(ctx: AppContext) {
       if (code === "PARSE") return errorResponse(new ApiError(400, "An error occurred while loading the submitted data."));
       return errorResponse(toApiError(error, ctx.log));
     })
+    .use(adminRoutes())
     .use(healthRoutes(ctx))
     .use(authRoutes(ctx))
     // The upload route goes first so that `upload` is never taken for a backup key.
