@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import { peekJwtClaims, signJwt, verifyJwt } from "./jwt.ts";
 import { SUPERUSERS_COLLECTION_ID, type Superuser, type SuperuserRepository } from "./superusers.ts";
 
@@ -52,11 +51,4 @@ export class AuthService {
   #keyFor(user: Superuser): string {
     return user.tokenKey + this.secret();
   }
-}
-
-/** Constant-time string comparison, for any secret compared outside HMAC verification. */
-export function safeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }

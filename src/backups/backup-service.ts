@@ -65,7 +65,7 @@ export class BackupService {
 
   /** Throws the busy error when a job runs: the create route checks this before it reads the body. */
   assertIdle(): void {
-    if (this.deps.lock.busy) this.deps.lock.acquire({ kind: "create", key: "" });
+    this.deps.lock.assertFree();
   }
 
   /** Validates the name (or generates one), then archives the data directory; returns when it is stored. */

@@ -20,9 +20,14 @@ export class JobLock {
     return this.#holder !== undefined;
   }
 
+  /** Throws `BackupBusyError` when a job holds the lock. */
+  assertFree(): void {
+    if (this.#holder) throw new BackupBusyError();
+  }
+
   /** Takes the lock or throws `BackupBusyError`; the returned function releases it (once). */
   acquire(holder: LockHolder): () => void {
-    if (this.#holder) throw new BackupBusyError();
+    this.assertFree();
     this.#holder = holder;
     let released = false;
     return () => {
