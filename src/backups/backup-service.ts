@@ -1,6 +1,6 @@
 import { mkdir, rm } from "node:fs/promises";
 import type { DatabaseHandle } from "../db/database-handle.ts";
-import { readArchive, looksLikeZip } from "../archive/read-archive.ts";
+import { looksLikeZip } from "../archive/read-archive.ts";
 import { Sha256Stream } from "../archive/sha256-stream.ts";
 import { badRequest, InvalidBackupError, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
@@ -114,7 +114,8 @@ export class BackupService {
     }
     const release = this.deps.lock.acquire({ kind: "upload", key });
     const job = this.deps.jobs.start("upload", key);
-    const pending = await this.deps.store().store.write(key);
+    const { store, descriptor } = this.deps.store();
+    const pending = await store.write(key);
     try {
       const hash = new Sha256Stream();
       let head = new Uint8Array(0);
@@ -129,12 +130,11 @@ export class BackupService {
       if (!looksLikeZip(head)) {
         throw validationFailed({ file: { code: "validation_invalid_mime_type", message: `Failed to upload ${JSON.stringify(filename)} due to unsupported file type.` } });
       }
-      const source = await pending.open();
-      try {
-        await readArchive(source, { onProgress: (p) => this.deps.jobs.progress(job, { phase: "checking", ...p }) });
-      } finally {
-        await source.close();
-      }
+      // The check reads the whole archive back: a worker does it, so the server keeps answering meanwhile.
+      await this.deps.runJob(
+        { kind: "check", store: descriptor, key, pendingId: pending.id },
+        { onProgress: (p) => this.deps.jobs.progress(job, p) },
+      );
       await pending.commit(hash.digest());
       this.deps.jobs.finish(job);
       this.deps.log.info("backup uploaded", { key });

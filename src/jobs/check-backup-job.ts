@@ -17,7 +17,7 @@ export async function checkBackupJob(
   context: JobContext = {},
 ): Promise<CheckBackupResult> {
   const store = await createStore(params.store);
-  const source = await store.open(params.key);
+  const source = params.kind === "check" && params.pendingId ? await store.openPending(params.pendingId) : await store.open(params.key);
   const stagingDir = params.kind === "extract" ? params.stagingDir : undefined;
   let extracted = 0;
   const extractTo = async (path: string) => {

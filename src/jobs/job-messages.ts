@@ -30,11 +30,12 @@ export interface ExtractBackupParams {
   pauseAt?: "extracting";
 }
 
-/** Check a stored archive without extracting it. */
+/** Check an archive without extracting it: a stored one by key, or an unpublished upload by pending id. */
 export interface CheckBackupParams {
   kind: "check";
   store: StoreDescriptor;
   key: string;
+  pendingId?: string;
 }
 
 export type JobParams = CreateBackupParams | ExtractBackupParams | CheckBackupParams;

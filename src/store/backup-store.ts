@@ -17,9 +17,9 @@ export interface ByteRange {
 
 /** An archive being written: bytes go into `stream`; `commit` makes it visible whole, `abort` leaves nothing. */
 export interface PendingWrite {
+  /** Names the unpublished bytes for `BackupStore.openPending`, from any thread, once `stream` is closed. */
+  id: string;
   stream: WritableStream<Uint8Array>;
-  /** Random access to the bytes written so far, for checking an archive before it is published. Call after `stream` is closed. */
-  open(): Promise<RandomAccessSource>;
   /** Publishes the archive under its key, with its checksum. Call after `stream` is closed. */
   commit(sha256: string): Promise<void>;
   /** Throws the bytes away; safe to call at any point, and more than once. */
@@ -48,6 +48,8 @@ export interface BackupStore {
   /** Opens the archive for random access. Throws `NotFoundError` when the key is not stored. */
   open(key: string): Promise<RandomAccessSource>;
   write(key: string): Promise<PendingWrite>;
+  /** Random access to a closed but unpublished write, so it can be checked before `commit`. */
+  openPending(id: string): Promise<RandomAccessSource>;
   /** Throws `NotFoundError` when the key is not stored. */
   delete(key: string): Promise<void>;
   /** Removes what an earlier crash left behind (temp files, orphan sidecars). */

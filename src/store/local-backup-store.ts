@@ -56,7 +56,8 @@ export class LocalBackupStore implements BackupStore {
     await mkdir(tempDir, { recursive: true }).catch((error) => {
       throw storageError("prepare the backups folder", error);
     });
-    const temp = join(tempDir, `${randomBytes(8).toString("hex")}.part`);
+    const id = `${randomBytes(8).toString("hex")}.part`;
+    const temp = join(tempDir, id);
     const handle = await open(temp, "wx", 0o600);
     let closed = false;
     const closeHandle = async () => {
@@ -79,8 +80,8 @@ export class LocalBackupStore implements BackupStore {
       },
     });
     return {
+      id,
       stream,
-      open: () => openFile(temp),
       commit: async (sha256) => {
         await closeHandle();
         // The sidecar goes first: an archive is never visible without its checksum.
@@ -93,6 +94,13 @@ export class LocalBackupStore implements BackupStore {
         await rm(temp, { force: true });
       },
     };
+  }
+
+  async openPending(id: string): Promise<RandomAccessSource> {
+    if (!/^[0-9a-f]{16}\.part$/.test(id)) throw new NotFoundError("Unknown pending write.");
+    return openFile(join(this.dir, TEMP_DIR, id)).catch((error) => {
+      throw mapError(error, id, "read the pending backup");
+    });
   }
 
   async delete(key: string): Promise<void> {
