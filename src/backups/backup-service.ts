@@ -70,7 +70,7 @@ export class BackupService {
     this.assertIdle();
     const now = this.deps.now?.() ?? new Date();
     const key = name ? name : generateBackupName(this.deps.appName, now, kind === "scheduled");
-    if (name) {
+    if (name && kind === "create") {
       const problem = backupNameProblem(name, await this.#exists(name));
       if (problem) throw validationFailed({ name: problem });
     }
@@ -88,7 +88,8 @@ export class BackupService {
     } catch (error) {
       this.deps.jobs.finish(job, error);
       this.deps.log.error("backup failed", error, { key });
-      throw badRequest("Failed to create backup.");
+      // The cause travels along for the scheduler's log and alert; the API answers with the message only.
+      throw Object.assign(badRequest("Failed to create backup."), { cause: error });
     } finally {
       release();
     }
