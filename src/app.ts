@@ -5,6 +5,8 @@ import { authRoutes } from "./http/auth-routes.ts";
 import { backupRoutes } from "./http/backup-routes.ts";
 import { errorResponse, toApiError } from "./http/api-errors.ts";
 import { healthRoutes } from "./http/health-routes.ts";
+import { jobRoutes } from "./http/job-routes.ts";
+import { verifyRoutes } from "./http/verify-routes.ts";
 
 /** The Elysia app: routes and error rendering only, no listening and no environment reads. */
 export function createApp(ctx: AppContext) {
@@ -16,5 +18,7 @@ export function createApp(ctx: AppContext) {
     })
     .use(healthRoutes(ctx))
     .use(authRoutes(ctx))
-    .use(backupRoutes(ctx));
+    .use(backupRoutes(ctx))
+    .use(jobRoutes(ctx))
+    .use(verifyRoutes(ctx));
 }

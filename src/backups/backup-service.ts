@@ -2,7 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import type { DatabaseHandle } from "../db/database-handle.ts";
 import { badRequest, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
-import type { JobParams, JobResults } from "../jobs/job-messages.ts";
+import type { JobParams, JobResults, VerifyBackupResult } from "../jobs/job-messages.ts";
 import type { JobContext } from "../jobs/create-backup-job.ts";
 import type { JobRecord, JobTracker } from "../jobs/job-tracker.ts";
 import type { Logger } from "../logger.ts";
@@ -154,6 +154,32 @@ export class BackupService {
       await rm(paths.staging, { recursive: true, force: true }).catch(() => {});
       this.deps.jobs.finish(job, error);
       log.error("restore failed; the current data is unchanged", error, { key });
+    }
+  }
+
+  /**
+   * Verifies a stored archive under the job lock, in a worker, without touching live data. A missing key is
+   * `NotFoundError`; problems with the archive are in the answer, not thrown.
+   */
+  async verify(key: string): Promise<VerifyBackupResult> {
+    this.assertIdle();
+    await this.deps.store().store.stat(key);
+    const release = this.deps.lock.acquire({ kind: "verify", key });
+    const job = this.deps.jobs.start("verify", key);
+    try {
+      const { descriptor } = this.deps.store();
+      const result = await this.deps.runJob(
+        { kind: "verify", store: descriptor, key },
+        { onProgress: (p) => this.deps.jobs.progress(job, p) },
+      );
+      this.deps.jobs.finish(job, result.ok ? undefined : new Error(`${result.problems.length} problem(s) found: ${result.problems[0]}`));
+      this.deps.log.info("backup verified", { key, ok: result.ok, problems: result.problems.length });
+      return result;
+    } catch (error) {
+      this.deps.jobs.finish(job, error);
+      throw error;
+    } finally {
+      release();
     }
   }
 
