@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createClient } from "@libsql/client";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { LOCK_FILE } from "../src/backups/data-dir-lock.ts";
+import { progressLine } from "../src/cli/progress-display.ts";
+import { hashTree, readPosts, seedDataDir } from "./support/data-dir.ts";
+import { makeTempDir, startTestServer } from "./support/test-server.ts";
+
+const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+let dir: string;
+
+/** Runs the real CLI in its own process, its output piped (so: one line per phase, no bar). */
+async function cli(...args: string[]) {
+  const proc = Bun.spawn([process.execPath, CLI, ...args, `--dir=${dir}`], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, PB_APP_NAME: "Acme" },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir("backstream-cli-");
+  await seedDataDir(dir);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("bun src/cli.ts backup ...", () => {
+  test("create (generated and named), list, one line per phase in a pipe", async () => {
+    const generated = await cli("backup", "create");
+    expect(generated.code).toBe(0);
+    expect(generated.stdout).toMatch(/^pb_backup_acme_\d{14}\.zip\n$/);
+    expect(generated.stderr).toContain("create pb_backup_acme_");
+    expect(generated.stderr).toContain(": archiving (");
+    expect(generated.stderr).not.toContain("\r");
+
+    const named = await cli("backup", "create", "mine.zip");
+    expect(named).toMatchObject({ code: 0, stdout: "mine.zip\n" });
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+
+    const again = await cli("backup", "create", "mine.zip");
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("The backup file name is invalid or already exists.");
+    const bad = await cli("backup", "create", "Bad Name");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("Must be in a valid format.");
+
+    const list = await cli("backup", "list");
+    expect(list.code).toBe(0);
+    const keys = list.stdout.trim().split("\n").map((line) => line.split("\t")[0]).sort();
+    expect(keys).toEqual([generated.stdout.trim(), "mine.zip"].sort());
+    const [, size, modified] = list.stdout.split("\n")[0]!.split("\t");
+    expect(Number(size)).toBeGreaterThan(1000);
+    expect(new Date(modified!).getTime()).toBeGreaterThan(0);
+  });
+
+  test("verify: ok, a corrupt archive (exit 1, problems named), a missing key", async () => {
+    const ok = await cli("backup", "verify", "mine.zip", "--json");
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, problems: [] });
+    const human = await cli("backup", "verify", "mine.zip");
+    expect(human.stdout).toStartWith("ok: ");
+
+    const bytes = new Uint8Array(await readFile(join(dir, "backups", "mine.zip")));
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await writeFile(join(dir, "backups", "mine.zip"), bytes); // bit rot behind the store's back
+    const broken = await cli("backup", "verify", "mine.zip");
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toStartWith("FAILED: ");
+    expect(broken.stdout).toContain("  - The archive's SHA-256 does not match the one stored with it");
+
+    expect(await cli("backup", "verify", "nope.zip")).toMatchObject({ code: 1, stderr: expect.stringContaining("No backup with that key.") });
+    expect((await cli("backup", "verify")).code).toBe(2);
+    expect((await cli("backup", "frobnicate")).code).toBe(2);
+  });
+
+  test("restore: the data directory comes back as it was backed up", async () => {
+    const skip = (rel: string) => rel.startsWith("backups") || rel.startsWith(".pb") || rel.includes(".db") || rel === LOCK_FILE;
+    const posts = await readPosts(join(dir, "data.db"));
+    const files = await hashTree(dir, skip);
+    expect((await cli("backup", "create", "before.zip")).code).toBe(0);
+    const db = createClient({ url: `file:${join(dir, "data.db")}` });
+    await db.execute("DELETE FROM posts WHERE id > 10");
+    db.close();
+    await writeFile(join(dir, "storage", "photo.jpg"), "changed");
+    await writeFile(join(dir, "storage", "new.txt"), "new");
+
+    const restored = await cli("backup", "restore", "before.zip");
+    expect(restored).toMatchObject({ code: 0, stdout: "restored before.zip\n" });
+    expect(restored.stderr).toContain("restore before.zip: extracting (");
+    expect(await readPosts(join(dir, "data.db"))).toEqual(posts);
+    expect(await hashTree(dir, skip)).toEqual(files);
+
+    const missing = await cli("backup", "restore", "nope.zip");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("Missing or invalid backup file.");
+  });
+
+  test("the lock: busy against a running server (even idle) and another live command; a stale lock is recovered", async () => {
+    const server = await startTestServer({ dir });
+    try {
+      for (const args of [["create"], ["restore", "before.zip"], ["verify", "before.zip"]]) {
+        const busy = await cli("backup", ...args);
+        expect(busy.code).toBe(3);
+        expect(busy.stderr).toContain("A backstream server (pid ");
+        expect(busy.stderr).toContain("use its API (POST /api/backups");
+      }
+      expect((await cli("backup", "list")).code).toBe(0); // read-only, allowed beside a server
+    } finally {
+      await server.stop();
+    }
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+
+    // a live process holding it as a CLI command: the CLI is busy and the server refuses to start
+    const holder = Bun.spawn([process.execPath, "-e", "setInterval(() => {}, 1000)"]);
+    try {
+      await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: holder.pid, holder: "backup restore", startedAt: new Date().toISOString(), token: "t" }));
+      const busy = await cli("backup", "create");
+      expect(busy.code).toBe(3);
+      expect(busy.stderr).toContain(`Another backstream command (backup restore, pid ${holder.pid})`);
+      await expect(startTestServer({ dir })).rejects.toThrow("Another backstream command");
+    } finally {
+      holder.kill();
+      await holder.exited;
+    }
+    // now its process is gone: the lock is stale, recovered, and released afterwards
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(true);
+    const created = await cli("backup", "create", "after-crash.zip");
+    expect(created.code).toBe(0);
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+
+  test("the terminal progress bar shows bytes, rate and ETA", () => {
+    expect(progressLine({ phase: "archiving", bytesDone: 25_000_000, bytesTotal: 100_000_000 }, 2)).toBe(
+      "[######------------------]   25%  25.0 MB / 100.0 MB  12.5 MB/s  ETA 6s  archiving",
+    );
+  });
+});
