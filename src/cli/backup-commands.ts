@@ -74,14 +74,18 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
     }
     return EXIT.busy;
   }
-  const log = createLogger((line) => err(line));
+  const display = createProgressDisplay(io.stderr);
+  // a log line ends the bar's line first, so the two never share one
+  const log = createLogger((line) => {
+    display.end();
+    err(line);
+  });
   const db = new DatabaseHandle(paths.database);
   try {
     const recovery = await recoverRestore(paths.dir);
     if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
     await store.cleanup();
     const jobs = new JobTracker();
-    const display = createProgressDisplay(io.stderr);
     jobs.subscribe((job) => display.update(job));
     const service = new BackupService({
       dataDir: paths.dir,
