@@ -4,7 +4,8 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LOCK_FILE } from "../src/backups/data-dir-lock.ts";
-import { progressLine } from "../src/cli/progress-display.ts";
+import { createProgressDisplay, progressLine } from "../src/cli/progress-display.ts";
+import type { JobRecord } from "../src/jobs/job-tracker.ts";
 import { hashTree, readPosts, seedDataDir } from "./support/data-dir.ts";
 import { makeTempDir, startTestServer } from "./support/test-server.ts";
 
@@ -139,5 +140,30 @@ describe("bun src/cli.ts backup ...", () => {
     expect(progressLine({ phase: "archiving", bytesDone: 25_000_000, bytesTotal: 100_000_000 }, 2)).toBe(
       "[######------------------]   25%  25.0 MB / 100.0 MB  12.5 MB/s  ETA 6s  archiving",
     );
+  });
+
+  test("on a terminal the bar is redrawn in place (throttled); in a pipe one line per phase", () => {
+    const job = (phase: string, bytesDone: number, finishedAt: string | null = null): JobRecord => ({
+      id: "1", kind: "create", key: "k.zip", phase, bytesDone, bytesTotal: 1000, entriesDone: 0, entriesTotal: 2,
+      startedAt: "", finishedAt, error: null,
+    });
+    const feed = (isTTY: boolean) => {
+      let out = "";
+      let t = 0;
+      const display = createProgressDisplay({ isTTY, write: (text) => void (out += text) }, () => t);
+      for (const [phase, bytes, at] of [["archiving", 0, 0], ["archiving", 100, 10], ["archiving", 500, 200], ["storing", 1000, 210]] as const) {
+        t = at;
+        display.update(job(phase, bytes));
+      }
+      t = 300;
+      display.update(job("done", 1000, "now"));
+      display.end();
+      return out;
+    };
+    const tty = feed(true);
+    expect(tty.split("\r\x1b[2K").filter(Boolean).map((line) => line.trim().split(/\s+/).at(-1))).toEqual(["archiving", "archiving", "storing", "done"]);
+    expect(tty).toContain("  50%  500 B / 1.0 kB  2.5 kB/s  ETA 1s  archiving");
+    expect(tty.endsWith("\n")).toBe(true);
+    expect(feed(false)).toBe("create k.zip: archiving (1.0 kB, 2 entries)\ncreate k.zip: storing (1.0 kB, 2 entries)\n");
   });
 });

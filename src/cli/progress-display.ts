@@ -17,10 +17,10 @@ export function createProgressDisplay(out: ProgressOutput, now: () => number = D
   let phase = "";
   let lastDraw = 0;
   let drawn = false;
-  let startedAt = 0;
+  let startedAt: number | undefined;
   return {
     update(job: JobRecord): void {
-      if (!startedAt) startedAt = now();
+      startedAt ??= now();
       if (!out.isTTY) {
         if (job.phase !== phase && !job.finishedAt) out.write(`${job.kind} ${job.key}: ${job.phase} (${formatBytes(job.bytesTotal)}, ${job.entriesTotal} entries)\n`);
         phase = job.phase;

@@ -76,7 +76,12 @@ function jobEventStream(ctx: AppContext, signal: AbortSignal): ReadableStream<Ui
         pending.set(job.id, entry);
       });
       const heartbeat = setInterval(() => {
-        if (!closed) controller.enqueue(encoder.encode(": keep-alive\n\n"));
+        if (closed) return;
+        try {
+          controller.enqueue(encoder.encode(": keep-alive\n\n"));
+        } catch {
+          cleanup();
+        }
       }, HEARTBEAT_MS);
       cleanup = () => {
         if (closed) return;
