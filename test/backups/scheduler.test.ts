@@ -212,3 +212,33 @@ describe("scheduled backups", () => {
     }
   });
 });
+
+describe("the server runs the schedule from its settings", () => {
+  test("with a fake clock: the run goes through the worker and shows in /api/backups and /api/jobs", async () => {
+    const { loadConfig } = await import("../../src/config.ts");
+    const { startServer } = await import("../../src/server.ts");
+    const { ParamsScheduleSettings } = await import("../../src/backups/schedule-settings.ts");
+    const serverDir = await makeTempDir("backstream-sched-server-");
+    try {
+      await seedDataDir(serverDir, { rows: 10, files: 1 });
+      const seedDb = new DatabaseHandle(join(serverDir, "data.db"));
+      await seedDb.open();
+      await new ParamsScheduleSettings(seedDb).set({ cron: "30 4 * * *", cronMaxKeep: 1 });
+      await seedDb.close();
+
+      const clock = new FakeClock(new Date("2026-05-01T04:00:00Z"));
+      const config = loadConfig({ http: "127.0.0.1:0", dir: serverDir }, { PB_APP_NAME: "Shop", PB_SUPERUSER_EMAIL: "a@b.co", PB_SUPERUSER_PASSWORD: "password123" });
+      const server = await startServer(config, { log: createMemoryLogger(), clock });
+      try {
+        clock.advanceTo(new Date("2026-05-01T04:30:00Z"));
+        await waitFor(() => server.ctx.jobs.last?.finishedAt, "the scheduled job");
+        expect(server.ctx.jobs.last).toMatchObject({ kind: "scheduled", key: "@auto_pb_backup_shop_20260501043000.zip", phase: "done", error: null });
+        expect((await server.ctx.backups.list()).map((b) => b.key)).toEqual(["@auto_pb_backup_shop_20260501043000.zip"]);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await rm(serverDir, { recursive: true, force: true });
+    }
+  });
+});

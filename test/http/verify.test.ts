@@ -112,6 +112,11 @@ describe("POST /api/backups/{key}/verify", () => {
     expect(problems[0]).toStartWith("data.db fails PRAGMA quick_check");
   });
 
+  test("a key with @ (percent-encoded in the path)", async () => {
+    await storeBytes(store, "@auto_pb_backup_acme_20260101000000.zip", good);
+    expect(await verify("@auto_pb_backup_acme_20260101000000.zip")).toMatchObject({ status: 200, body: { ok: true, problems: [] } });
+  });
+
   test("auth, a missing key, and the lock", async () => {
     expect((await verify("good.zip", "")).status).toBe(401);
     expect(await verify("nope.zip")).toMatchObject({ status: 404 });
