@@ -6,6 +6,8 @@ import { authRoutes } from "./http/auth-routes.ts";
 import { backupRoutes, uploadRoute } from "./http/backup-routes.ts";
 import { errorResponse, toApiError } from "./http/api-errors.ts";
 import { healthRoutes } from "./http/health-routes.ts";
+import { jobRoutes } from "./http/job-routes.ts";
+import { verifyRoutes } from "./http/verify-routes.ts";
 
 /** The Elysia app: routes and error rendering only, no listening and no environment reads. */
 export function createApp(ctx: AppContext) {
@@ -20,5 +22,7 @@ export function createApp(ctx: AppContext) {
     .use(authRoutes(ctx))
     // The upload route goes first so that `upload` is never taken for a backup key.
     .use(uploadRoute(ctx))
-    .use(backupRoutes(ctx));
+    .use(backupRoutes(ctx))
+    .use(jobRoutes(ctx))
+    .use(verifyRoutes(ctx));
 }

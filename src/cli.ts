@@ -1,15 +1,19 @@
 #!/usr/bin/env bun
 import { join } from "node:path";
 import { SuperuserRepository } from "./auth/superusers.ts";
+import { BACKUP_USAGE, runBackupCommand } from "./cli/backup-commands.ts";
 import { loadConfig, parseFlags } from "./config.ts";
 import { DatabaseHandle } from "./db/database-handle.ts";
 import { startServer } from "./server.ts";
 
 const USAGE = `Usage:
   bun src/cli.ts serve [--http=127.0.0.1:8090] [--dir=./pb_data]
-  bun src/cli.ts superuser upsert EMAIL PASSWORD [--dir=./pb_data]`;
+  bun src/cli.ts superuser upsert EMAIL PASSWORD [--dir=./pb_data]
+${BACKUP_USAGE}
 
-/** Parses the command line and calls the services; exit codes: 0 success, 1 failure, 2 usage. */
+Exit codes: 0 success, 1 failure, 2 usage, 3 busy (a server or another command holds the data directory).`;
+
+/** Parses the command line and calls the services; exit codes: 0 success, 1 failure, 2 usage, 3 busy. */
 async function main(argv: string[]): Promise<number> {
   const { flags, positional } = parseFlags(argv);
   const config = loadConfig(flags, process.env);
@@ -24,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
     process.once("SIGTERM", shutdown);
     return -1; // keep running
   }
+  if (command === "backup") return runBackupCommand(positional.slice(1), flags, config);
   if (command === "superuser" && sub === "upsert" && rest.length === 2) {
     const [email, password] = rest as [string, string];
     if (!/^[^\s@]+@[^\s@]+$/.test(email) || password.length < 8) {

@@ -7,6 +7,9 @@ import { loadServerSecret, rotateServerSecret } from "./auth/server-secret.ts";
 import { SuperuserRepository } from "./auth/superusers.ts";
 import { BackupService, type JobRunner } from "./backups/backup-service.ts";
 import { dataDirPaths } from "./backups/data-dir.ts";
+import { acquireDataDirLock } from "./backups/data-dir-lock.ts";
+import { ParamsScheduleSettings } from "./backups/schedule-settings.ts";
+import { BackupScheduler, type SchedulerClock } from "./backups/scheduler.ts";
 import { JobLock } from "./backups/job-lock.ts";
 import { recoverRestore } from "./backups/restore-swap.ts";
 import { parseHostPort, type Config } from "./config.ts";
@@ -26,6 +29,8 @@ export interface RunningServer {
 export interface StartOptions {
   log?: Logger;
   runJob?: JobRunner;
+  /** The scheduler's clock (tests use a fake one). */
+  clock?: SchedulerClock;
 }
 
 /**
@@ -36,6 +41,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const log = options.log ?? createLogger();
   const paths = dataDirPaths(config.dir);
   await mkdir(paths.dir, { recursive: true });
+  // Held for the server's lifetime: the CLI refuses to work on a data directory a server has open.
+  const releaseDirLock = await acquireDataDirLock(paths.dir, "server");
+  try {
+    return await startLocked(config, options, log, paths, releaseDirLock);
+  } catch (error) {
+    await releaseDirLock();
+    throw error;
+  }
+}
+
+async function startLocked(
+  config: Config,
+  options: StartOptions,
+  log: Logger,
+  paths: ReturnType<typeof dataDirPaths>,
+  releaseDirLock: () => Promise<void>,
+): Promise<RunningServer> {
   const recovery = await recoverRestore(paths.dir);
   if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
   const localStore = new LocalBackupStore(paths.backups);
@@ -49,6 +71,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await ensureSuperuser(superusers, config, log);
 
   const jobs = new JobTracker();
+  const schedule = new ParamsScheduleSettings(db);
   const backups = new BackupService({
     dataDir: paths.dir,
     appName: config.appName,
@@ -63,9 +86,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     afterRestore: async () => {
       // New secret: every token issued before the restore stops working, as the superusers changed.
       secret = await rotateServerSecret(paths.dir);
+      await schedule.reload(); // the restored database may hold another schedule
     },
     ...(config.testPauseAt ? { pauseAt: config.testPauseAt } : {}),
   });
+  const scheduler = new BackupScheduler({
+    settings: schedule,
+    backups,
+    appName: config.appName,
+    log,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(config.alertWebhook ? { alertWebhook: config.alertWebhook } : {}),
+  });
+  await scheduler.start();
   const ctx: AppContext = { dataDir: paths.dir, db, auth, backups, jobs, log };
   const { hostname, port } = parseHostPort(config.http);
   const app = createApp(ctx).listen({ hostname, port, maxRequestBodySize: Number.MAX_SAFE_INTEGER, idleTimeout: 0 });
@@ -76,8 +109,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     url,
     ctx,
     async stop() {
+      scheduler.stop();
       await app.stop(true);
+      await scheduler.idle();
       await db.close();
+      await releaseDirLock();
     },
   };
 }

@@ -1,56 +1,169 @@
-import { describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { rm } from "node:fs/promises";
-import { resolve } from "node:path";
-import PocketBase from "pocketbase";
-import { spawnServer } from "./support/server-process.ts";
-import { makeTempDir } from "./support/test-server.ts";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createClient } from "@libsql/client";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { LOCK_FILE } from "../src/backups/data-dir-lock.ts";
+import { createProgressDisplay, progressLine } from "../src/cli/progress-display.ts";
+import type { JobRecord } from "../src/jobs/job-tracker.ts";
+import { hashTree, readPosts, seedDataDir } from "./support/data-dir.ts";
+import { makeTempDir, startTestServer } from "./support/test-server.ts";
 
-const CLI = resolve(import.meta.dir, "../src/cli.ts");
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, PB_SUPERUSER_EMAIL: "", PB_SUPERUSER_PASSWORD: "" } });
+const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+let dir: string;
 
-describe("the command line", () => {
-  test("a first start creates a superuser with a random password, printed once; superuser upsert changes it", async () => {
-    const dir = await makeTempDir();
+/** Runs the real CLI in its own process, its output piped (so: one line per phase, no bar). */
+async function cli(...args: string[]) {
+  const proc = Bun.spawn([process.execPath, CLI, ...args, `--dir=${dir}`], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, PB_APP_NAME: "Acme" },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir("backstream-cli-");
+  await seedDataDir(dir);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("bun src/cli.ts backup ...", () => {
+  test("create (generated and named), list, one line per phase in a pipe", async () => {
+    const generated = await cli("backup", "create");
+    expect(generated.code).toBe(0);
+    expect(generated.stdout).toMatch(/^pb_backup_acme_\d{14}\.zip\n$/);
+    expect(generated.stderr).toContain("create pb_backup_acme_");
+    expect(generated.stderr).toContain(": archiving (");
+    expect(generated.stderr).not.toContain("\r");
+
+    const named = await cli("backup", "create", "mine.zip");
+    expect(named).toMatchObject({ code: 0, stdout: "mine.zip\n" });
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+
+    const again = await cli("backup", "create", "mine.zip");
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("The backup file name is invalid or already exists.");
+    const bad = await cli("backup", "create", "Bad Name");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("Must be in a valid format.");
+
+    const list = await cli("backup", "list");
+    expect(list.code).toBe(0);
+    const keys = list.stdout.trim().split("\n").map((line) => line.split("\t")[0]).sort();
+    expect(keys).toEqual([generated.stdout.trim(), "mine.zip"].sort());
+    const [, size, modified] = list.stdout.split("\n")[0]!.split("\t");
+    expect(Number(size)).toBeGreaterThan(1000);
+    expect(new Date(modified!).getTime()).toBeGreaterThan(0);
+  });
+
+  test("verify: ok, a corrupt archive (exit 1, problems named), a missing key", async () => {
+    const ok = await cli("backup", "verify", "mine.zip", "--json");
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, problems: [] });
+    const human = await cli("backup", "verify", "mine.zip");
+    expect(human.stdout).toStartWith("ok: ");
+
+    const bytes = new Uint8Array(await readFile(join(dir, "backups", "mine.zip")));
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await writeFile(join(dir, "backups", "mine.zip"), bytes); // bit rot behind the store's back
+    const broken = await cli("backup", "verify", "mine.zip");
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toStartWith("FAILED: ");
+    expect(broken.stdout).toContain("  - The archive's SHA-256 does not match the one stored with it");
+
+    expect(await cli("backup", "verify", "nope.zip")).toMatchObject({ code: 1, stderr: expect.stringContaining("No backup with that key.") });
+    expect((await cli("backup", "verify")).code).toBe(2);
+    expect((await cli("backup", "frobnicate")).code).toBe(2);
+  });
+
+  test("restore: the data directory comes back as it was backed up", async () => {
+    const skip = (rel: string) => rel.startsWith("backups") || rel.startsWith(".pb") || rel.includes(".db") || rel === LOCK_FILE;
+    const posts = await readPosts(join(dir, "data.db"));
+    const files = await hashTree(dir, skip);
+    expect((await cli("backup", "create", "before.zip")).code).toBe(0);
+    const db = createClient({ url: `file:${join(dir, "data.db")}` });
+    await db.execute("DELETE FROM posts WHERE id > 10");
+    db.close();
+    await writeFile(join(dir, "storage", "photo.jpg"), "changed");
+    await writeFile(join(dir, "storage", "new.txt"), "new");
+
+    const restored = await cli("backup", "restore", "before.zip");
+    expect(restored).toMatchObject({ code: 0, stdout: "restored before.zip\n" });
+    expect(restored.stderr).toContain("restore before.zip: extracting (");
+    expect(await readPosts(join(dir, "data.db"))).toEqual(posts);
+    expect(await hashTree(dir, skip)).toEqual(files);
+
+    const missing = await cli("backup", "restore", "nope.zip");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("Missing or invalid backup file.");
+  });
+
+  test("the lock: busy against a running server (even idle) and another live command; a stale lock is recovered", async () => {
+    const server = await startTestServer({ dir });
     try {
-      const first = await spawnServer(dir, { PB_SUPERUSER_EMAIL: "", PB_SUPERUSER_PASSWORD: "" });
-      let password: string;
-      try {
-        password = /password: (\S+)/.exec(first.output())![1]!;
-        const pb = new PocketBase(first.url);
-        await pb.collection("_superusers").authWithPassword("admin@example.com", password);
-        expect(pb.authStore.isSuperuser).toBe(true);
-      } finally {
-        await first.kill("SIGTERM");
+      for (const args of [["create"], ["restore", "before.zip"], ["verify", "before.zip"]]) {
+        const busy = await cli("backup", ...args);
+        expect(busy.code).toBe(3);
+        expect(busy.stderr).toContain("A backstream server (pid ");
+        expect(busy.stderr).toContain("use its API (POST /api/backups");
       }
-      const second = await spawnServer(dir, { PB_SUPERUSER_EMAIL: "", PB_SUPERUSER_PASSWORD: "" });
-      await second.kill("SIGTERM");
-      expect(second.output()).not.toContain("password:");
-
-      const upsert = run("superuser", "upsert", "ops@example.com", "a-long-password", `--dir=${dir}`);
-      expect(upsert.stdout).toContain("Superuser ops@example.com created.");
-      expect(upsert.status).toBe(0);
-      const third = await spawnServer(dir, { PB_SUPERUSER_EMAIL: "", PB_SUPERUSER_PASSWORD: "" });
-      try {
-        await new PocketBase(third.url).collection("_superusers").authWithPassword("ops@example.com", "a-long-password");
-      } finally {
-        await third.kill("SIGTERM");
-      }
+      expect((await cli("backup", "list")).code).toBe(0); // read-only, allowed beside a server
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await server.stop();
     }
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+
+    // a live process holding it as a CLI command: the CLI is busy and the server refuses to start
+    const holder = Bun.spawn([process.execPath, "-e", "setInterval(() => {}, 1000)"]);
+    try {
+      await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: holder.pid, holder: "backup restore", startedAt: new Date().toISOString(), token: "t" }));
+      const busy = await cli("backup", "create");
+      expect(busy.code).toBe(3);
+      expect(busy.stderr).toContain(`Another backstream command (backup restore, pid ${holder.pid})`);
+      await expect(startTestServer({ dir })).rejects.toThrow("Another backstream command");
+    } finally {
+      holder.kill();
+      await holder.exited;
+    }
+    // now its process is gone: the lock is stale, recovered, and released afterwards
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(true);
+    const created = await cli("backup", "create", "after-crash.zip");
+    expect(created.code).toBe(0);
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   });
 
-  test("bad arguments exit 2 with the usage", () => {
-    const result = run("nonsense");
-    expect(result.status).toBe(2);
-    expect(result.stderr).toContain("Usage:");
-    expect(run("superuser", "upsert", "not-an-email", "x").status).toBe(2);
+  test("the terminal progress bar shows bytes, rate and ETA", () => {
+    expect(progressLine({ phase: "archiving", bytesDone: 25_000_000, bytesTotal: 100_000_000 }, 2)).toBe(
+      "[######------------------]   25%  25.0 MB / 100.0 MB  12.5 MB/s  ETA 6s  archiving",
+    );
   });
 
-  test("a bad --http is refused with a message naming it", () => {
-    const result = run("serve", "--http=nope");
-    expect(result.status).toBe(1);
-    expect(result.stderr).toContain("--http must look like HOST:PORT");
+  test("on a terminal the bar is redrawn in place (throttled); in a pipe one line per phase", () => {
+    const job = (phase: string, bytesDone: number, finishedAt: string | null = null): JobRecord => ({
+      id: "1", kind: "create", key: "k.zip", phase, bytesDone, bytesTotal: 1000, entriesDone: 0, entriesTotal: 2,
+      startedAt: "", finishedAt, error: null,
+    });
+    const feed = (isTTY: boolean) => {
+      let out = "";
+      let t = 0;
+      const display = createProgressDisplay({ isTTY, write: (text) => void (out += text) }, () => t);
+      for (const [phase, bytes, at] of [["archiving", 0, 0], ["archiving", 100, 10], ["archiving", 500, 200], ["storing", 1000, 210]] as const) {
+        t = at;
+        display.update(job(phase, bytes));
+      }
+      t = 300;
+      display.update(job("done", 1000, "now"));
+      display.end();
+      return out;
+    };
+    const tty = feed(true);
+    expect(tty.split("\r\x1b[2K").filter(Boolean).map((line) => line.trim().split(/\s+/).at(-1))).toEqual(["archiving", "archiving", "storing", "done"]);
+    expect(tty).toContain("  50%  500 B / 1.0 kB  2.5 kB/s  ETA 1s  archiving");
+    expect(tty.endsWith("\n")).toBe(true);
+    expect(feed(false)).toBe("create k.zip: archiving (1.0 kB, 2 entries)\ncreate k.zip: storing (1.0 kB, 2 entries)\n");
   });
 });

@@ -4,7 +4,7 @@ import { looksLikeZip } from "../archive/read-archive.ts";
 import { Sha256Stream } from "../archive/sha256-stream.ts";
 import { badRequest, InvalidBackupError, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
-import type { JobParams, JobResults } from "../jobs/job-messages.ts";
+import type { JobParams, JobResults, VerifyBackupResult } from "../jobs/job-messages.ts";
 import type { JobContext } from "../jobs/create-backup-job.ts";
 import type { JobRecord, JobTracker } from "../jobs/job-tracker.ts";
 import type { Logger } from "../logger.ts";
@@ -73,7 +73,7 @@ export class BackupService {
     this.assertIdle();
     const now = this.deps.now?.() ?? new Date();
     const key = name ? name : generateBackupName(this.deps.appName, now, kind === "scheduled");
-    if (name) {
+    if (name && kind === "create") {
       const problem = backupNameProblem(name, await this.#exists(name));
       if (problem) throw validationFailed({ name: problem });
     }
@@ -91,7 +91,8 @@ export class BackupService {
     } catch (error) {
       this.deps.jobs.finish(job, error);
       this.deps.log.error("backup failed", error, { key });
-      throw badRequest("Failed to create backup.");
+      // The cause travels along for the scheduler's log and alert; the API answers with the message only.
+      throw Object.assign(badRequest("Failed to create backup."), { cause: error });
     } finally {
       release();
     }
@@ -216,6 +217,32 @@ export class BackupService {
       await rm(paths.staging, { recursive: true, force: true }).catch(() => {});
       this.deps.jobs.finish(job, error);
       log.error("restore failed; the current data is unchanged", error, { key });
+    }
+  }
+
+  /**
+   * Verifies a stored archive under the job lock, in a worker, without touching live data. A missing key is
+   * `NotFoundError`; problems with the archive are in the answer, not thrown.
+   */
+  async verify(key: string): Promise<VerifyBackupResult> {
+    this.assertIdle();
+    await this.deps.store().store.stat(key);
+    const release = this.deps.lock.acquire({ kind: "verify", key });
+    const job = this.deps.jobs.start("verify", key);
+    try {
+      const { descriptor } = this.deps.store();
+      const result = await this.deps.runJob(
+        { kind: "verify", store: descriptor, key },
+        { onProgress: (p) => this.deps.jobs.progress(job, p) },
+      );
+      this.deps.jobs.finish(job, result.ok ? undefined : new Error(`${result.problems.length} problem(s) found: ${result.problems[0]}`));
+      this.deps.log.info("backup verified", { key, ok: result.ok, problems: result.problems.length });
+      return result;
+    } catch (error) {
+      this.deps.jobs.finish(job, error);
+      throw error;
+    } finally {
+      release();
     }
   }
 

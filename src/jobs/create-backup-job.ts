@@ -16,6 +16,11 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
   const store = await createStore(params.store);
   const { sources, bytesTotal } = await collectSources(params.dataDir);
   const entriesTotal = sources.length;
+  // A database's size is estimated from its file until its snapshot opens (first thing the archive does);
+  // from then on the total is exact, so keep it current without summing every file again.
+  const databases = sources.filter((s) => !s.path.includes("/") && s.path.endsWith(".db"));
+  const otherBytes = bytesTotal - databases.reduce((sum, s) => sum + s.size, 0);
+  const currentTotal = () => otherBytes + databases.reduce((sum, s) => sum + s.size, 0);
   context.onProgress?.({ phase: "archiving", bytesDone: 0, bytesTotal, entriesDone: 0, entriesTotal });
   const pending = await store.write(params.key);
   try {
@@ -24,9 +29,10 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
       producer: params.producer,
       ...(context.signal ? { signal: context.signal } : {}),
       onProgress: (p) =>
-        context.onProgress?.({ phase: "archiving", bytesDone: p.bytesDone, bytesTotal: Math.max(bytesTotal, p.bytesDone), entriesDone: p.entriesDone, entriesTotal }),
+        context.onProgress?.({ phase: "archiving", bytesDone: p.bytesDone, bytesTotal: Math.max(currentTotal(), p.bytesDone), entriesDone: p.entriesDone, entriesTotal }),
     });
-    context.onProgress?.({ phase: "storing", bytesDone: bytesTotal, bytesTotal, entriesDone: entriesTotal, entriesTotal });
+    const total = currentTotal();
+    context.onProgress?.({ phase: "storing", bytesDone: total, bytesTotal: total, entriesDone: entriesTotal, entriesTotal });
     await pending.commit(written.sha256);
     return { key: params.key, size: written.size, sha256: written.sha256, entries: written.manifest.entries.length };
   } catch (error) {

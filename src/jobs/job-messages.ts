@@ -38,7 +38,16 @@ export interface CheckBackupParams {
   pendingId?: string;
 }
 
-export type JobParams = CreateBackupParams | ExtractBackupParams | CheckBackupParams;
+/** Verify a stored archive: every checksum, all problems collected, and `quick_check` on a temp copy of data.db. */
+export interface VerifyBackupParams {
+  kind: "verify";
+  store: StoreDescriptor;
+  key: string;
+  /** Where the temp copy of data.db goes (default: the OS temp dir); never inside the data directory. */
+  tempDir?: string;
+}
+
+export type JobParams = CreateBackupParams | ExtractBackupParams | CheckBackupParams | VerifyBackupParams;
 
 export interface CreateBackupResult {
   key: string;
@@ -53,10 +62,20 @@ export interface CheckBackupResult {
   hasManifest: boolean;
 }
 
+/** `POST /api/backups/{key}/verify`'s answer. */
+export interface VerifyBackupResult {
+  ok: boolean;
+  entries: number;
+  bytes: number;
+  sha256: string;
+  problems: string[];
+}
+
 export interface JobResults {
   create: CreateBackupResult;
   extract: CheckBackupResult;
   check: CheckBackupResult;
+  verify: VerifyBackupResult;
 }
 
 /** Messages to a job worker. */

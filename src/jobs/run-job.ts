@@ -1,6 +1,7 @@
 import { AbortedError, deserializeError } from "../errors.ts";
 import { checkBackupJob } from "./check-backup-job.ts";
 import { createBackupJob, type JobContext } from "./create-backup-job.ts";
+import { verifyBackupJob } from "./verify-backup-job.ts";
 import type { JobParams, JobResults, WorkerEvent, WorkerRequest } from "./job-messages.ts";
 
 const WORKER_URL = new URL("../../workers/job.worker.ts", import.meta.url);
@@ -13,6 +14,8 @@ export function runJobInline<P extends JobParams>(params: P, context: JobContext
     case "extract":
     case "check":
       return checkBackupJob(params, context) as Promise<JobResults[P["kind"]]>;
+    case "verify":
+      return verifyBackupJob(params, context) as Promise<JobResults[P["kind"]]>;
   }
 }
 

@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { cp, mkdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
+import { INTERNAL_ROOT_ENTRIES } from "../../src/backups/data-dir.ts";
 import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
 import { pbStyleZip } from "../support/pb-style-zip.ts";
 import { call, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
@@ -25,12 +26,12 @@ async function seededServer(options: { rows?: number; tag?: string } = {}) {
 
 /** The user-visible state of a data directory: the rows, and every file but the server's own bookkeeping. */
 async function snapshotState(dir: string) {
-  const skip = (rel: string) => rel === "backups" || rel.startsWith(".pb_") || rel.endsWith("-wal") || rel.endsWith("-shm") || rel === "data.db";
+  const skip = (rel: string) => rel === "backups" || INTERNAL_ROOT_ENTRIES.has(rel) || rel.startsWith(".pb_") || rel.endsWith("-wal") || rel.endsWith("-shm") || rel === "data.db";
   return { posts: await readPosts(join(dir, "data.db")), files: await hashTree(dir, skip) };
 }
 
 /** Live files worth comparing: not the backups, the server's bookkeeping or SQLite's shared-memory index (rewritten by any reader). */
-const liveFilter = (rel: string) => rel === "backups" || rel.startsWith(".pb_") || rel.endsWith("-shm");
+const liveFilter = (rel: string) => rel === "backups" || INTERNAL_ROOT_ENTRIES.has(rel) || rel.startsWith(".pb_") || rel.endsWith("-shm");
 
 /** Waits until the restore's job has finished, and returns it. */
 async function restoreOutcome(server: TestServer) {

@@ -1,0 +1,37 @@
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { ParamsScheduleSettings } from "../../src/backups/schedule-settings.ts";
+import { DatabaseHandle } from "../../src/db/database-handle.ts";
+import { makeTempDir } from "../support/test-server.ts";
+
+let dir: string;
+let db: DatabaseHandle;
+beforeEach(async () => {
+  dir = await makeTempDir("backstream-settings-");
+  db = new DatabaseHandle(join(dir, "data.db"));
+  await db.open();
+});
+afterEach(async () => {
+  await db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("the schedule lives in the settings row of _params, beside the rest of the settings", async () => {
+  const settings = new ParamsScheduleSettings(db);
+  expect(await settings.get()).toEqual({ cron: "", cronMaxKeep: 3 });
+  await db.client.execute({
+    sql: "INSERT INTO _params (id, value, updated) VALUES ('settings', ?, '')",
+    args: [JSON.stringify({ meta: { appName: "X" }, backups: { cron: "", cronMaxKeep: 3, s3: { enabled: false, bucket: "b" } } })],
+  });
+  const seen: unknown[] = [];
+  settings.onChange((s) => seen.push(s));
+  await settings.set({ cron: "@daily", cronMaxKeep: 5 });
+  expect(seen).toEqual([{ cron: "@daily", cronMaxKeep: 5 }]);
+  expect(await settings.get()).toEqual({ cron: "@daily", cronMaxKeep: 5 });
+  const row = await db.client.execute("SELECT value FROM _params WHERE id = 'settings'");
+  expect(JSON.parse(String(row.rows[0]![0]))).toEqual({
+    meta: { appName: "X" },
+    backups: { cron: "@daily", cronMaxKeep: 5, s3: { enabled: false, bucket: "b" } },
+  });
+});
