@@ -1,4 +1,5 @@
 import type { ArchiveSourceReader } from "../archive/read-archive.ts";
+import type { RetryPolicy } from "./retry.ts";
 
 /** What a store knows about one backup. */
 export interface BackupInfo {
@@ -54,9 +55,25 @@ export interface BackupStore {
   delete(key: string): Promise<void>;
   /** Removes what an earlier crash left behind (temp files, orphan sidecars). */
   cleanup(): Promise<void>;
+  /**
+   * Tells the store that another thread (a job worker) just published (`present`) or deleted a key, so that
+   * an eventually consistent backend keeps retrying its listings and reads until they agree.
+   */
+  expect(key: string, present: boolean): void;
 }
 
 /** How a worker rebuilds the store on its side of the thread boundary: data, never an instance. */
 export type StoreDescriptor =
   | { kind: "local"; dir: string }
-  | { kind: "s3"; endpoint: string; bucket: string; region: string; accessKey: string; secret: string; forcePathStyle: boolean };
+  | {
+      kind: "s3";
+      endpoint: string;
+      bucket: string;
+      region: string;
+      accessKey: string;
+      secret: string;
+      forcePathStyle: boolean;
+      /** Multipart part size in bytes (default 16 MiB; S3's minimum is 5 MiB). */
+      partSize?: number;
+      retry?: RetryPolicy;
+    };

@@ -123,6 +123,9 @@ export class LocalBackupStore implements BackupStore {
     }
   }
 
+  /** A local directory is consistent at once: nothing to wait for. */
+  expect(): void {}
+
   #metaPath(key: string) {
     return join(this.dir, META_DIR, `${key}.sha256`);
   }

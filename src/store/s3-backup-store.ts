@@ -1,0 +1,338 @@
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { Client, CopyDestinationOptions, CopySourceOptions } from "minio";
+import { NotFoundError, StorageError } from "../errors.ts";
+import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource, StoreDescriptor } from "./backup-store.ts";
+import { assertSafeKey } from "./keys.ts";
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.ts";
+
+type S3Descriptor = Extract<StoreDescriptor, { kind: "s3" }>;
+
+/** Unpublished writes live under this prefix; listings only show keys at the bucket root. */
+const TEMP_PREFIX = ".tmp/";
+const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's limit for a single-request copy; larger archives are copied part by part (composeObject). */
+const MAX_SINGLE_COPY = 5 * 1024 ** 3;
+/** Random reads fetch at least this much and keep it, so zip.js's small sequential reads cost few requests. */
+const READ_AHEAD = 8 * 1024 * 1024;
+/** How long a key just written or deleted elsewhere is waited for in listings and reads. */
+const EXPECTATION_MS = 60_000;
+const STALE_TEMP_MS = 24 * 3600 * 1000;
+
+/**
+ * Backups as objects at the root of an S3 bucket (MinIO, AWS, any S3-compatible store), through `minio`.
+ *
+ * Writes stream into a multipart upload of a temp object (`.tmp/<id>`), parts uploaded while the next one
+ * fills (at most two in memory); closing the stream completes it, `commit` copies it to its key with the
+ * archive's SHA-256 as metadata (`x-amz-meta-sha256`) and deletes the temp object. So a key appears whole or
+ * not at all, and a pending upload can be checked (`openPending`) before it is published.
+ *
+ * Object storage may be briefly inconsistent and networks fail for a moment: listings, stats and reads retry
+ * with bounded backoff (`retry`), and listings also retry until keys this store was told about (`expect`)
+ * agree. Every error becomes `NotFoundError` or a `StorageError` that names the problem without the secret.
+ */
+export class S3BackupStore implements BackupStore {
+  readonly #client: Client;
+  readonly #bucket: string;
+  readonly #partSize: number;
+  readonly #retry: RetryPolicy;
+  readonly #expected = new Map<string, { present: boolean; until: number }>();
+
+  constructor(descriptor: S3Descriptor) {
+    const url = parseEndpoint(descriptor.endpoint);
+    this.#client = new Client({
+      endPoint: url.hostname,
+      port: url.port,
+      useSSL: url.useSSL,
+      accessKey: descriptor.accessKey,
+      secretKey: descriptor.secret,
+      region: descriptor.region || "us-east-1",
+      pathStyle: descriptor.forcePathStyle,
+    });
+    this.#bucket = descriptor.bucket;
+    this.#partSize = Math.max(MIN_PART_SIZE, descriptor.partSize ?? DEFAULT_PART_SIZE);
+    this.#retry = descriptor.retry ?? DEFAULT_RETRY;
+  }
+
+  async list(): Promise<BackupInfo[]> {
+    return this.#retrying("list the backups", async (attempt) => {
+      const items = await this.#listRoot();
+      const keys = new Set(items.map((i) => i.key));
+      const disagreeing = [...this.#liveExpectations()].some(([key, want]) => keys.has(key) !== want.present);
+      // A listing that misses a key we know was just written (or shows one just deleted) is stale: ask again.
+      if (disagreeing && attempt < this.#retry.attempts) throw new StaleListingError();
+      return items;
+    });
+  }
+
+  async stat(key: string): Promise<BackupInfo> {
+    assertSafeKey(key);
+    return this.#retrying("read the backup", async () => {
+      try {
+        const info = await this.#client.statObject(this.#bucket, key);
+        const sha256 = (info.metaData as Record<string, string | undefined>)?.sha256;
+        return { key, size: info.size, modified: new Date(info.lastModified), ...(sha256 ? { sha256 } : {}) };
+      } catch (error) {
+        // A key written a moment ago may not be visible yet: worth another try, unlike any other missing key.
+        if (isNotFound(error) && this.#expectation(key)?.present) throw new StaleListingError();
+        throw error;
+      }
+    }, key);
+  }
+
+  async read(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    await this.stat(key);
+    const body = await this.#retrying("read the backup", () =>
+      range
+        ? this.#client.getPartialObject(this.#bucket, key, range.start, range.end - range.start + 1)
+        : this.#client.getObject(this.#bucket, key), key);
+    return Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
+  }
+
+  async open(key: string): Promise<RandomAccessSource> {
+    const { size } = await this.stat(key);
+    return this.#rangeReader(key, size);
+  }
+
+  async openPending(id: string): Promise<RandomAccessSource> {
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new NotFoundError("Unknown pending write.");
+    const object = `${TEMP_PREFIX}${id}`;
+    const info = await this.#retrying("read the pending backup", () => this.#client.statObject(this.#bucket, object), id);
+    return this.#rangeReader(object, info.size);
+  }
+
+  async write(key: string): Promise<PendingWrite> {
+    assertSafeKey(key);
+    const id = randomBytes(8).toString("hex");
+    const temp = `${TEMP_PREFIX}${id}`;
+    const uploadId = await this.#retrying("start the upload", () => this.#client.initiateNewMultipartUpload(this.#bucket, temp, {}));
+    const parts: { part: number; etag: string }[] = [];
+    let inFlight: Promise<void> | undefined;
+    let buffered: Uint8Array[] = [];
+    let bufferedBytes = 0;
+    let completed = false;
+    let finished = false;
+
+    const sendPart = (bytes: Buffer, part: number) =>
+      this.#retrying(`upload part ${part}`, async () => {
+        const result = await this.#client.uploadPart({ bucketName: this.#bucket, objectName: temp, uploadID: uploadId, partNumber: part, headers: {} }, bytes);
+        parts.push({ part, etag: result.etag });
+      });
+    // Parts go up while the next one fills; waiting for the previous one first bounds memory to two parts.
+    const flush = async () => {
+      const bytes = Buffer.concat(buffered, bufferedBytes);
+      buffered = [];
+      bufferedBytes = 0;
+      await inFlight; // the previous part is in `parts` once this settles
+      const part = parts.length + 1;
+      inFlight = sendPart(bytes, part);
+      inFlight.catch(() => {}); // surfaced by the next await of inFlight
+    };
+    const abortUpload = async () => {
+      if (finished) return;
+      finished = true;
+      await inFlight?.catch(() => {});
+      if (!completed) {
+        // Some servers (s3rver) refuse AbortMultipartUpload; an unfinished upload is never an object anyway.
+        await this.#client.abortMultipartUpload(this.#bucket, temp, uploadId).catch(() => {});
+      }
+      await this.#client.removeObject(this.#bucket, temp).catch(() => {});
+    };
+
+    const stream = new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        buffered.push(chunk);
+        bufferedBytes += chunk.length;
+        if (bufferedBytes >= this.#partSize) await flush();
+      },
+      close: async () => {
+        if (bufferedBytes > 0 || parts.length === 0) await flush();
+        await inFlight;
+        parts.sort((a, b) => a.part - b.part);
+        await this.#retrying("finish the upload", () => this.#client.completeMultipartUpload(this.#bucket, temp, uploadId, parts));
+        completed = true;
+      },
+      abort: abortUpload,
+    });
+
+    return {
+      id,
+      stream,
+      commit: async (sha256) => {
+        const size = parts.length ? (await this.#client.statObject(this.#bucket, temp)).size : 0;
+        await this.#retrying("publish the backup", () => this.#copy(temp, key, size, { sha256 }), key);
+        finished = true;
+        await this.#client.removeObject(this.#bucket, temp).catch(() => {});
+        this.expect(key, true);
+      },
+      abort: abortUpload,
+    };
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.stat(key);
+    await this.#retrying("delete the backup", () => this.#client.removeObject(this.#bucket, key), key);
+    this.expect(key, false);
+  }
+
+  async cleanup(): Promise<void> {
+    const stale = Date.now() - STALE_TEMP_MS;
+    const temps = await this.#listObjects(TEMP_PREFIX);
+    for (const object of temps) {
+      if (object.lastModified.getTime() < stale) await this.#client.removeObject(this.#bucket, object.name).catch(() => {});
+    }
+  }
+
+  expect(key: string, present: boolean): void {
+    this.#expected.set(key, { present, until: Date.now() + EXPECTATION_MS });
+  }
+
+  /** Writes and deletes a probe object: what `POST /api/settings/test/s3` runs. */
+  async probe(): Promise<void> {
+    const key = `${TEMP_PREFIX}probe-${randomBytes(6).toString("hex")}`;
+    try {
+      await this.#client.putObject(this.#bucket, key, Buffer.from("backstream probe"));
+      await this.#client.removeObject(this.#bucket, key);
+    } catch (error) {
+      throw toStorageError("write a test object", error, this.#bucket);
+    }
+  }
+
+  async #copy(from: string, to: string, size: number, metadata: Record<string, string>) {
+    const dest = new CopyDestinationOptions({ Bucket: this.#bucket, Object: to, UserMetadata: metadata, MetadataDirective: "REPLACE" });
+    const source = new CopySourceOptions({ Bucket: this.#bucket, Object: from });
+    if (size > MAX_SINGLE_COPY) await this.#client.composeObject(dest, [source]);
+    else await this.#client.copyObject(source, dest);
+  }
+
+  #rangeReader(object: string, size: number): RandomAccessSource {
+    let cache: { start: number; bytes: Uint8Array } | undefined;
+    return {
+      size,
+      read: async (offset, length) => {
+        const end = Math.min(size, offset + length);
+        if (offset >= end) return new Uint8Array();
+        if (!cache || offset < cache.start || end > cache.start + cache.bytes.length) {
+          const want = Math.min(size - offset, Math.max(length, READ_AHEAD));
+          const bytes = await this.#retrying("read the backup", async () => {
+            const body = await this.#client.getPartialObject(this.#bucket, object, offset, want);
+            const chunks: Buffer[] = [];
+            for await (const chunk of body) chunks.push(chunk as Buffer);
+            const all = Buffer.concat(chunks);
+            if (all.length !== want) throw new TransientError("short read");
+            return new Uint8Array(all.buffer, all.byteOffset, all.length);
+          });
+          cache = { start: offset, bytes };
+        }
+        return cache.bytes.subarray(offset - cache.start, end - cache.start);
+      },
+      close: async () => {
+        cache = undefined;
+      },
+    };
+  }
+
+  async #listRoot(): Promise<BackupInfo[]> {
+    const objects = await this.#listObjects("");
+    return objects
+      .filter((o) => o.name && !o.name.includes("/") && !o.name.startsWith("."))
+      .map((o) => ({ key: o.name, size: o.size, modified: o.lastModified }));
+  }
+
+  #listObjects(prefix: string): Promise<{ name: string; size: number; lastModified: Date }[]> {
+    return new Promise((resolve, reject) => {
+      const found: { name: string; size: number; lastModified: Date }[] = [];
+      const stream = this.#client.listObjectsV2(this.#bucket, prefix, prefix !== "");
+      stream.on("data", (item) => {
+        if (item.name) found.push({ name: item.name, size: item.size, lastModified: new Date(item.lastModified) });
+      });
+      stream.on("error", reject);
+      stream.on("end", () => resolve(found));
+    });
+  }
+
+  *#liveExpectations() {
+    const now = Date.now();
+    for (const [key, want] of this.#expected) {
+      if (want.until < now) this.#expected.delete(key);
+      else yield [key, want] as const;
+    }
+  }
+
+  #expectation(key: string) {
+    const want = this.#expected.get(key);
+    return want && want.until >= Date.now() ? want : undefined;
+  }
+
+  /** Retries what may pass on a second try; maps the final error to NotFound or a clear StorageError. */
+  async #retrying<T>(action: string, task: (attempt: number) => Promise<T>, key?: string): Promise<T> {
+    try {
+      return await withRetry(task, this.#retry, isTransient);
+    } catch (error) {
+      if (error instanceof StaleListingError) {
+        if (key) throw new NotFoundError(`Backup ${key} not found.`);
+        throw new StorageError(`Failed to ${action}: the bucket's listing stayed out of date.`);
+      }
+      if (isNotFound(error)) throw new NotFoundError(key ? `Backup ${key} not found.` : "Not found.");
+      throw toStorageError(action, error, this.#bucket);
+    }
+  }
+}
+
+/** A listing or stat that disagrees with what this store knows was just written: retried. */
+class StaleListingError extends Error {
+  override name = "StaleListingError";
+}
+
+class TransientError extends Error {
+  override name = "TransientError";
+}
+
+function errorCode(error: unknown): string {
+  const e = error as { code?: unknown; name?: unknown };
+  return typeof e?.code === "string" ? e.code : typeof e?.name === "string" ? e.name : "";
+}
+
+function isNotFound(error: unknown): boolean {
+  return ["NotFound", "NoSuchKey"].includes(errorCode(error));
+}
+
+const PERMANENT = new Set([
+  "NotFound", "NoSuchKey", "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+  "InvalidBucketName", "InvalidArgument", "InvalidRequest", "EntityTooSmall", "InvalidPart",
+]);
+
+/** Network failures and 5xx answers may pass on a second try; the server's refusals will not. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof StaleListingError || error instanceof TransientError) return true;
+  const code = errorCode(error);
+  if (PERMANENT.has(code)) return false;
+  const status = (error as { $metadata?: { httpStatusCode?: number }; amzStatus?: number; statusCode?: number })?.statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500 && status !== 429) return false;
+  return true;
+}
+
+/** A message that names the problem, for logs and API answers: never the secret, a stack or a raw XML body. */
+function toStorageError(action: string, error: unknown, bucket: string): StorageError {
+  if (error instanceof StorageError) return error;
+  const code = errorCode(error);
+  const reason =
+    code === "NoSuchBucket" ? `the bucket "${bucket}" does not exist` :
+    ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"].includes(code) ? `S3 refused the credentials (${code})` :
+    ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "EHOSTUNREACH", "ConnectionRefused", "FailedToOpenSocket"].includes(code) ? `the S3 endpoint cannot be reached (${code})` :
+    code ? `S3 answered ${code}` : "the S3 request failed";
+  return new StorageError(`Failed to ${action}: ${reason}.`);
+}
+
+function parseEndpoint(endpoint: string): { hostname: string; port?: number; useSSL: boolean } {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z]+:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`);
+  } catch {
+    throw new StorageError("The S3 endpoint is not a valid URL.");
+  }
+  const useSSL = url.protocol === "https:";
+  return { hostname: url.hostname, useSSL, ...(url.port ? { port: Number(url.port) } : {}) };
+}
+
