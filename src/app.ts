@@ -7,6 +7,7 @@ import { backupRoutes, uploadRoute } from "./http/backup-routes.ts";
 import { errorResponse, toApiError } from "./http/api-errors.ts";
 import { healthRoutes } from "./http/health-routes.ts";
 import { jobRoutes } from "./http/job-routes.ts";
+import { settingsRoutes } from "./http/settings-routes.ts";
 import { verifyRoutes } from "./http/verify-routes.ts";
 
 /** The Elysia app: routes and error rendering only, no listening and no environment reads. */
@@ -24,5 +25,6 @@ export function createApp(ctx: AppContext) {
     .use(uploadRoute(ctx))
     .use(backupRoutes(ctx))
     .use(jobRoutes(ctx))
-    .use(verifyRoutes(ctx));
+    .use(verifyRoutes(ctx))
+    .use(settingsRoutes(ctx));
 }

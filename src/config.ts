@@ -16,6 +16,9 @@ export const ENV_NAMES = [
   "PB_BACKUPS_S3_FORCE_PATH_STYLE",
   "PB_BACKUPS_ALERT_WEBHOOK",
   "BACKSTREAM_RESTORE_DELAY_MS",
+  "BACKSTREAM_S3_PART_MB",
+  "BACKSTREAM_S3_RETRY_ATTEMPTS",
+  "BACKSTREAM_S3_RETRY_BASE_MS",
   "BACKSTREAM_TEST_PAUSE_AT",
 ] as const;
 
@@ -34,6 +37,10 @@ export const ConfigSchema = v.object({
   superuserPassword: v.optional(v.string()),
   /** How long a restore waits after its 204 before it starts (PocketBase: about a second). */
   restoreDelayMs: v.optional(IntegerStringSchema, "1000"),
+  /** S3 tuning: multipart part size in MiB (≥ 5), and how listings, stats and reads retry. */
+  s3PartMb: v.optional(v.pipe(IntegerStringSchema, v.minValue(5, "BACKSTREAM_S3_PART_MB must be at least 5"))),
+  s3RetryAttempts: v.optional(v.pipe(IntegerStringSchema, v.minValue(1, "BACKSTREAM_S3_RETRY_ATTEMPTS must be at least 1")), "6"),
+  s3RetryBaseMs: v.optional(IntegerStringSchema, "100"),
   /** Test hook: a restore step name at which the restore stops and waits to be killed. Never set in production. */
   testPauseAt: v.optional(v.string()),
   s3Seed: v.object({
@@ -79,6 +86,9 @@ export function loadConfig(flags: Record<string, string>, env: Record<string, st
     superuserPassword: nonEmpty(env.PB_SUPERUSER_PASSWORD),
     restoreDelayMs: nonEmpty(env.BACKSTREAM_RESTORE_DELAY_MS),
     testPauseAt: nonEmpty(env.BACKSTREAM_TEST_PAUSE_AT),
+    s3PartMb: nonEmpty(env.BACKSTREAM_S3_PART_MB),
+    s3RetryAttempts: nonEmpty(env.BACKSTREAM_S3_RETRY_ATTEMPTS),
+    s3RetryBaseMs: nonEmpty(env.BACKSTREAM_S3_RETRY_BASE_MS),
     s3Seed: {
       endpoint: nonEmpty(env.PB_BACKUPS_S3_ENDPOINT),
       bucket: nonEmpty(env.PB_BACKUPS_S3_BUCKET),

@@ -15,7 +15,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly data: Record<string, FieldError> = {},
+    /** Field errors by field name (nested objects for nested fields, as PocketBase's settings errors). */
+    readonly data: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = "ApiError";
@@ -36,12 +37,12 @@ export const DEFAULT_MESSAGES: Record<number, string> = {
   500: "Something went wrong while processing your request.",
 };
 
-export const badRequest = (message = DEFAULT_MESSAGES[400]!, data: Record<string, FieldError> = {}) =>
+export const badRequest = (message = DEFAULT_MESSAGES[400]!, data: Record<string, unknown> = {}) =>
   new ApiError(400, message, data);
 export const notFound = (message = DEFAULT_MESSAGES[404]!) => new ApiError(404, message);
 export const forbidden = (message = DEFAULT_MESSAGES[403]!) => new ApiError(403, message);
 export const unauthorized = (message = DEFAULT_MESSAGES[401]!) => new ApiError(401, message);
-export const validationFailed = (data: Record<string, FieldError>) =>
+export const validationFailed = (data: Record<string, unknown>) =>
   new ApiError(400, "An error occurred while validating the submitted data.", data);
 export const unparsableBody = () => new ApiError(400, "An error occurred while loading the submitted data.");
 export const bodyTooLarge = () => new ApiError(413, DEFAULT_MESSAGES[413]!);

@@ -8,7 +8,6 @@ import { SuperuserRepository } from "./auth/superusers.ts";
 import { BackupService, type JobRunner } from "./backups/backup-service.ts";
 import { dataDirPaths } from "./backups/data-dir.ts";
 import { acquireDataDirLock } from "./backups/data-dir-lock.ts";
-import { ParamsScheduleSettings } from "./backups/schedule-settings.ts";
 import { BackupScheduler, type SchedulerClock } from "./backups/scheduler.ts";
 import { JobLock } from "./backups/job-lock.ts";
 import { recoverRestore } from "./backups/restore-swap.ts";
@@ -17,7 +16,8 @@ import { DatabaseHandle } from "./db/database-handle.ts";
 import { JobTracker } from "./jobs/job-tracker.ts";
 import { runJobInWorker } from "./jobs/run-job.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { LocalBackupStore } from "./store/local-backup-store.ts";
+import { SettingsStore } from "./settings/settings-store.ts";
+import { StoreSelector } from "./store/store-selector.ts";
 import { VERSION } from "./version.ts";
 
 export interface RunningServer {
@@ -60,18 +60,24 @@ async function startLocked(
 ): Promise<RunningServer> {
   const recovery = await recoverRestore(paths.dir);
   if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
-  const localStore = new LocalBackupStore(paths.backups);
-  await localStore.cleanup();
-
   const db = new DatabaseHandle(paths.database);
   await db.open();
+  const settings = new SettingsStore(db);
+  await seedS3Settings(settings, config);
+  const stores = new StoreSelector(paths.backups, {
+    ...(config.s3PartMb ? { partSize: config.s3PartMb * 1024 * 1024 } : {}),
+    retry: { attempts: config.s3RetryAttempts, baseDelayMs: config.s3RetryBaseMs },
+  });
+  stores.use(await settings.backups());
+  settings.onSettingsChange((next) => stores.use(next));
+  await stores.local.cleanup();
+  await stores.current().store.cleanup().catch((error) => log.warn("could not clean up the backup store", { cause: (error as Error).message }));
   let secret = await loadServerSecret(paths.dir);
   const superusers = new SuperuserRepository(db);
   const auth = new AuthService(superusers, () => secret);
   await ensureSuperuser(superusers, config, log);
 
   const jobs = new JobTracker();
-  const schedule = new ParamsScheduleSettings(db);
   const backups = new BackupService({
     dataDir: paths.dir,
     appName: config.appName,
@@ -80,18 +86,18 @@ async function startLocked(
     lock: new JobLock(),
     jobs,
     log,
-    store: () => ({ store: localStore, descriptor: { kind: "local", dir: paths.backups } }),
+    store: () => stores.current(),
     runJob: options.runJob ?? runJobInWorker,
     restoreDelayMs: config.restoreDelayMs,
     afterRestore: async () => {
       // New secret: every token issued before the restore stops working, as the superusers changed.
       secret = await rotateServerSecret(paths.dir);
-      await schedule.reload(); // the restored database may hold another schedule
+      await settings.reload(); // the restored database may hold other settings (schedule, S3)
     },
     ...(config.testPauseAt ? { pauseAt: config.testPauseAt } : {}),
   });
   const scheduler = new BackupScheduler({
-    settings: schedule,
+    settings,
     backups,
     appName: config.appName,
     log,
@@ -99,7 +105,7 @@ async function startLocked(
     ...(config.alertWebhook ? { alertWebhook: config.alertWebhook } : {}),
   });
   await scheduler.start();
-  const ctx: AppContext = { dataDir: paths.dir, db, auth, backups, jobs, log };
+  const ctx: AppContext = { dataDir: paths.dir, appName: config.appName, db, settings, stores, auth, backups, jobs, log };
   const { hostname, port } = parseHostPort(config.http);
   const app = createApp(ctx).listen({ hostname, port, maxRequestBodySize: Number.MAX_SAFE_INTEGER, idleTimeout: 0 });
   const server = app.server!;
@@ -139,4 +145,21 @@ async function ensureSuperuser(superusers: SuperuserRepository, config: Config, 
       "",
     ].join("\n"),
   );
+}
+
+/** `PB_BACKUPS_S3_*` in the environment switch S3 on at start (compose.yaml uses this). */
+async function seedS3Settings(settings: SettingsStore, config: Config): Promise<void> {
+  const seed = config.s3Seed;
+  if (!seed.endpoint || !seed.bucket) return;
+  await settings.update({
+    s3: {
+      enabled: true,
+      endpoint: seed.endpoint,
+      bucket: seed.bucket,
+      ...(seed.region ? { region: seed.region } : {}),
+      ...(seed.accessKey ? { accessKey: seed.accessKey } : {}),
+      ...(seed.secret ? { secret: seed.secret } : {}),
+      ...(seed.forcePathStyle ? { forcePathStyle: seed.forcePathStyle === "true" || seed.forcePathStyle === "1" } : {}),
+    },
+  });
 }

@@ -80,11 +80,12 @@ export class BackupService {
     const release = this.deps.lock.acquire({ kind, key });
     const job = this.deps.jobs.start(kind, key);
     try {
-      const { descriptor } = this.deps.store();
+      const { store, descriptor } = this.deps.store();
       await this.deps.runJob(
         { kind: "create", dataDir: this.deps.dataDir, store: descriptor, key, producer: this.deps.producer, level: this.deps.level ?? 1 },
         { onProgress: (p) => this.deps.jobs.progress(job, p) },
       );
+      store.expect(key, true); // the worker published it: listings here wait for it to show
       this.deps.jobs.finish(job);
       this.deps.log.info("backup created", { key });
       return key;

@@ -146,7 +146,7 @@ function reportError(error: unknown, err: (text: string) => void): number {
     return EXIT.failed;
   }
   if (error instanceof ApiError) {
-    const fields = Object.entries(error.data).map(([field, e]) => `${field}: ${e.message}`);
+    const fields = Object.entries(error.data).map(([field, e]) => `${field}: ${(e as { message?: string }).message}`);
     err([error.message, ...fields].join("\n  "));
     if (error.message === "Missing or invalid backup file.") return EXIT.failed;
     return Object.keys(error.data).length ? EXIT.usage : EXIT.failed;

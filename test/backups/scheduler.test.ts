@@ -217,13 +217,13 @@ describe("the server runs the schedule from its settings", () => {
   test("with a fake clock: the run goes through the worker and shows in /api/backups and /api/jobs", async () => {
     const { loadConfig } = await import("../../src/config.ts");
     const { startServer } = await import("../../src/server.ts");
-    const { ParamsScheduleSettings } = await import("../../src/backups/schedule-settings.ts");
+    const { SettingsStore } = await import("../../src/settings/settings-store.ts");
     const serverDir = await makeTempDir("backstream-sched-server-");
     try {
       await seedDataDir(serverDir, { rows: 10, files: 1 });
       const seedDb = new DatabaseHandle(join(serverDir, "data.db"));
       await seedDb.open();
-      await new ParamsScheduleSettings(seedDb).set({ cron: "30 4 * * *", cronMaxKeep: 1 });
+      await new SettingsStore(seedDb).update({ cron: "30 4 * * *", cronMaxKeep: 1 });
       await seedDb.close();
 
       const clock = new FakeClock(new Date("2026-05-01T04:00:00Z"));

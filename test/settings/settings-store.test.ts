@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { ParamsScheduleSettings } from "../../src/backups/schedule-settings.ts";
 import { DatabaseHandle } from "../../src/db/database-handle.ts";
+import { SettingsStore } from "../../src/settings/settings-store.ts";
 import { makeTempDir } from "../support/test-server.ts";
 
 let dir: string;
@@ -17,21 +17,21 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test("the schedule lives in the settings row of _params, beside the rest of the settings", async () => {
-  const settings = new ParamsScheduleSettings(db);
+test("the settings live in the settings row of _params, other sections kept, the secret kept when not sent", async () => {
+  const settings = new SettingsStore(db);
   expect(await settings.get()).toEqual({ cron: "", cronMaxKeep: 3 });
   await db.client.execute({
     sql: "INSERT INTO _params (id, value, updated) VALUES ('settings', ?, '')",
-    args: [JSON.stringify({ meta: { appName: "X" }, backups: { cron: "", cronMaxKeep: 3, s3: { enabled: false, bucket: "b" } } })],
+    args: [JSON.stringify({ meta: { appName: "X" }, backups: { cron: "", cronMaxKeep: 3, s3: { enabled: false, bucket: "b", secret: "s3cret" } } })],
   });
   const seen: unknown[] = [];
   settings.onChange((s) => seen.push(s));
-  await settings.set({ cron: "@daily", cronMaxKeep: 5 });
+  await settings.update({ cron: "@daily", cronMaxKeep: 5, s3: { region: "eu" } });
   expect(seen).toEqual([{ cron: "@daily", cronMaxKeep: 5 }]);
   expect(await settings.get()).toEqual({ cron: "@daily", cronMaxKeep: 5 });
   const row = await db.client.execute("SELECT value FROM _params WHERE id = 'settings'");
   expect(JSON.parse(String(row.rows[0]![0]))).toEqual({
     meta: { appName: "X" },
-    backups: { cron: "@daily", cronMaxKeep: 5, s3: { enabled: false, bucket: "b" } },
+    backups: { cron: "@daily", cronMaxKeep: 5, s3: { enabled: false, bucket: "b", region: "eu", endpoint: "", accessKey: "", secret: "s3cret", forcePathStyle: false } },
   });
 });

@@ -1,0 +1,62 @@
+import { Elysia } from "elysia";
+import * as v from "valibot";
+import type { AppContext } from "../app-context.ts";
+import { badRequest, unparsableBody, validationFailed } from "../errors.ts";
+import { S3BackupStore } from "../store/s3-backup-store.ts";
+import { BackupsPatchSchema, publicBackupsSettings } from "../settings/settings-store.ts";
+import { backupsSettingsProblems } from "../settings/validate-settings.ts";
+import { requireSuperuser } from "./auth-guard.ts";
+import { readFields } from "./request-body.ts";
+
+/** `GET/PATCH /api/settings` (the backups section, SPEC.md §4) and `POST /api/settings/test/s3`. */
+export const settingsRoutes = (ctx: AppContext) => {
+  const view = async () => ({
+    meta: { appName: ctx.appName },
+    backups: publicBackupsSettings(await ctx.settings.backups()),
+  });
+  return new Elysia()
+    .get("/api/settings", async ({ request }) => {
+      await requireSuperuser(ctx.auth, request);
+      return view();
+    })
+    .patch(
+      "/api/settings",
+      async ({ request }) => {
+        await requireSuperuser(ctx.auth, request);
+        const fields = await readFields(request);
+        if (fields.backups !== undefined) {
+          const patch = v.safeParse(BackupsPatchSchema, fields.backups);
+          if (!patch.success) throw unparsableBody();
+          const next = await ctx.settings.preview(patch.output);
+          const problems = backupsSettingsProblems(next);
+          if (problems) throw validationFailed(problems);
+          await ctx.settings.update(patch.output);
+          ctx.log.info("backups settings updated", { s3: next.s3.enabled, cron: next.cron || "off" });
+        }
+        return view();
+      },
+      { parse: "none" },
+    )
+    .post(
+      "/api/settings/test/s3",
+      async ({ request, set }) => {
+        await requireSuperuser(ctx.auth, request);
+        const fields = await readFields(request);
+        if (fields.filesystem !== "backups") {
+          const code = fields.filesystem ? "validation_in_invalid" : "validation_required";
+          throw validationFailed({ filesystem: { code, message: fields.filesystem ? "Must be a valid value." : "Cannot be blank." } });
+        }
+        const settings = await ctx.settings.backups();
+        if (!settings.s3.enabled) throw badRequest("S3 storage filesystem is not enabled.");
+        const { store } = ctx.stores.s3For(settings);
+        try {
+          await (store as S3BackupStore).probe();
+        } catch (error) {
+          throw badRequest(`Failed to initialize the S3 storage: ${(error as Error).message.replace(/^Failed to [^:]+: /, "")}`);
+        }
+        set.status = 204;
+        return "";
+      },
+      { parse: "none" },
+    );
+};

@@ -1,0 +1,131 @@
+import * as v from "valibot";
+import type { BackupSchedule, ScheduleSettings } from "../backups/schedule-settings.ts";
+import type { DatabaseHandle } from "../db/database-handle.ts";
+
+/** The backups section of the settings (SPEC.md §4), as stored: the S3 secret included. */
+export interface BackupsSettings {
+  cron: string;
+  cronMaxKeep: number;
+  s3: {
+    enabled: boolean;
+    bucket: string;
+    region: string;
+    endpoint: string;
+    accessKey: string;
+    secret: string;
+    forcePathStyle: boolean;
+  };
+}
+
+export const DEFAULT_BACKUPS_SETTINGS: BackupsSettings = {
+  cron: "",
+  cronMaxKeep: 3,
+  s3: { enabled: false, bucket: "", region: "", endpoint: "", accessKey: "", secret: "", forcePathStyle: false },
+};
+
+/** The shape a PATCH may send: every field optional, types checked (a wrong type cannot be loaded at all). */
+export const BackupsPatchSchema = v.object({
+  cron: v.optional(v.string()),
+  cronMaxKeep: v.optional(v.pipe(v.number(), v.integer())),
+  s3: v.optional(
+    v.object({
+      enabled: v.optional(v.boolean()),
+      bucket: v.optional(v.string()),
+      region: v.optional(v.string()),
+      endpoint: v.optional(v.string()),
+      accessKey: v.optional(v.string()),
+      secret: v.optional(v.string()),
+      forcePathStyle: v.optional(v.boolean()),
+    }),
+  ),
+});
+export type BackupsPatch = v.InferOutput<typeof BackupsPatchSchema>;
+
+const PARAMS_ID = "settings";
+
+/**
+ * The settings, kept as JSON in the `settings` row of `_params` in data.db (so a restore brings back the
+ * backup's settings, as PocketBase). Other sections found there are kept as they are. Listeners hear about
+ * every saved change and every reload (after a restore); the scheduler and the store selector listen.
+ */
+export class SettingsStore implements ScheduleSettings {
+  #listeners = new Set<(settings: BackupsSettings) => void>();
+
+  constructor(private readonly db: DatabaseHandle) {}
+
+  async backups(): Promise<BackupsSettings> {
+    return mergeBackups(DEFAULT_BACKUPS_SETTINGS, ((await this.#readAll()).backups ?? {}) as BackupsPatch);
+  }
+
+  /** The settings as they would be after `patch`: fields left out keep their value (the secret too). */
+  async preview(patch: BackupsPatch): Promise<BackupsSettings> {
+    return mergeBackups(await this.backups(), patch);
+  }
+
+  /** Saves a validated change (see `preview`). */
+  async update(patch: BackupsPatch): Promise<BackupsSettings> {
+    const all = await this.#readAll();
+    const next = await this.preview(patch);
+    await this.db.client.execute({
+      sql: "INSERT INTO _params (id, value, updated) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+      args: [PARAMS_ID, JSON.stringify({ ...all, backups: next }), new Date().toISOString()],
+    });
+    this.#emit(next);
+    return next;
+  }
+
+  /** Tells listeners to read again, after a restore replaced the database. */
+  async reload(): Promise<void> {
+    this.#emit(await this.backups());
+  }
+
+  /** Subscribes to every saved change. */
+  onSettingsChange(listener: (settings: BackupsSettings) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  // ScheduleSettings, for the scheduler
+  async get(): Promise<BackupSchedule> {
+    const { cron, cronMaxKeep } = await this.backups();
+    return { cron, cronMaxKeep };
+  }
+
+  onChange(listener: (schedule: BackupSchedule) => void): () => void {
+    return this.onSettingsChange(({ cron, cronMaxKeep }) => listener({ cron, cronMaxKeep }));
+  }
+
+  #emit(settings: BackupsSettings) {
+    for (const listener of this.#listeners) listener(settings);
+  }
+
+  async #readAll(): Promise<Record<string, unknown>> {
+    const result = await this.db.client.execute({ sql: "SELECT value FROM _params WHERE id = ?", args: [PARAMS_ID] });
+    const value = result.rows[0]?.[0];
+    if (typeof value !== "string") return {};
+    try {
+      const parsed = JSON.parse(value) as unknown;
+      return parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  }
+}
+
+/** `base` with the fields `patch` sets; values of the wrong type in stored JSON are ignored. */
+function mergeBackups(base: BackupsSettings, patch: BackupsPatch): BackupsSettings {
+  const parsed = v.safeParse(BackupsPatchSchema, patch);
+  const p = parsed.success ? parsed.output : {};
+  const s3 = Object.fromEntries(Object.entries(p.s3 ?? {}).filter(([, value]) => value !== undefined));
+  return {
+    cron: p.cron ?? base.cron,
+    cronMaxKeep: p.cronMaxKeep ?? base.cronMaxKeep,
+    s3: { ...base.s3, ...s3 },
+  };
+}
+
+/** What clients see: the settings without the write-only secret. */
+export function publicBackupsSettings(settings: BackupsSettings) {
+  const { secret: _secret, ...s3 } = settings.s3;
+  return { cron: settings.cron, cronMaxKeep: settings.cronMaxKeep, s3 };
+}
