@@ -68,7 +68,7 @@ export class S3BackupStore implements BackupStore {
 
   async stat(key: string): Promise<BackupInfo> {
     assertSafeKey(key);
-    return this.#retrying("read the backup", async () => {
+    return this.#retrying("look up the backup", async () => {
       try {
         const info = await this.#client.statObject(this.#bucket, key);
         const sha256 = (info.metaData as Record<string, string | undefined>)?.sha256;
@@ -118,6 +118,7 @@ export class S3BackupStore implements BackupStore {
       this.#retrying(`upload part ${part}`, async () => {
         const result = await this.#client.uploadPart({ bucketName: this.#bucket, objectName: temp, uploadID: uploadId, partNumber: part, headers: {} }, bytes);
         parts.push({ part, etag: result.etag });
+        collectGarbage();
       });
     // Parts go up while the next one fills; waiting for the previous one first bounds memory to two parts.
     const flush = async () => {
@@ -278,6 +279,16 @@ export class S3BackupStore implements BackupStore {
       throw toStorageError(action, error, this.#bucket);
     }
   }
+}
+
+/**
+ * Each part leaves a few part-sized buffers behind in the HTTP client. They are garbage at once, but Bun's
+ * collector does not count them as pressure and lets them pile up: measured, writing 25, 100 and 200 MB in
+ * 5 MiB parts peaked at 107, 157 and more MB of RSS without this, and at 82, 82 and 84 MB with it. A full
+ * collection per part (16 MiB by default) is cheap next to the part's upload. Elsewhere (Deno, Node) a no-op.
+ */
+function collectGarbage(): void {
+  (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
 }
 
 /** A listing or stat that disagrees with what this store knows was just written: retried. */

@@ -1,0 +1,90 @@
+/**
+ * A fault-injecting HTTP proxy between the S3 client and s3rver, for the eventual-consistency and outage
+ * tests: it can hide the newest objects from listings, fail or drop upload requests, and go down entirely.
+ * Requests keep their Host header, so S3 signatures still match.
+ */
+export interface FaultProxy {
+  endpoint: string;
+  /** Listings omit the newest object this many times. */
+  hideNewestInListings: number;
+  /** The next UploadPart requests answered 503 without reaching s3rver. */
+  failUploadParts: number;
+  /** The next UploadPart requests whose connection is cut before an answer. */
+  dropUploadParts: number;
+  /** Every request is refused at the connection: the endpoint is down. */
+  down(): void;
+  up(): void;
+  /** How many UploadPart requests reached s3rver. */
+  uploadedParts: number;
+  stop(): Promise<void>;
+}
+
+export function startFaultProxy(target: string): FaultProxy {
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  let port = 0;
+  const handle = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const isUploadPart = request.method === "PUT" && url.searchParams.has("partNumber") && url.searchParams.has("uploadId");
+    if (isUploadPart && proxy.failUploadParts > 0) {
+      proxy.failUploadParts--;
+      await request.arrayBuffer();
+      return new Response("<Error><Code>ServiceUnavailable</Code><Message>Try again</Message></Error>", { status: 503, headers: { "content-type": "application/xml" } });
+    }
+    if (isUploadPart && proxy.dropUploadParts > 0) {
+      proxy.dropUploadParts--;
+      await request.arrayBuffer();
+      // A body that fails after the headers: the client sees its connection cut mid-response.
+      return new Response(new ReadableStream({ pull: (c) => c.error(new Error("dropped")) }), { headers: { "content-length": "100" } });
+    }
+    const headers = new Headers(request.headers);
+    const forwarded = await fetch(`${target}${url.pathname}${url.search}`, {
+      method: request.method,
+      headers,
+      ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: await request.arrayBuffer() }),
+      redirect: "manual",
+    });
+    if (isUploadPart) proxy.uploadedParts++;
+    const isListing = request.method === "GET" && url.searchParams.get("list-type") === "2";
+    if (isListing && proxy.hideNewestInListings > 0) {
+      proxy.hideNewestInListings--;
+      const xml = await forwarded.text();
+      const entries = [...xml.matchAll(/<Contents>[\s\S]*?<\/Contents>/g)].map((m) => m[0]);
+      const newest = entries.sort((a, b) => modified(b) - modified(a))[0];
+      const out = newest ? xml.replace(newest, "") : xml;
+      const responseHeaders = new Headers(forwarded.headers);
+      responseHeaders.delete("content-length");
+      return new Response(out, { status: forwarded.status, headers: responseHeaders });
+    }
+    const responseHeaders = new Headers(forwarded.headers);
+    responseHeaders.delete("content-encoding");
+    return new Response(forwarded.body, { status: forwarded.status, headers: responseHeaders });
+  };
+  const listen = () => {
+    server = Bun.serve({ port, hostname: "127.0.0.1", fetch: handle, idleTimeout: 0 });
+    port = server.port!;
+  };
+  const proxy: FaultProxy = {
+    endpoint: "",
+    hideNewestInListings: 0,
+    failUploadParts: 0,
+    dropUploadParts: 0,
+    uploadedParts: 0,
+    down: () => {
+      server?.stop(true);
+      server = undefined;
+    },
+    up: () => {
+      if (!server) listen();
+    },
+    stop: async () => {
+      await server?.stop(true);
+    },
+  };
+  listen();
+  proxy.endpoint = `http://127.0.0.1:${port}`;
+  return proxy;
+}
+
+function modified(entry: string): number {
+  return Date.parse(/<LastModified>([^<]+)<\/LastModified>/.exec(entry)?.[1] ?? "") || 0;
+}
