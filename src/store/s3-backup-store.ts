@@ -49,6 +49,8 @@ export class S3BackupStore implements BackupStore {
       secretKey: descriptor.secret,
       region: descriptor.region || "us-east-1",
       pathStyle: descriptor.forcePathStyle,
+      // One retry policy, ours (documented in the README), instead of two stacked ones.
+      retryOptions: { disableRetry: true },
     });
     this.#bucket = descriptor.bucket;
     this.#partSize = Math.max(MIN_PART_SIZE, descriptor.partSize ?? DEFAULT_PART_SIZE);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { INTERNAL_ROOT_ENTRIES } from "../../src/backups/data-dir.ts";
 import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
-import { pbStyleZip } from "../support/pb-style-zip.ts";
+import { makePocketBaseZip } from "../support/pb-style-zip.ts";
 import { call, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
 
 const servers: TestServer[] = [];
@@ -94,7 +94,8 @@ describe("restore", () => {
       await seedDataDir(source, { tag: "pocketbase" });
       const expected = await snapshotState(source);
       const zip = join(source, "..", `${Date.now()}-pb.zip`);
-      execFileSync(pbStyleZip(), ["c", source, zip]);
+      const madeBy = await makePocketBaseZip(source, zip);
+      if (madeBy !== "pb-style-zip") console.log("note: no ../shared/peers/pb-style-zip here; a zip.js stand-in made the PocketBase-style zip");
       const target = await seededServer({ tag: "mine", rows: 10 });
       await target.pb.backups.upload({ file: new File([await readFile(zip)], "pb_backup.zip") });
       await rm(zip);

@@ -22,7 +22,7 @@ export interface FaultProxy {
 export function startFaultProxy(target: string): FaultProxy {
   let server: ReturnType<typeof Bun.serve> | undefined;
   let port = 0;
-  const handle = async (request: Request): Promise<Response> => {
+  const handle = async (request: Request, bun: ReturnType<typeof Bun.serve>): Promise<Response> => {
     const url = new URL(request.url);
     const isUploadPart = request.method === "PUT" && url.searchParams.has("partNumber") && url.searchParams.has("uploadId");
     if (isUploadPart && proxy.failUploadParts > 0) {
@@ -33,8 +33,9 @@ export function startFaultProxy(target: string): FaultProxy {
     if (isUploadPart && proxy.dropUploadParts > 0) {
       proxy.dropUploadParts--;
       await request.arrayBuffer();
-      // A body that fails after the headers: the client sees its connection cut mid-response.
-      return new Response(new ReadableStream({ pull: (c) => c.error(new Error("dropped")) }), { headers: { "content-length": "100" } });
+      // Never answer, and let the connection's idle timeout cut it: the client sees the socket hang up.
+      bun.timeout(request, 1);
+      return new Promise<Response>(() => {});
     }
     const headers = new Headers(request.headers);
     const forwarded = await fetch(`${target}${url.pathname}${url.search}`, {

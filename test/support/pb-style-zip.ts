@@ -1,17 +1,44 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { Uint8ArrayReader, ZipWriter } from "@zip.js/zip.js";
+import { sourcesFromDir } from "./archive-files.ts";
 
 const SOURCE = resolve(import.meta.dir, "../../../shared/peers/pb-style-zip");
 const BINARY = resolve(import.meta.dir, "../../node_modules/.cache/pb-style-zip");
 
 /**
- * The path of a built `pb-style-zip` (PocketBase's archive algorithm, in Go), building it on first use.
- * Throws when Go or the peer's source is missing: .ci/run installs Go, so CI never skips these tests.
+ * Makes a PocketBase-style backup of `dir` at `out`: with `../shared/peers/pb-style-zip` (PocketBase's own
+ * archive algorithm, in Go) wherever it can be built, which CI requires; elsewhere (a clone without the
+ * shared folder beside it) with zip.js set up the same way: deflate, data descriptors, files only, no manifest.
+ * Returns which of the two made it.
  */
-export function pbStyleZip(): string {
+export async function makePocketBaseZip(dir: string, out: string): Promise<"pb-style-zip" | "zip.js stand-in"> {
+  const binary = pbStyleZip();
+  if (binary) {
+    execFileSync(binary, ["c", dir, out]);
+    return "pb-style-zip";
+  }
+  if (process.env.CI) throw new Error(`CI must build pb-style-zip: its source is missing at ${SOURCE}, or Go is not installed`);
+  const chunks: Uint8Array[] = [];
+  const writer = new ZipWriter(new WritableStream({ write: (c) => void chunks.push(c) }), { level: 1, dataDescriptor: true, useWebWorkers: false });
+  for (const source of await sourcesFromDir(dir)) {
+    if (source.path.startsWith("backups/") || source.path.endsWith("-wal") || source.path.endsWith("-shm")) continue;
+    await writer.add(source.path, new Uint8ArrayReader(new Uint8Array(await new Response(await source.open()).arrayBuffer())));
+  }
+  await writer.close();
+  await Bun.write(out, new Blob(chunks as BlobPart[]));
+  return "zip.js stand-in";
+}
+
+/** The built peer binary, building it on first use; undefined when its source or Go is missing. */
+function pbStyleZip(): string | undefined {
   if (existsSync(BINARY)) return BINARY;
-  if (!existsSync(join(SOURCE, "main.go"))) throw new Error(`pb-style-zip source not found at ${SOURCE}`);
-  execFileSync("go", ["build", "-o", BINARY, "."], { cwd: SOURCE, env: { ...process.env, GOCACHE: resolve(BINARY, "../go-cache"), GOFLAGS: "-mod=mod" }, stdio: "pipe" });
+  if (!existsSync(join(SOURCE, "main.go"))) return undefined;
+  try {
+    execFileSync("go", ["build", "-o", BINARY, "."], { cwd: SOURCE, env: { ...process.env, GOCACHE: resolve(BINARY, "../go-cache") }, stdio: "pipe" });
+  } catch {
+    return undefined;
+  }
   return BINARY;
 }
