@@ -53,7 +53,7 @@ describe("settings through the official SDK", () => {
     const before = await server.pb.settings.getAll();
     const bad = await patch({ cron: "every day", s3: { enabled: true, bucket: "", endpoint: "not a url", accessKey: "" } });
     expect(bad.status).toBe(400);
-    const body = bad.body as { message: string; data: { backups: { cron: { code: string }; s3: Record<string, { code: string }> } } };
+    const body = bad.body as { message: string; data: { backups: { cron: { code: string }; s3: Record<string, { code: string; message: string }> } } };
     expect(body.message).toBe("An error occurred while validating the submitted data.");
     expect(body.data.backups.cron.code).toBe("validation_invalid_cron");
     expect(body.data.backups.s3.bucket).toEqual({ code: "validation_required", message: "Cannot be blank." });

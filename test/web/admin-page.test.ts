@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { seedDataDir } from "../support/data-dir.ts";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
+import { checkZipIndependently } from "../support/zip-check.ts";
 
 /** Debian's Chromium; .ci/run installs it. Screenshots land in test-artifacts/ for a person to look at. */
 const CHROMIUM = "/usr/bin/chromium";
@@ -16,8 +16,13 @@ let browser: Browser;
 let page: Page;
 let downloads: string;
 
+/** Outside CI a machine may lack Chromium: the browser tests are skipped there, with a note. CI installs it. */
+const haveBrowser = existsSync(CHROMIUM);
+if (!haveBrowser) console.log(`note: ${CHROMIUM} is missing (apt-get install chromium); the admin page's browser tests are skipped`);
+if (!haveBrowser && process.env.CI) throw new Error(`CI must install Chromium at ${CHROMIUM}`);
+
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
+  if (!haveBrowser) return;
   const dir = await makeTempDir();
   await seedDataDir(dir, { rows: 3000, files: 20 });
   server = await startTestServer({ dir, env: { BACKSTREAM_RESTORE_DELAY_MS: "200" } });
@@ -34,6 +39,7 @@ beforeAll(async () => {
   page.on("pageerror", (error) => console.error("page error:", error.message));
 });
 afterAll(async () => {
+  if (!haveBrowser) return;
   await browser?.close();
   await server?.close();
   await rm(server.dir, { recursive: true, force: true });
@@ -48,7 +54,7 @@ async function logIn(password = ADMIN_PASSWORD) {
   await page.getByRole("button", { name: "Log in" }).click();
 }
 
-describe("the admin page in Chromium", () => {
+describe.skipIf(!haveBrowser)("the admin page in Chromium", () => {
   test("loads without auth, with security headers, showing only the login form", async () => {
     const response = await page.goto(`${server.url}/_/`);
     expect(response!.status()).toBe(200);
@@ -92,7 +98,7 @@ describe("the admin page in Chromium", () => {
     const [download] = await Promise.all([page.waitForEvent("download"), row("from_the_page.zip").getByRole("button", { name: "Download" }).click()]);
     const path = join(downloads, "from_the_page.zip");
     await download.saveAs(path);
-    expect(execFileSync("unzip", ["-t", path]).toString()).toContain("No errors detected");
+    expect(checkZipIndependently(path)).toContain("No errors detected");
   });
 
   test("upload it under another name, verify it", async () => {
