@@ -23,7 +23,7 @@ export async function makePocketBaseZip(dir: string, out: string): Promise<"pb-s
   const chunks: Uint8Array[] = [];
   const writer = new ZipWriter(new WritableStream({ write: (c) => void chunks.push(c) }), { level: 1, dataDescriptor: true, useWebWorkers: false });
   for (const source of await sourcesFromDir(dir)) {
-    if (source.path.startsWith("backups/") || source.path.endsWith("-wal") || source.path.endsWith("-shm")) continue;
+    if (source.path.startsWith("backups/")) continue; // as pb-style-zip: every other file, -wal included
     await writer.add(source.path, new Uint8ArrayReader(new Uint8Array(await new Response(await source.open()).arrayBuffer())));
   }
   await writer.close();
