@@ -19,7 +19,7 @@ export interface WriteProgress {
 }
 
 export interface WriteArchiveOptions {
-  /** Deflate level for compressible entries (1 is fastest; already-compressed files are always stored). */
+  /** Deflate level for compressible entries (2 by default: as fast as 1 on our data and 30% smaller, PERF-NOTES; already-compressed files are always stored). */
   level?: number;
   producer: string;
   signal?: AbortSignal;
@@ -45,7 +45,7 @@ export async function writeArchive(
   options: WriteArchiveOptions,
 ): Promise<WrittenArchive> {
   configureZip();
-  const { signal, onProgress, level = 1 } = options;
+  const { signal, onProgress, level = 2 } = options;
   const archiveHash = new Sha256Stream();
   // Aborting the pipe aborts `output` too, which is how a failed archive reaches the store as an abort.
   const pipeAbort = new AbortController();

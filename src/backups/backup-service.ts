@@ -79,7 +79,7 @@ export class BackupService {
     try {
       const { descriptor } = this.deps.store();
       await this.deps.runJob(
-        { kind: "create", dataDir: this.deps.dataDir, store: descriptor, key, producer: this.deps.producer, level: this.deps.level ?? 1 },
+        { kind: "create", dataDir: this.deps.dataDir, store: descriptor, key, producer: this.deps.producer, level: this.deps.level ?? 2 },
         { onProgress: (p) => this.deps.jobs.progress(job, p) },
       );
       this.deps.jobs.finish(job);
