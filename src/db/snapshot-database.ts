@@ -17,7 +17,8 @@ export interface DatabaseSnapshot {
  * writers go on appending to the WAL; `sqlite_dbpage` then yields the pages as of that snapshot, so the
  * image needs no temp copy (`VACUUM INTO` takes about 4× longer and writes the whole database twice) and
  * holds no lock that writers wait on (PocketBase holds a write transaction for the whole backup).
- * The transaction ends when the stream is drained or cancelled.
+ * The transaction ends when the stream is drained or cancelled. Two batches are read ahead (8 MiB), so the next
+ * pages are being read while the deflater works on the last ones.
  */
 export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> {
   const client = createClient({ url: `file:${path}` });
@@ -63,7 +64,7 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
       async cancel() {
         await finish();
       },
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: 2 });
     return { size: pageSize * pageCount, stream };
   } catch (error) {
     await finish();
