@@ -17,6 +17,10 @@ const opts = {
   seed: Number(flags.seed ?? 1),
   json: flags.json ?? join(ROOT, "bench/results/latest.json"),
   cache: flags.cache ?? join(tmpdir(), "backstream-bench"),
+  /** Another checkout of backstream whose server to measure (for before/after comparisons); this one by default. */
+  serverRoot: flags["server-root"] ?? ROOT,
+  /** The writer probe's `PRAGMA synchronous`: NORMAL is what PocketBase sets on its own databases. */
+  probeSync: flags["probe-sync"] ?? "NORMAL",
   port: Number(flags.port ?? 18090 + Math.floor(Math.random() * 1000)),
 };
 const log = (line: string) => console.error(`[bench] ${line}`);
@@ -103,7 +107,7 @@ async function main() {
   const results: Record<string, unknown> = {};
   try {
     await copyDataSet(dataSet, work);
-    let server = await startServerProcess(work, opts.port);
+    let server = await startServerProcess(work, opts.port, opts.serverRoot);
     let token = await login(server.url);
 
     // 1. Backup, alternating backstream and pb-style-zip so that noise hits both alike.
@@ -133,7 +137,7 @@ async function main() {
     const idlePing = pingHealth(server.url, token);
     await Bun.sleep(2000);
     const idleLatencies = await idlePing.stop();
-    const probe = Bun.spawn(["bun", join(ROOT, "bench/writer-probe.ts"), join(work, "data.db"), "5"], { cwd: ROOT, stdout: "pipe" });
+    const probe = Bun.spawn(["bun", join(ROOT, "bench/writer-probe.ts"), join(work, "data.db"), "5", opts.probeSync], { cwd: ROOT, stdout: "pipe" });
     const probeOut = probe.stdout.getReader();
     await probeOut.read(); // {"ready":true}
     await Bun.sleep(300);
@@ -171,7 +175,7 @@ async function main() {
 
     // 3. Peak RSS on the big data set, fresh server.
     await copyDataSet(bigSet, work);
-    server = await startServerProcess(work, opts.port + 1);
+    server = await startServerProcess(work, opts.port + 1, opts.serverRoot);
     token = await login(server.url);
     const bigRss: number[] = [];
     const bigMs: number[] = [];
@@ -191,7 +195,7 @@ async function main() {
         cpu: cpus()[0]?.model,
         bun: Bun.version,
         date: new Date().toISOString(),
-        commit: Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: ROOT }).stdout.toString().trim(),
+        commit: Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: opts.serverRoot }).stdout.toString().trim(),
       },
       options: { ...opts, restoreDelayMs: 0 },
       dataSet: { dbMb: opts.dbMb, storageMb: opts.storageMb, bigDbMb: opts.bigDbMb, runs: opts.runs },
@@ -256,7 +260,8 @@ function printTable(res: Results) {
   for (const row of rows) console.log(line(row));
   console.log(
     `\n${opts.dbMb} MB db + ${opts.storageMb} MB storage (big: ${opts.bigDbMb} MB db), medians of ${opts.runs} runs; ` +
-      `restore timed from POST …/restore to login + canBackup, BACKSTREAM_RESTORE_DELAY_MS=0 (PocketBase's 1 s delay not counted). ` +
+      `restore timed from POST …/restore to login + canBackup, BACKSTREAM_RESTORE_DELAY_MS=0 (PocketBase's 1 s delay not counted); ` +
+      `writer probe: one insert every 5 ms, synchronous=${opts.probeSync}. ` +
       `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, commit ${res.machine.commit}.`,
   );
 }

@@ -14,9 +14,10 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(dir: string, port: number): Promise<ServerProcess> {
+/** `root` is the checkout whose server runs: this one by default, another commit's to compare (`--server-root`). */
+export async function startServerProcess(dir: string, port: number, root = ROOT): Promise<ServerProcess> {
   const proc = Bun.spawn(["bun", "src/cli.ts", "serve", `--http=127.0.0.1:${port}`, `--dir=${dir}`], {
-    cwd: ROOT,
+    cwd: root,
     env: {
       ...process.env,
       PB_SUPERUSER_EMAIL: BENCH_EMAIL,
