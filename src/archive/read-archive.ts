@@ -85,7 +85,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     const bytesTotal = files.reduce((sum, e) => sum + e.uncompressedSize, 0);
     let bytesDone = 0;
     let entriesDone = 0;
-    for (const entry of files) {
+    const extractOne = async (entry: FileEntry) => {
       options.signal?.throwIfAborted();
       const hash = createHash("sha256");
       const declared = entry.uncompressedSize;
@@ -132,7 +132,24 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
       }
       entriesDone++;
       options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
-    }
+    };
+    // Two entries at a time: while one inflates on node:zlib's pool, the other is hashed and written here
+    // (typically data.db alongside the storage files). After a failure no new entry starts.
+    let next = 0;
+    let failed = false;
+    const lane = async () => {
+      while (next < files.length && !failed) {
+        try {
+          await extractOne(files[next++]!);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    const lanes = await Promise.allSettled([lane(), lane()]);
+    const rejected = lanes.find((result): result is PromiseRejectedResult => result.status === "rejected");
+    if (rejected) throw rejected.reason;
     return { entries: files.length, bytes: bytesTotal, ...(manifest ? { manifest } : {}) };
   } finally {
     await zip.close().catch(() => {});
