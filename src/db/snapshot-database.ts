@@ -1,7 +1,7 @@
 import { createClient } from "@libsql/client";
 
-/** Pages read per query: 4096 pages of 4 KiB is 16 MiB a batch; 1024-page batches took 1.7x the CPU (README "Performance"). */
-const PAGES_PER_BATCH = 4096;
+/** Pages read per query: 1024 pages of 4 KiB is 4 MiB a batch. Larger batches cost less CPU (1024 took 1.7x the CPU of 4096) but 2048 and 4096 pushed the server's peak RSS to 290-560 MB (README "Performance"). */
+const PAGES_PER_BATCH = 1024;
 
 /** A consistent, point-in-time image of one database, streamed page by page. */
 export interface DatabaseSnapshot {
@@ -17,7 +17,7 @@ export interface DatabaseSnapshot {
  * writers go on appending to the WAL; `sqlite_dbpage` then yields the pages as of that snapshot, so the
  * image needs no temp copy (`VACUUM INTO` takes about 4× longer and writes the whole database twice) and
  * holds no lock that writers wait on (PocketBase holds a write transaction for the whole backup).
- * The transaction ends when the stream is drained or cancelled. One batch (16 MiB) is read ahead, so the next
+ * The transaction ends when the stream is drained or cancelled. Two batches (8 MiB) are read ahead, so the next
  * pages are being read while the deflater works on the last ones.
  */
 export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> {
@@ -64,7 +64,7 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
       async cancel() {
         await finish();
       },
-    }, { highWaterMark: 1 });
+    }, { highWaterMark: 2 });
     return { size: pageSize * pageCount, stream };
   } catch (error) {
     await finish();
