@@ -40,7 +40,7 @@ export class ParallelDeflater {
   constructor(options: ParallelDeflateOptions = {}) {
     this.#level = options.level ?? 2;
     this.#blockSize = options.blockSize ?? 1024 * 1024;
-    this.#maxInFlight = options.maxInFlight ?? 16;
+    this.#maxInFlight = options.maxInFlight ?? 6;
     this.#buffer = new Uint8Array(this.#blockSize);
   }
 
