@@ -45,7 +45,7 @@ describe("ParallelDeflater", () => {
   test("as a gzip TransformStream, its CRC-32 and size trailer satisfy gunzip", async () => {
     const input = sampleData(3 * 1024 * 1024);
     const chunks: Uint8Array[] = [];
-    for await (const c of new Blob([input]).stream().pipeThrough(new ParallelDeflateStream({ gzip: true, blockSize: 512 * 1024 }))) chunks.push(c);
+    for await (const c of new Blob([input as BlobPart]).stream().pipeThrough(new ParallelDeflateStream({ gzip: true, blockSize: 512 * 1024 }))) chunks.push(c);
     expect(Buffer.from(gunzipSync(Buffer.concat(chunks))).equals(Buffer.from(input))).toBe(true);
   });
 });

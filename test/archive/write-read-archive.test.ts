@@ -11,7 +11,7 @@ function source(path: string, bytes: Uint8Array): ArchiveSource {
     path,
     size: bytes.length,
     lastModified: new Date(2024, 4, 6, 7, 8, 10),
-    open: async () => new Blob([bytes]).stream(),
+    open: async () => new Blob([bytes as BlobPart]).stream(),
   };
 }
 
