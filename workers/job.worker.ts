@@ -2,6 +2,7 @@
 import { serializeError } from "../src/errors.ts";
 import type { WorkerEvent, WorkerRequest } from "../src/jobs/job-messages.ts";
 import { runJobInline } from "../src/jobs/run-job.ts";
+import { lowerJobThreadPriority } from "../src/jobs/thread-priority.ts";
 
 declare const self: Worker;
 const cancel = new AbortController();
@@ -16,6 +17,7 @@ self.onmessage = async (message: MessageEvent<WorkerRequest>) => {
   const request = message.data;
   if (request.type === "cancel") return cancel.abort();
   try {
+    await lowerJobThreadPriority();
     const result = await runJobInline(request.params, {
       signal: cancel.signal,
       onProgress: (progress) => {

@@ -82,7 +82,7 @@ export class BackupService {
     try {
       const { store, descriptor } = this.deps.store();
       await this.deps.runJob(
-        { kind: "create", dataDir: this.deps.dataDir, store: descriptor, key, producer: this.deps.producer, level: this.deps.level ?? 1 },
+        { kind: "create", dataDir: this.deps.dataDir, store: descriptor, key, producer: this.deps.producer, level: this.deps.level ?? 2 },
         { onProgress: (p) => this.deps.jobs.progress(job, p) },
       );
       store.expect(key, true); // the worker published it: listings here wait for it to show

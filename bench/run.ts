@@ -1,0 +1,269 @@
+// `npm run bench`: backstream against pb-style-zip on a generated data set; see README "Performance".
+import { existsSync, statSync } from "node:fs";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { parseFlags } from "../src/config.ts";
+import { ensureDataSet } from "./generate-data.ts";
+import { login, pingHealth, sampleRss, startServerProcess, type ServerProcess } from "./server-process.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const { flags } = parseFlags(process.argv.slice(2));
+const opts = {
+  dbMb: Number(flags["db-mb"] ?? 500),
+  storageMb: Number(flags["storage-mb"] ?? 300),
+  bigDbMb: Number(flags["big-db-mb"] ?? 2000),
+  runs: Number(flags.runs ?? 3),
+  seed: Number(flags.seed ?? 1),
+  json: flags.json ?? join(ROOT, "bench/results/latest.json"),
+  cache: flags.cache ?? join(tmpdir(), "backstream-bench"),
+  /** Another checkout of backstream whose server to measure (for before/after comparisons); this one by default. */
+  serverRoot: flags["server-root"] ?? ROOT,
+  /** The writer probe's `PRAGMA synchronous`: NORMAL is what PocketBase sets on its own databases. */
+  probeSync: flags["probe-sync"] ?? "NORMAL",
+  port: Number(flags.port ?? 18090 + Math.floor(Math.random() * 1000)),
+};
+const log = (line: string) => console.error(`[bench] ${line}`);
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
+const MB = 1024 * 1024;
+
+async function run(cmd: string[]): Promise<number> {
+  const started = performance.now();
+  const proc = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe" });
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`${cmd.join(" ")} failed: ${await new Response(proc.stderr).text()}`);
+  return performance.now() - started;
+}
+
+async function buildPbStyle(): Promise<string | undefined> {
+  const source = join(ROOT, "../shared/peers/pb-style-zip");
+  const binary = join(opts.cache, "pb-style-zip");
+  if (existsSync(binary)) return binary;
+  if (!existsSync(source) || !Bun.which("go")) return undefined;
+  await run(["sh", "-c", `cd ${source} && go build -o ${binary} .`]);
+  return binary;
+}
+
+async function copyDataSet(from: string, to: string) {
+  await rm(to, { recursive: true, force: true });
+  await run(["cp", "-a", from, to]);
+}
+
+async function backupOnce(server: ServerProcess, token: string, name: string): Promise<{ ms: number; peakRss: number }> {
+  const rss = sampleRss(server.pid);
+  const started = performance.now();
+  const response = await fetch(`${server.url}/api/backups`, {
+    method: "POST",
+    headers: { Authorization: token, "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  const ms = performance.now() - started;
+  const peakRss = rss.stop();
+  if (response.status !== 204) throw new Error(`backup failed: ${response.status} ${await response.text()}\n${server.output()}`);
+  return { ms, peakRss };
+}
+
+async function restoreOnce(server: ServerProcess, token: string, name: string): Promise<number> {
+  const before = server.output().length;
+  const started = performance.now();
+  const response = await fetch(`${server.url}/api/backups/${name}/restore`, { method: "POST", headers: { Authorization: token } });
+  if (response.status !== 204) throw new Error(`restore failed: ${response.status} ${await response.text()}`);
+  // Done when a superuser can log in again (the token secret rotates) and the server says a backup could start.
+  for (;;) {
+    try {
+      const fresh = await login(server.url);
+      const health = (await (await fetch(`${server.url}/api/health`, { headers: { Authorization: fresh } })).json()) as {
+        data: { canBackup?: boolean };
+      };
+      if (health.data.canBackup) break;
+    } catch {
+      // swapping: the database is closed for a moment
+    }
+    await Bun.sleep(5);
+  }
+  const ms = performance.now() - started;
+  const output = server.output().slice(before);
+  if (/restore failed/.test(output)) throw new Error(`restore failed:\n${output}`);
+  return ms;
+}
+
+async function main() {
+  await mkdir(opts.cache, { recursive: true });
+  const pbStyle = await buildPbStyle();
+  if (!pbStyle) log("pb-style-zip skipped: Go or ../shared/peers/pb-style-zip not found");
+  const dataSet = await ensureDataSet(opts.cache, { dbMb: opts.dbMb, storageMb: opts.storageMb, seed: opts.seed }, log);
+  const bigSet = await ensureDataSet(opts.cache, { dbMb: opts.bigDbMb, storageMb: opts.storageMb, seed: opts.seed }, log);
+  const work = join(opts.cache, `work-${process.pid}`);
+  const out = join(opts.cache, `out-${process.pid}`);
+  await mkdir(out, { recursive: true });
+  const results: Record<string, unknown> = {};
+  try {
+    await copyDataSet(dataSet, work);
+    let server = await startServerProcess(work, opts.port, opts.serverRoot);
+    let token = await login(server.url);
+
+    // 1. Backup, alternating backstream and pb-style-zip so that noise hits both alike.
+    const backupMs: number[] = [];
+    const pbCreateMs: number[] = [];
+    const smallRss: number[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      const name = `bench_${i}.zip`;
+      const b = await backupOnce(server, token, name);
+      backupMs.push(b.ms);
+      smallRss.push(b.peakRss);
+      if (i > 0) await rm(join(work, "backups", name), { force: true });
+      if (pbStyle) {
+        pbCreateMs.push(await run([pbStyle, "c", work, join(out, "pb.zip")]));
+        if (i < opts.runs - 1) await rm(join(out, "pb.zip"));
+      }
+      log(`backup ${i}: ${b.ms.toFixed(0)} ms, peak RSS ${(b.peakRss / MB).toFixed(0)} MB; pb-style ${pbCreateMs.at(-1)?.toFixed(0)} ms`);
+    }
+    const archive = join(work, "backups", "bench_0.zip");
+    const archiveBytes = statSync(archive).size;
+    const pbArchiveBytes = pbStyle ? statSync(join(out, "pb.zip")).size : NaN;
+    const verify = Bun.spawnSync(["unzip", "-tq", archive]);
+    const unzipOk = verify.exitCode === 0;
+    if (!unzipOk) log(`unzip -t refused the archive: ${verify.stdout.toString()}${verify.stderr.toString()}`);
+
+    // 4 + 5. One more backup with a writer inserting every 5 ms and /api/health polled every 10 ms.
+    const idlePing = pingHealth(server.url, token);
+    await Bun.sleep(2000);
+    const idleLatencies = await idlePing.stop();
+    const probe = Bun.spawn(["bun", join(ROOT, "bench/writer-probe.ts"), join(work, "data.db"), "5", opts.probeSync], { cwd: ROOT, stdout: "pipe" });
+    const probeOut = probe.stdout.getReader();
+    await probeOut.read(); // {"ready":true}
+    await Bun.sleep(300);
+    const busyPing = pingHealth(server.url, token);
+    const probed = await backupOnce(server, token, "bench_probe.zip");
+    const busyLatencies = await busyPing.stop();
+    probe.kill("SIGTERM");
+    let probeText = "";
+    for (;;) {
+      const { value, done } = await probeOut.read();
+      if (done) break;
+      probeText += new TextDecoder().decode(value);
+    }
+    const stall = JSON.parse(probeText.trim().split("\n").at(-1)!) as { maxGapMs: number; inserts: number };
+    await rm(join(work, "backups", "bench_probe.zip"), { force: true });
+    log(`writer stall ${stall.maxGapMs.toFixed(1)} ms over ${stall.inserts} inserts; backup under load ${probed.ms.toFixed(0)} ms`);
+
+    // 2. Restore of bench_0.zip, against pb-style-zip extracting the same archive.
+    const restoreMs: number[] = [];
+    const pbExtractMs: number[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      restoreMs.push(await restoreOnce(server, token, "bench_0.zip"));
+      token = await login(server.url);
+      // The replaced data waits in the trash until the next start; clear it so the disk does not fill up.
+      await rm(join(work, ".pb_temp_to_delete"), { recursive: true, force: true });
+      if (pbStyle) {
+        const target = join(out, "extract");
+        await rm(target, { recursive: true, force: true });
+        pbExtractMs.push(await run([pbStyle, "x", archive, target]));
+        await rm(target, { recursive: true, force: true });
+      }
+      log(`restore ${i}: ${restoreMs.at(-1)!.toFixed(0)} ms; pb-style extract ${pbExtractMs.at(-1)?.toFixed(0)} ms`);
+    }
+    await server.stop();
+
+    // 3. Peak RSS on the big data set, fresh server.
+    await copyDataSet(bigSet, work);
+    server = await startServerProcess(work, opts.port + 1, opts.serverRoot);
+    token = await login(server.url);
+    const bigRss: number[] = [];
+    const bigMs: number[] = [];
+    for (let i = 0; i < Math.min(2, opts.runs); i++) {
+      const b = await backupOnce(server, token, `big_${i}.zip`);
+      bigRss.push(b.peakRss);
+      bigMs.push(b.ms);
+      await rm(join(work, "backups", `big_${i}.zip`), { force: true });
+      log(`big backup ${i}: ${b.ms.toFixed(0)} ms, peak RSS ${(b.peakRss / MB).toFixed(0)} MB`);
+    }
+    await server.stop();
+
+    const r = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+    Object.assign(results, {
+      machine: {
+        nproc: cpus().length,
+        cpu: cpus()[0]?.model,
+        bun: Bun.version,
+        date: new Date().toISOString(),
+        commit: Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: opts.serverRoot }).stdout.toString().trim(),
+      },
+      options: { ...opts, restoreDelayMs: 0 },
+      dataSet: { dbMb: opts.dbMb, storageMb: opts.storageMb, bigDbMb: opts.bigDbMb, runs: opts.runs },
+      ratios: {
+        backupTime: r(median(backupMs), median(pbCreateMs)),
+        archiveSize: r(archiveBytes, pbArchiveBytes),
+        restoreTime: r(median(restoreMs), median(pbExtractMs)),
+        rssBigOverSmall: r(Math.max(...bigRss), Math.max(...smallRss)),
+      },
+      backup: { medianMs: median(backupMs), runsMs: backupMs, pbStyleMedianMs: median(pbCreateMs), pbStyleRunsMs: pbCreateMs },
+      archive: { bytes: archiveBytes, pbStyleBytes: pbArchiveBytes, unzipTestOk: unzipOk },
+      restore: { medianMs: median(restoreMs), runsMs: restoreMs, pbStyleMedianMs: median(pbExtractMs), pbStyleRunsMs: pbExtractMs },
+      peakRss: { smallMb: Math.max(...smallRss) / MB, bigMb: Math.max(...bigRss) / MB, bigBackupMedianMs: median(bigMs) },
+      writerStall: { maxGapMs: stall.maxGapMs, inserts: stall.inserts, backupMs: probed.ms },
+      health: {
+        idleP50Ms: percentile(idleLatencies, 50),
+        idleP99Ms: percentile(idleLatencies, 99),
+        busyP50Ms: percentile(busyLatencies, 50),
+        busyP99Ms: percentile(busyLatencies, 99),
+        busySamples: busyLatencies.length,
+      },
+    });
+    printTable(results as unknown as Results);
+    await mkdir(dirname(opts.json), { recursive: true });
+    await writeFile(opts.json, `${JSON.stringify(results, null, 2)}\n`);
+    log(`wrote ${opts.json}`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    await rm(out, { recursive: true, force: true });
+    for (const name of await readdir(opts.cache)) if (name.endsWith(".tmp")) await rm(join(opts.cache, name), { recursive: true, force: true });
+  }
+}
+
+interface Results {
+  ratios: Record<string, number>;
+  backup: { medianMs: number; pbStyleMedianMs: number };
+  archive: { bytes: number; pbStyleBytes: number; unzipTestOk: boolean };
+  restore: { medianMs: number; pbStyleMedianMs: number };
+  peakRss: { smallMb: number; bigMb: number };
+  writerStall: { maxGapMs: number };
+  health: { idleP50Ms: number; idleP99Ms: number; busyP50Ms: number; busyP99Ms: number };
+  machine: { nproc: number; cpu: string; bun: string; commit: string };
+}
+
+function printTable(res: Results) {
+  const f = (n: number, d = 0) => n.toFixed(d);
+  const ok = (good: boolean) => (good ? "yes" : "NO");
+  const rows = [
+    ["backup time / pb-style", `${f(res.ratios.backupTime!, 2)}×`, `${f(res.backup.medianMs)} ms vs ${f(res.backup.pbStyleMedianMs)} ms`, "≤ 0.40", ok(res.ratios.backupTime! <= 0.4)],
+    ["archive size / pb-style", `${f(res.ratios.archiveSize!, 3)}×`, `${f(res.archive.bytes / MB, 1)} MB vs ${f(res.archive.pbStyleBytes / MB, 1)} MB`, "≤ 1.05", ok(res.ratios.archiveSize! <= 1.05)],
+    ["restore time / pb-style extract", `${f(res.ratios.restoreTime!, 2)}×`, `${f(res.restore.medianMs)} ms vs ${f(res.restore.pbStyleMedianMs)} ms`, "≤ 0.60", ok(res.ratios.restoreTime! <= 0.6)],
+    ["peak RSS big / small", `${f(res.ratios.rssBigOverSmall!, 2)}×`, `${f(res.peakRss.bigMb)} MB vs ${f(res.peakRss.smallMb)} MB`, "≤ 1.15, < 256 MB", ok(res.ratios.rssBigOverSmall! <= 1.15 && res.peakRss.bigMb < 256 && res.peakRss.smallMb < 256)],
+    ["longest writer stall", `${f(res.writerStall.maxGapMs, 1)} ms`, "", "< 50 ms", ok(res.writerStall.maxGapMs < 50)],
+    ["/api/health p99 busy (idle)", `${f(res.health.busyP99Ms, 1)} ms`, `p50 ${f(res.health.busyP50Ms, 1)} ms; idle p50 ${f(res.health.idleP50Ms, 1)} / p99 ${f(res.health.idleP99Ms, 1)} ms`, "< 25 ms", ok(res.health.busyP99Ms < 25)],
+    ["unzip -t accepts the archive", ok(res.archive.unzipTestOk), "", "yes", ok(res.archive.unzipTestOk)],
+  ];
+  const header = ["measure", "value", "detail", "target", "met"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const row of rows) console.log(line(row));
+  console.log(
+    `\n${opts.dbMb} MB db + ${opts.storageMb} MB storage (big: ${opts.bigDbMb} MB db), medians of ${opts.runs} runs; ` +
+      `restore timed from POST …/restore to login + canBackup, BACKSTREAM_RESTORE_DELAY_MS=0 (PocketBase's 1 s delay not counted); ` +
+      `writer probe: one insert every 5 ms, synchronous=${opts.probeSync}. ` +
+      `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, commit ${res.machine.commit}.`,
+  );
+}
+
+await main();

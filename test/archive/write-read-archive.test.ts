@@ -1,0 +1,56 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readArchive } from "../../src/archive/read-archive.ts";
+import { writeArchive, type ArchiveSource } from "../../src/archive/write-archive.ts";
+import { InvalidBackupError } from "../../src/errors.ts";
+
+function source(path: string, bytes: Uint8Array): ArchiveSource {
+  return {
+    path,
+    size: bytes.length,
+    lastModified: new Date(2024, 4, 6, 7, 8, 10),
+    open: async () => new Blob([bytes as BlobPart]).stream(),
+  };
+}
+
+async function buildArchive(): Promise<{ zip: Uint8Array; dbBytes: Uint8Array }> {
+  const dbBytes = new TextEncoder().encode("SQLite format 3\0".padEnd(3 * 1024 * 1024 + 77, "page data 0123456789 "));
+  const photo = crypto.getRandomValues(new Uint8Array(60_000));
+  const chunks: Uint8Array[] = [];
+  await writeArchive(
+    [source("data.db", dbBytes), source("storage/a/photo.jpg", photo), source("storage/a/empty.txt", new Uint8Array(0))],
+    new WritableStream({ write: (c) => void chunks.push(c.slice()) }),
+    { producer: "test" },
+  );
+  return { zip: new Uint8Array(Buffer.concat(chunks)), dbBytes };
+}
+
+const reader = (zip: Uint8Array) => ({ size: zip.length, read: async (o: number, l: number) => zip.slice(o, o + l) });
+
+describe("writeArchive + readArchive", () => {
+  test("writes a zip that unzip -t and readArchive accept, with the manifest's checksums", async () => {
+    const { zip } = await buildArchive();
+    const dir = await mkdtemp(join(tmpdir(), "backstream-zip-"));
+    try {
+      await writeFile(join(dir, "a.zip"), zip);
+      const unzip = Bun.spawnSync(["unzip", "-tq", join(dir, "a.zip")]);
+      expect(unzip.stdout.toString()).toContain("No errors detected");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const report = await readArchive(reader(zip));
+    expect(report.entries).toBe(3);
+    expect(report.manifest?.entries.map((e) => e.path)).toEqual(["data.db", "storage/a/photo.jpg", "storage/a/empty.txt"]);
+  });
+
+  test("refuses an archive with one flipped byte inside deflated or stored data", async () => {
+    for (const at of [200, 40_000]) {
+      const { zip } = await buildArchive();
+      // 200 is inside data.db's deflated data, 40 000 inside the stored photo (data.db deflates to a few KiB).
+      zip[at] = zip[at]! ^ 0xff;
+      await expect(readArchive(reader(zip))).rejects.toBeInstanceOf(InvalidBackupError);
+    }
+  });
+});

@@ -1,0 +1,26 @@
+import { expect, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readArchive } from "../../src/archive/read-archive.ts";
+import { ZipStreamWriter } from "../../src/archive/zip-stream-writer.ts";
+
+test("an entry announced as over 4 GiB gets zip64 headers and descriptor that unzip -t and readArchive accept", async () => {
+  const chunks: Uint8Array[] = [];
+  const zip = new ZipStreamWriter(async (data) => void chunks.push(data.slice()));
+  const db = new TextEncoder().encode("SQLite format 3\0".padEnd(200_000, "rows and rows "));
+  // The size hint only decides the header format; the data itself stays small.
+  await zip.addEntry("data.db", (async function* () { yield db; })(), { level: 2, lastModified: new Date(), sizeHint: 5 * 1024 ** 3 });
+  await zip.addEntry("storage/x.jpg", (async function* () { yield new Uint8Array(1000); })(), { level: 0, lastModified: new Date(), sizeHint: 1000 });
+  await zip.close();
+  const bytes = new Uint8Array(Buffer.concat(chunks));
+  const dir = await mkdtemp(join(tmpdir(), "backstream-zip64-"));
+  try {
+    await writeFile(join(dir, "a.zip"), bytes);
+    expect(Bun.spawnSync(["unzip", "-tq", join(dir, "a.zip")]).stdout.toString()).toContain("No errors detected");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const report = await readArchive({ size: bytes.length, read: async (o, l) => bytes.slice(o, o + l) });
+  expect({ entries: report.entries, bytes: report.bytes }).toEqual({ entries: 2, bytes: 201_000 });
+});
