@@ -1,6 +1,5 @@
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
-import { crc32 } from "./runtime.ts";
 
 const deflateRaw = promisify(zlib.deflateRaw) as (data: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -11,11 +10,10 @@ export interface ParallelDeflateOptions {
   level?: number;
   /** Uncompressed bytes per independently deflated block. */
   blockSize?: number;
-  /** Blocks being deflated at once; bounds memory to about `2 × blockSize × maxInFlight`. */
-  maxInFlight?: number;
-  /** Wrap the output in a gzip header and trailer (CRC-32 and size), the way zip.js likes to take its CRC. */
-  gzip?: boolean;
 }
+
+/** Where a deflater sends each block: the compressed bytes to come, and the input bytes the block holds meanwhile. */
+export type BlockSink = (compressed: Promise<Uint8Array>, inputBytes: number) => Promise<void>;
 
 /**
  * A deflater that keeps several cores busy on one stream, pigz-style: the input is cut into blocks, each is
@@ -23,29 +21,28 @@ export interface ParallelDeflateOptions {
  * the last ends with a sync flush so the pieces concatenate into one valid raw deflate stream.
  *
  * Why: a single zlib stream runs on one core; on this data two cores nearly halve the time (PERF-NOTES).
- * Backpressure: `write` waits for the oldest block once `maxInFlight` are pending, so memory stays flat at
- * about `2 × blockSize × maxInFlight`. Output comes back in order through `emit`.
+ * Blocks go to `sink` in order as they start; the sink writes them in that order and applies backpressure
+ * (see `OrderedOutput`), which bounds memory.
  */
 export class ParallelDeflater {
   readonly #level: number;
   readonly #blockSize: number;
-  readonly #maxInFlight: number;
-  readonly #pending: Promise<Buffer>[] = [];
+  readonly #sink: BlockSink;
   #buffer: Uint8Array;
   #filled = 0;
   #previousTail: Uint8Array | undefined;
-  /** Uncompressed bytes taken so far. */
-  bytesIn = 0;
+  /** Blocks whose deflate finished, reused for the next input: fresh 1 MiB buffers cost page faults (sys time). */
+  readonly #spare: Uint8Array[] = [];
 
-  constructor(options: ParallelDeflateOptions = {}) {
+  constructor(sink: BlockSink, options: ParallelDeflateOptions = {}) {
+    this.#sink = sink;
     this.#level = options.level ?? 2;
     this.#blockSize = options.blockSize ?? 1024 * 1024;
-    this.#maxInFlight = options.maxInFlight ?? 6;
     this.#buffer = new Uint8Array(this.#blockSize);
   }
 
-  /** Takes `chunk` (copied: the caller may reuse it); calls `emit` with compressed output as blocks complete. */
-  async write(chunk: Uint8Array, emit: (data: Uint8Array) => void | Promise<void>): Promise<void> {
+  /** Takes `chunk` (copied: the caller may reuse it); full blocks go to the sink. */
+  async write(chunk: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
       const n = Math.min(this.#blockSize - this.#filled, chunk.length - offset);
@@ -53,60 +50,26 @@ export class ParallelDeflater {
       this.#filled += n;
       offset += n;
       if (this.#filled === this.#blockSize) {
-        this.#start(this.#buffer, false);
-        this.#buffer = new Uint8Array(this.#blockSize);
+        const block = this.#buffer;
+        this.#buffer = this.#spare.pop() ?? new Uint8Array(this.#blockSize);
         this.#filled = 0;
-        while (this.#pending.length >= this.#maxInFlight) await emit(await this.#pending.shift()!);
+        await this.#start(block, false);
       }
     }
   }
 
-  /** Deflates what is left as the final block and emits everything still pending. */
-  async end(emit: (data: Uint8Array) => void | Promise<void>): Promise<void> {
-    this.#start(this.#buffer.subarray(0, this.#filled), true);
-    while (this.#pending.length) await emit(await this.#pending.shift()!);
+  /** Sends what is left as the final block. */
+  async end(): Promise<void> {
+    await this.#start(this.#buffer.subarray(0, this.#filled), true);
   }
 
-  #start(block: Uint8Array, last: boolean): void {
-    this.bytesIn += block.length;
+  #start(block: Uint8Array, last: boolean): Promise<void> {
     const options: zlib.ZlibOptions = { level: this.#level, ...(last ? {} : { finishFlush: zlib.constants.Z_SYNC_FLUSH }) };
     if (this.#previousTail) options.dictionary = this.#previousTail;
-    const promise = deflateRaw(block, options);
-    // Rejections surface when the block is awaited in order; this only keeps them from being reported early.
-    promise.catch(() => {});
-    this.#pending.push(promise);
     this.#previousTail = block.length >= WINDOW ? block.slice(block.length - WINDOW) : concatTail(this.#previousTail, block);
-  }
-}
-
-/**
- * `ParallelDeflater` as a web `TransformStream`, optionally wrapped in a gzip header and trailer (CRC-32 from
- * the runtime's native one, and size), which is how zip.js takes a codec's CRC.
- */
-export class ParallelDeflateStream extends TransformStream<Uint8Array, Uint8Array> {
-  constructor(options: ParallelDeflateOptions = {}) {
-    const deflater = new ParallelDeflater(options);
-    const gzip = options.gzip ?? false;
-    let crc = 0;
-    super({
-      start(controller) {
-        if (gzip) controller.enqueue(new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]));
-      },
-      async transform(chunk, controller) {
-        if (gzip) crc = crc32(chunk, crc);
-        await deflater.write(chunk, (data) => controller.enqueue(data));
-      },
-      async flush(controller) {
-        await deflater.end((data) => controller.enqueue(data));
-        if (gzip) {
-          const trailer = new Uint8Array(8);
-          const view = new DataView(trailer.buffer);
-          view.setUint32(0, crc >>> 0, true);
-          view.setUint32(4, deflater.bytesIn >>> 0, true);
-          controller.enqueue(trailer);
-        }
-      },
-    }, { highWaterMark: 1 }, { highWaterMark: 6 });
+    const compressed = deflateRaw(block, options);
+    if (!last) compressed.then(() => this.#spare.push(block), () => {});
+    return this.#sink(compressed, block.length);
   }
 }
 

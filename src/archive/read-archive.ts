@@ -100,7 +100,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         for await (const chunk of entryData(source, entry)) {
           options.signal?.throwIfAborted();
           seen += chunk.length;
-          if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} holds more data than its header declares.`);
+          if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
           crc = crc32(chunk, crc);
           hash.update(chunk);
           if (writer) {
@@ -114,7 +114,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
           bytesDone += chunk.length;
           options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
         }
-        if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is shorter than its header declares.`);
+        if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
         if ((crc >>> 0) !== ((entry.crc32 ?? entry.signature ?? 0) >>> 0)) {
           throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: its CRC-32 does not match.`);
         }

@@ -99,7 +99,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
         transform(chunk, controller) {
           seen += chunk.length;
           bytesDone += Math.min(chunk.length, Math.max(0, declared - (seen - chunk.length)));
-          if (seen > declared) throw new Error(`The entry ${entry.filename} holds more data than its header declares.`);
+          if (seen > declared) throw new Error(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
           report("verifying");
           controller.enqueue(chunk);
         },
@@ -121,7 +121,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       report("verifying");
       if (failed) continue;
       if (seen !== declared) {
-        problems.push(`The entry ${entry.filename} is shorter than its header declares.`);
+        problems.push(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
         continue;
       }
       const item = listed.get(entry.filename);

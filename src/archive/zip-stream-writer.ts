@@ -1,3 +1,4 @@
+import { OrderedOutput } from "./ordered-output.ts";
 import { ParallelDeflater } from "./parallel-deflate-stream.ts";
 import { crc32 } from "./runtime.ts";
 
@@ -21,6 +22,9 @@ export interface ZipEntryOptions {
   sizeHint: number;
 }
 
+/** Input bytes that may wait in pending blocks and chunks: about 6 blocks of 1 MiB deflating at once. */
+const MAX_PENDING_BYTES = 6 * 1024 * 1024;
+
 interface CentralRecord {
   name: Uint8Array;
   method: number;
@@ -39,97 +43,76 @@ interface CentralRecord {
  *
  * Why not zip.js's ZipWriter: on the bench data it spent twice as long as the deflate itself in stream
  * plumbing and JavaScript CRC (PERF-NOTES; README "Performance"). Here each chunk is hashed with the
- * native CRC-32 and handed to `ParallelDeflater` or written as is.
+ * native CRC-32 and handed to `ParallelDeflater` or queued as is. Output goes through one `OrderedOutput`
+ * for the whole archive, so the next entries are read while earlier blocks still deflate.
  */
 export class ZipStreamWriter {
-  readonly #write: (data: Uint8Array) => Promise<void>;
+  readonly #output: OrderedOutput;
   readonly #central: CentralRecord[] = [];
-  #offset = 0;
 
   /** `write` must apply backpressure (resolve when the bytes may be followed by more). */
   constructor(write: (data: Uint8Array) => Promise<void>) {
-    this.#write = write;
+    this.#output = new OrderedOutput(write, MAX_PENDING_BYTES);
   }
 
-  async #emit(data: Uint8Array): Promise<void> {
-    this.#offset += data.length;
-    await this.#write(data);
-  }
-
-  /** Writes one entry from `chunks`; resolves with its uncompressed size once its data descriptor is written. */
+  /**
+   * Reads one entry from `chunks` and queues it; resolves with its uncompressed size once all of it is read
+   * (its last blocks may still be deflating: `close` waits for them).
+   */
   async addEntry(path: string, chunks: AsyncIterable<Uint8Array>, options: ZipEntryOptions): Promise<number> {
     const name = new TextEncoder().encode(path);
     const method = options.level > 0 ? 8 : 0;
     const { dosTime, dosDate } = toDos(options.lastModified);
     const zip64 = options.sizeHint >= ZIP64_THRESHOLD;
-    const offset = this.#offset;
-    const extra = zip64 ? new Uint8Array(20) : new Uint8Array(0);
-    if (zip64) {
-      const view = new DataView(extra.buffer);
-      view.setUint16(0, 1, true);
-      view.setUint16(2, 16, true);
-    }
-    const header = new Uint8Array(30 + name.length + extra.length);
-    const h = new DataView(header.buffer);
-    h.setUint32(0, LOCAL_HEADER, true);
-    h.setUint16(4, zip64 ? 45 : 20, true);
-    h.setUint16(6, FLAGS, true);
-    h.setUint16(8, method, true);
-    h.setUint16(10, dosTime, true);
-    h.setUint16(12, dosDate, true);
-    // CRC and sizes stay 0 here (0xffffffff with zip64, whose extra field holds them): the data descriptor has them.
-    if (zip64) {
-      h.setUint32(18, MAX32, true);
-      h.setUint32(22, MAX32, true);
-    }
-    h.setUint16(26, name.length, true);
-    h.setUint16(28, extra.length, true);
-    header.set(name, 30);
-    header.set(extra, 30 + name.length);
-    await this.#emit(header);
+    const record: CentralRecord = { name, method, dosTime, dosDate, crc: 0, compressed: 0, uncompressed: 0, offset: 0, zip64 };
+    await this.#output.push(localHeader(record), 0, (offset) => {
+      record.offset = offset;
+    });
 
-    const dataStart = this.#offset;
+    // Sizes only: keeping the blocks themselves until the entry ends would hold its whole compressed output.
+    const blockSizes: Promise<number>[] = [];
+    let storedBytes = 0;
     let crc = 0;
     let uncompressed = 0;
-    const emit = (data: Uint8Array) => this.#emit(data);
     if (method === 8) {
-      const deflater = new ParallelDeflater({ level: options.level });
+      const deflater = new ParallelDeflater((block, inputBytes) => {
+        const size = block.then((data) => data.length);
+        size.catch(() => {}); // a failure surfaces through the output queue
+        blockSizes.push(size);
+        return this.#output.push(block, inputBytes);
+      }, { level: options.level });
       for await (const chunk of chunks) {
         crc = crc32(chunk, crc);
         uncompressed += chunk.length;
-        await deflater.write(chunk, emit);
+        await deflater.write(chunk);
       }
-      await deflater.end(emit);
+      await deflater.end();
     } else {
       for await (const chunk of chunks) {
         crc = crc32(chunk, crc);
         uncompressed += chunk.length;
-        await emit(chunk);
+        storedBytes += chunk.length;
+        await this.#output.push(chunk, chunk.length);
       }
     }
-    const compressed = this.#offset - dataStart;
-    if (!zip64 && (uncompressed >= MAX32 || compressed >= MAX32)) {
-      throw new Error(`The entry ${path} grew past 4 GiB beyond its announced size.`);
-    }
-    const descriptor = new Uint8Array(zip64 ? 24 : 16);
-    const d = new DataView(descriptor.buffer);
-    d.setUint32(0, DATA_DESCRIPTOR, true);
-    d.setUint32(4, crc >>> 0, true);
-    if (zip64) {
-      d.setBigUint64(8, BigInt(compressed), true);
-      d.setBigUint64(16, BigInt(uncompressed), true);
-    } else {
-      d.setUint32(8, compressed, true);
-      d.setUint32(12, uncompressed, true);
-    }
-    await this.#emit(descriptor);
-    this.#central.push({ name, method, dosTime, dosDate, crc: crc >>> 0, compressed, uncompressed, offset, zip64 });
+    // The descriptor needs the compressed size, known once the entry's last block is deflated.
+    const descriptor = Promise.all(blockSizes).then((sizes) => {
+      const compressed = sizes.reduce((sum, size) => sum + size, storedBytes);
+      if (!zip64 && (uncompressed >= MAX32 || compressed >= MAX32)) {
+        throw new Error(`The entry ${path} grew past 4 GiB beyond its announced size.`);
+      }
+      Object.assign(record, { crc: crc >>> 0, compressed, uncompressed });
+      return dataDescriptor(record);
+    });
+    await this.#output.push(descriptor, 0);
+    this.#central.push(record);
     return uncompressed;
   }
 
   /** Writes the central directory and the end records. */
   async close(): Promise<void> {
-    const cdStart = this.#offset;
+    await this.#output.drain();
+    const cdStart = this.#output.offset;
     for (const entry of this.#central) {
       const big = [entry.uncompressed >= MAX32, entry.compressed >= MAX32, entry.offset >= MAX32];
       const extraLength = big.some(Boolean) ? 4 + 8 * big.filter(Boolean).length : 0;
@@ -162,12 +145,13 @@ export class ZipStreamWriter {
           at += 8;
         }
       }
-      await this.#emit(record);
+      await this.#output.push(record, 0);
     }
-    const cdSize = this.#offset - cdStart;
+    await this.#output.drain();
+    const cdSize = this.#output.offset - cdStart;
     const count = this.#central.length;
     if (count >= 0xffff || cdStart >= MAX32 || cdSize >= MAX32) {
-      const zip64End = this.#offset;
+      const zip64End = this.#output.offset;
       const record = new Uint8Array(56 + 20);
       const r = new DataView(record.buffer);
       r.setUint32(0, ZIP64_END_OF_CENTRAL, true);
@@ -181,7 +165,7 @@ export class ZipStreamWriter {
       r.setUint32(56, ZIP64_LOCATOR, true);
       r.setBigUint64(64, BigInt(zip64End), true);
       r.setUint32(72, 1, true);
-      await this.#emit(record);
+      await this.#output.push(record, 0);
     }
     const end = new Uint8Array(22);
     const e = new DataView(end.buffer);
@@ -190,8 +174,51 @@ export class ZipStreamWriter {
     e.setUint16(10, Math.min(count, 0xffff), true);
     e.setUint32(12, Math.min(cdSize, MAX32), true);
     e.setUint32(16, Math.min(cdStart, MAX32), true);
-    await this.#emit(end);
+    await this.#output.push(end, 0);
+    await this.#output.drain();
   }
+}
+
+/** The local header: CRC and sizes stay 0 (0xffffffff with zip64, whose extra field holds them), the data descriptor has them. */
+function localHeader({ name, method, dosTime, dosDate, zip64 }: CentralRecord): Uint8Array {
+  const extra = zip64 ? new Uint8Array(20) : new Uint8Array(0);
+  if (zip64) {
+    const view = new DataView(extra.buffer);
+    view.setUint16(0, 1, true);
+    view.setUint16(2, 16, true);
+  }
+  const header = new Uint8Array(30 + name.length + extra.length);
+  const h = new DataView(header.buffer);
+  h.setUint32(0, LOCAL_HEADER, true);
+  h.setUint16(4, zip64 ? 45 : 20, true);
+  h.setUint16(6, FLAGS, true);
+  h.setUint16(8, method, true);
+  h.setUint16(10, dosTime, true);
+  h.setUint16(12, dosDate, true);
+  if (zip64) {
+    h.setUint32(18, MAX32, true);
+    h.setUint32(22, MAX32, true);
+  }
+  h.setUint16(26, name.length, true);
+  h.setUint16(28, extra.length, true);
+  header.set(name, 30);
+  header.set(extra, 30 + name.length);
+  return header;
+}
+
+function dataDescriptor({ crc, compressed, uncompressed, zip64 }: CentralRecord): Uint8Array {
+  const descriptor = new Uint8Array(zip64 ? 24 : 16);
+  const d = new DataView(descriptor.buffer);
+  d.setUint32(0, DATA_DESCRIPTOR, true);
+  d.setUint32(4, crc, true);
+  if (zip64) {
+    d.setBigUint64(8, BigInt(compressed), true);
+    d.setBigUint64(16, BigInt(uncompressed), true);
+  } else {
+    d.setUint32(8, compressed, true);
+    d.setUint32(12, uncompressed, true);
+  }
+  return descriptor;
 }
 
 /** MS-DOS date and time fields, in local time as zip tools expect (2-second resolution, 1980 onwards). */

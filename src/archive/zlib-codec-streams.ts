@@ -1,14 +1,12 @@
 import { Duplex } from "node:stream";
 import * as zlib from "node:zlib";
-import { ParallelDeflateStream } from "./parallel-deflate-stream.ts";
 
 /**
  * Compression streams for zip.js backed by `node:zlib` (Bun and Deno both have it natively).
  *
  * Why: the native `CompressionStream` has no level, and zip.js's embedded codec is several times slower.
  * Offering the `gzip` format lets zip.js take the CRC-32 from the gzip trailer instead of computing it
- * in JavaScript. Deflating runs block-parallel on node:zlib's thread pool (see `ParallelDeflateStream`),
- * with the CRC-32 from the runtime's native one.
+ * in JavaScript. (Backups are written by `ZipStreamWriter`; zip.js only reads, and tests make zips with it.)
  */
 export class ZlibCompressionStream {
   static supportedFormats = ["deflate-raw", "gzip"];
@@ -16,8 +14,8 @@ export class ZlibCompressionStream {
   readonly writable: WritableStream<Uint8Array>;
 
   constructor(format: string, options: { level?: number } = {}) {
-    const stream = new ParallelDeflateStream({ level: options.level ?? 2, gzip: format === "gzip" });
-    ({ readable: this.readable, writable: this.writable } = stream);
+    const codec = format === "gzip" ? zlib.createGzip({ level: options.level ?? 2 }) : zlib.createDeflateRaw({ level: options.level ?? 2 });
+    ({ readable: this.readable, writable: this.writable } = toWebPair(codec));
   }
 }
 
