@@ -1,7 +1,11 @@
 import { createClient } from "@libsql/client";
 
-/** Pages read per query: 1024 pages of 4 KiB is 4 MiB a batch. Larger batches cost less CPU (1024 took 1.7x the CPU of 4096) but 2048 and 4096 pushed the server's peak RSS to 290-560 MB (README "Performance"). */
-const PAGES_PER_BATCH = 1024;
+/**
+ * Pages read per query: 256 pages of 4 KiB is 1 MiB a batch. Each batch's rows are garbage once copied, and the
+ * runtime frees them late: 1024-page batches held about 90 MB more at peak than 256-page ones (measured on the
+ * bench's 500 MB database), at no gain in speed now that a query costs only its own pages (see below).
+ */
+const PAGES_PER_BATCH = 256;
 
 /** A consistent, point-in-time image of one database, streamed page by page. */
 export interface DatabaseSnapshot {
@@ -17,7 +21,7 @@ export interface DatabaseSnapshot {
  * writers go on appending to the WAL; `sqlite_dbpage` then yields the pages as of that snapshot, so the
  * image needs no temp copy (`VACUUM INTO` takes about 4× longer and writes the whole database twice) and
  * holds no lock that writers wait on (PocketBase holds a write transaction for the whole backup).
- * The transaction ends when the stream is drained or cancelled. Two batches (8 MiB) are read ahead, so the next
+ * The transaction ends when the stream is drained or cancelled. Two batches are read ahead, so the next
  * pages are being read while the deflater works on the last ones.
  */
 export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> {
@@ -47,8 +51,11 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
             return;
           }
           const last = Math.min(pageCount, next + PAGES_PER_BATCH - 1);
+          // sqlite_dbpage answers `pgno = ?` directly but walks every page number for a range, which made
+          // each batch cost O(database) (3.6 ms a query on 500 MB); joining a series of page numbers keeps
+          // every lookup an equality: the whole read went from 2.5 s to 0.75 s at this batch size.
           const result = await tx!.execute({
-            sql: "SELECT data FROM sqlite_dbpage WHERE pgno BETWEEN ? AND ? ORDER BY pgno",
+            sql: "WITH RECURSIVE p(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM p WHERE n < ?) SELECT data FROM p JOIN sqlite_dbpage ON pgno = n ORDER BY n",
             args: [next, last],
           });
           if (result.rows.length !== last - next + 1) throw new Error("The database changed size during its snapshot.");
