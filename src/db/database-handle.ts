@@ -1,12 +1,16 @@
 import { createClient, type Client } from "@libsql/client";
 
-/** Opens a libSQL file database the way every connection of ours does: WAL, a busy timeout, foreign keys. */
+/** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/** Opens a libSQL file database the way every connection of ours does: WAL and a busy timeout. */
 export async function openDatabase(path: string): Promise<Client> {
-  const client = createClient({ url: `file:${path}` });
-  // WAL lets the backup's read transaction run beside writers instead of blocking them.
+  // The client keeps a pool of connections (a second one opens while a transaction holds the first), so the
+  // busy timeout goes in its options, which every connection gets: a PRAGMA would reach only one of them, and
+  // a connection without it fails at once with SQLITE_BUSY when the app or a CLI holds a lock for a moment.
+  const client = createClient({ url: `file:${path}`, timeout: BUSY_TIMEOUT_MS });
+  // WAL lets the backup's read transaction run beside writers instead of blocking them (a property of the file).
   await client.execute("PRAGMA journal_mode=WAL");
-  await client.execute("PRAGMA busy_timeout=5000");
-  await client.execute("PRAGMA foreign_keys=ON");
   return client;
 }
 

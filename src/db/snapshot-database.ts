@@ -1,4 +1,5 @@
 import { createClient } from "@libsql/client";
+import { BUSY_TIMEOUT_MS } from "./database-handle.ts";
 
 /**
  * Pages read per query: 256 pages of 4 KiB is 1 MiB a batch. Each batch's rows are garbage once copied, and the
@@ -25,7 +26,7 @@ export interface DatabaseSnapshot {
  * pages are being read while the deflater works on the last ones.
  */
 export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> {
-  const client = createClient({ url: `file:${path}` });
+  const client = createClient({ url: `file:${path}`, timeout: BUSY_TIMEOUT_MS });
   let tx: Awaited<ReturnType<typeof client.transaction>> | undefined;
   const finish = async () => {
     try {
@@ -36,7 +37,6 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
     client.close();
   };
   try {
-    await client.execute("PRAGMA busy_timeout=5000");
     tx = await client.transaction("read");
     // The first read starts the snapshot; page_count and every page below come from that same snapshot.
     const pageSize = Number((await tx.execute("PRAGMA page_size")).rows[0]![0]);
@@ -81,7 +81,7 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
 
 /** Runs `PRAGMA quick_check` on a database file that nothing else has open; returns the problems found. */
 export async function quickCheck(path: string): Promise<string[]> {
-  const client = createClient({ url: `file:${path}` });
+  const client = createClient({ url: `file:${path}`, timeout: BUSY_TIMEOUT_MS });
   try {
     const result = await client.execute("PRAGMA quick_check");
     const lines = result.rows.map((row) => String(row[0]));
