@@ -3,7 +3,10 @@ import { isCompressible } from "./entry-paths.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
 import { ZipStreamWriter } from "./zip-stream-writer.ts";
 
-/** One file to put in an archive. `size` is what the source expects to yield; the manifest records what it did. */
+/**
+ * One file to put in an archive. `size` is what the source expects to yield; the manifest records what it did.
+ * The stream's chunks must not be reused once yielded: stored entries are queued for output without a copy.
+ */
 export interface ArchiveSource {
   path: string;
   size: number;
