@@ -21,7 +21,6 @@ const opts = {
   serverRoot: flags["server-root"] ?? ROOT,
   /** The writer probe's `PRAGMA synchronous`: NORMAL is what PocketBase sets on its own databases. */
   probeSync: flags["probe-sync"] ?? "NORMAL",
-  port: Number(flags.port ?? 18090 + Math.floor(Math.random() * 1000)),
 };
 const log = (line: string) => console.error(`[bench] ${line}`);
 const median = (values: number[]) => {
@@ -107,7 +106,7 @@ async function main() {
   const results: Record<string, unknown> = {};
   try {
     await copyDataSet(dataSet, work);
-    let server = await startServerProcess(work, opts.port, opts.serverRoot);
+    let server = await startServerProcess(work, opts.serverRoot);
     let token = await login(server.url);
 
     // 1. Backup, alternating backstream and pb-style-zip so that noise hits both alike.
@@ -175,7 +174,7 @@ async function main() {
 
     // 3. Peak RSS on the big data set, fresh server.
     await copyDataSet(bigSet, work);
-    server = await startServerProcess(work, opts.port + 1, opts.serverRoot);
+    server = await startServerProcess(work, opts.serverRoot);
     token = await login(server.url);
     const bigRss: number[] = [];
     const bigMs: number[] = [];

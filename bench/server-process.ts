@@ -1,10 +1,6 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-
-export const BENCH_EMAIL = "bench@example.com";
-export const BENCH_PASSWORD = "bench-password-123";
-
-const ROOT = join(import.meta.dir, "..");
+import { spawnServer } from "../test/support/server-process.ts";
+import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../test/support/test-server.ts";
 
 /** The real server as a child process, the way it runs in production, with the restore delay set to 0. */
 export interface ServerProcess {
@@ -15,41 +11,14 @@ export interface ServerProcess {
 }
 
 /** `root` is the checkout whose server runs: this one by default, another commit's to compare (`--server-root`). */
-export async function startServerProcess(dir: string, port: number, root = ROOT): Promise<ServerProcess> {
-  const proc = Bun.spawn(["bun", "src/cli.ts", "serve", `--http=127.0.0.1:${port}`, `--dir=${dir}`], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PB_SUPERUSER_EMAIL: BENCH_EMAIL,
-      PB_SUPERUSER_PASSWORD: BENCH_PASSWORD,
-      // PocketBase waits about a second before a restore starts; the bench measures the restore itself.
-      BACKSTREAM_RESTORE_DELAY_MS: "0",
-    },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  let text = "";
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += new TextDecoder().decode(chunk);
-  };
-  void collect(proc.stdout);
-  void collect(proc.stderr);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    const ok = await fetch(`${url}/api/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`The server did not start:\n${text}`);
-    await Bun.sleep(50);
-  }
+export async function startServerProcess(dir: string, root?: string): Promise<ServerProcess> {
+  // PocketBase waits about a second before a restore starts; the bench measures the restore itself.
+  const server = await spawnServer(dir, { BACKSTREAM_RESTORE_DELAY_MS: "0" }, root);
   return {
-    url,
-    pid: proc.pid,
-    output: () => text,
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-    },
+    url: server.url,
+    pid: server.child.pid!,
+    output: server.output,
+    stop: () => server.kill("SIGTERM"),
   };
 }
 
@@ -57,7 +26,7 @@ export async function login(url: string): Promise<string> {
   const response = await fetch(`${url}/api/collections/_superusers/auth-with-password`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ identity: BENCH_EMAIL, password: BENCH_PASSWORD }),
+    body: JSON.stringify({ identity: ADMIN_EMAIL, password: ADMIN_PASSWORD }),
   });
   if (!response.ok) throw new Error(`login failed: ${response.status}`);
   return ((await response.json()) as { token: string }).token;

@@ -31,8 +31,6 @@ export class ParallelDeflater {
   #buffer: Uint8Array;
   #filled = 0;
   #previousTail: Uint8Array | undefined;
-  /** Blocks whose deflate finished, reused for the next input: fresh 1 MiB buffers cost page faults (sys time). */
-  readonly #spare: Uint8Array[] = [];
 
   constructor(sink: BlockSink, options: ParallelDeflateOptions = {}) {
     this.#sink = sink;
@@ -51,7 +49,7 @@ export class ParallelDeflater {
       offset += n;
       if (this.#filled === this.#blockSize) {
         const block = this.#buffer;
-        this.#buffer = this.#spare.pop() ?? new Uint8Array(this.#blockSize);
+        this.#buffer = new Uint8Array(this.#blockSize);
         this.#filled = 0;
         await this.#start(block, false);
       }
@@ -67,9 +65,7 @@ export class ParallelDeflater {
     const options: zlib.ZlibOptions = { level: this.#level, ...(last ? {} : { finishFlush: zlib.constants.Z_SYNC_FLUSH }) };
     if (this.#previousTail) options.dictionary = this.#previousTail;
     this.#previousTail = block.length >= WINDOW ? block.slice(block.length - WINDOW) : concatTail(this.#previousTail, block);
-    const compressed = deflateRaw(block, options);
-    if (!last) compressed.then(() => this.#spare.push(block), () => {});
-    return this.#sink(compressed, block.length);
+    return this.#sink(deflateRaw(block, options), block.length);
   }
 }
 

@@ -88,20 +88,12 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     const extractOne = async (entry: FileEntry) => {
       options.signal?.throwIfAborted();
       const hash = createHash("sha256");
-      const declared = entry.uncompressedSize;
-      let seen = 0;
-      let crc = 0;
-      const sink = options.sink ? await options.sink(entry.filename, declared) : undefined;
+      const sink = options.sink ? await options.sink(entry.filename, entry.uncompressedSize) : undefined;
       const writer = sink?.getWriter();
       let sinkError: unknown;
       try {
-        // zip.js's own check that no entry's data overlaps another's (and that the local header is sane), without extracting.
-        await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true });
-        for await (const chunk of entryData(source, entry)) {
+        for await (const chunk of checkedEntryData(source, entry)) {
           options.signal?.throwIfAborted();
-          seen += chunk.length;
-          if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
-          crc = crc32(chunk, crc);
           hash.update(chunk);
           if (writer) {
             if (sinkError !== undefined) throw sinkError;
@@ -114,10 +106,6 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
           bytesDone += chunk.length;
           options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
         }
-        if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
-        if ((crc >>> 0) !== ((entry.crc32 ?? entry.signature ?? 0) >>> 0)) {
-          throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: its CRC-32 does not match.`);
-        }
         if (writer) {
           if (sinkError !== undefined) throw sinkError;
           await writer.close();
@@ -127,7 +115,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         throw toInvalid(error, entry.filename);
       }
       const listed = expected.get(entry.filename);
-      if (listed && (listed.sha256 !== hash.digest("hex") || listed.size !== seen)) {
+      if (listed && listed.sha256 !== hash.digest("hex")) {
         throw new InvalidBackupError(`The checksum of ${entry.filename} does not match the manifest.`);
       }
       entriesDone++;
@@ -245,6 +233,29 @@ function toInvalid(error: unknown, name: string): Error {
 const READ_SIZE = 4 * 1024 * 1024;
 
 /**
+ * An entry's data as checked bytes, for extraction and for verification: zip.js's check that its data
+ * overlaps no other entry's, then the data itself, never more than the header declares, and at the end
+ * exactly that much with a matching CRC-32 (the runtime's native one). Throws `InvalidBackupError` naming the
+ * entry for those; errors of the source or of inflating pass through as they are.
+ */
+export async function* checkedEntryData(source: ArchiveSourceReader, entry: FileEntry): AsyncGenerator<Uint8Array> {
+  await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true });
+  const declared = entry.uncompressedSize;
+  let seen = 0;
+  let crc = 0;
+  for await (const chunk of entryData(source, entry)) {
+    seen += chunk.length;
+    if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
+    crc = crc32(chunk, crc);
+    yield chunk;
+  }
+  if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
+  if ((crc >>> 0) !== ((entry.crc32 ?? entry.signature ?? 0) >>> 0)) {
+    throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: its CRC-32 does not match.`);
+  }
+}
+
+/**
  * An entry's data, inflated if need be, read straight from the source in big pieces. zip.js still parses the
  * central directory and checks overlaps; its own data path (stream plumbing, CRC-32 in JavaScript) was most of
  * a restore's time. The CRC-32 is checked by the caller with the runtime's native one.
@@ -287,7 +298,8 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry): AsyncG
   }
 }
 
-function toZipReader(source: ArchiveSourceReader): Reader<unknown> {
+/** zip.js's view of a random-access source. */
+export function toZipReader(source: ArchiveSourceReader): Reader<unknown> {
   const reader = new Reader<unknown>(undefined);
   reader.size = source.size;
   reader.readUint8Array = (index, length) => source.read(index, length);

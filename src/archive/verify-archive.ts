@@ -1,7 +1,17 @@
-import { Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
+import { createHash } from "node:crypto";
+import { ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
+import { InvalidBackupError } from "../errors.ts";
 import { entryPathProblem } from "./entry-paths.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
-import { DEFAULT_LIMITS, looksLikeZip, type ArchiveLimits, type ArchiveSourceReader, type ReadProgress } from "./read-archive.ts";
+import {
+  checkedEntryData,
+  DEFAULT_LIMITS,
+  looksLikeZip,
+  toZipReader,
+  type ArchiveLimits,
+  type ArchiveSourceReader,
+  type ReadProgress,
+} from "./read-archive.ts";
 import { Sha256Stream } from "./sha256-stream.ts";
 import { configureZip } from "./zip-config.ts";
 
@@ -88,44 +98,38 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       for (const path of listed.keys()) if (!present.has(path)) problems.push(`The entry ${path} listed in the manifest is missing.`);
     }
 
-    // 3. Every entry's bytes, once, through the CRC-32 check (zip.js) and a SHA-256.
+    // 3. Every entry's bytes, once, through the checks a restore makes (`checkedEntryData`) and a SHA-256.
     for (const { entry, check } of files) {
       options.signal?.throwIfAborted();
       if (!check) continue;
       const declared = entry.uncompressedSize;
-      const hash = new Sha256Stream();
+      const hash = createHash("sha256");
+      const target = await options.sink?.(entry.filename, declared);
+      const writer = target?.getWriter();
       let seen = 0;
-      const counter = new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          seen += chunk.length;
-          bytesDone += Math.min(chunk.length, Math.max(0, declared - (seen - chunk.length)));
-          if (seen > declared) throw new Error(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
-          report("verifying");
-          controller.enqueue(chunk);
-        },
-      });
-      const target = (await options.sink?.(entry.filename, declared)) ?? new WritableStream<Uint8Array>();
-      const piped = counter.readable.pipeThrough(hash).pipeTo(target);
       let failed = false;
       try {
-        await entry.getData(counter.writable, { checkCrc32: true, ...(options.signal ? { signal: options.signal } : {}) });
-        await piped;
+        for await (const chunk of checkedEntryData(source, entry)) {
+          options.signal?.throwIfAborted();
+          seen += chunk.length;
+          bytesDone += chunk.length;
+          hash.update(chunk);
+          await writer?.write(chunk);
+          report("verifying");
+        }
+        await writer?.close();
       } catch (error) {
-        await piped.catch(() => {});
+        await writer?.abort(error).catch(() => {});
         if ((error as Error)?.name === "AbortError") throw error;
         failed = true;
-        problems.push(describeReadError(error, entry.filename));
+        problems.push(error instanceof InvalidBackupError ? error.message : describeReadError(error, entry.filename));
       }
       entriesDone++;
       bytesDone += Math.max(0, declared - seen);
       report("verifying");
       if (failed) continue;
-      if (seen !== declared) {
-        problems.push(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
-        continue;
-      }
       const item = listed.get(entry.filename);
-      if (item && item.sha256 !== hash.digest()) {
+      if (item && item.sha256 !== hash.digest("hex")) {
         problems.push(`The checksum of ${entry.filename} does not match the manifest.`);
         continue;
       }
@@ -214,7 +218,6 @@ async function hashSource(source: ArchiveSourceReader, signal: AbortSignal | und
 
 function describeReadError(error: unknown, name: string): string {
   const message = String((error as Error)?.message ?? error);
-  if (message.includes("holds more data than")) return message;
   if (/crc|signature/i.test(message)) return `The entry ${name} is corrupt: its CRC-32 does not match.`;
   return `The entry ${name} cannot be read: the archive is corrupt or truncated.`;
 }
@@ -227,11 +230,4 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     at += chunk.length;
   }
   return out;
-}
-
-function toZipReader(source: ArchiveSourceReader): Reader<unknown> {
-  const reader = new Reader<unknown>(undefined);
-  reader.size = source.size;
-  reader.readUint8Array = (index, length) => source.read(index, length);
-  return reader;
 }

@@ -2,7 +2,6 @@ import { Elysia } from "elysia";
 import * as v from "valibot";
 import type { AppContext } from "../app-context.ts";
 import { badRequest, unparsableBody, validationFailed } from "../errors.ts";
-import { S3BackupStore } from "../store/s3-backup-store.ts";
 import { BackupsPatchSchema, publicBackupsSettings } from "../settings/settings-store.ts";
 import { backupsSettingsProblems } from "../settings/validate-settings.ts";
 import { requireSuperuser } from "./auth-guard.ts";
@@ -50,7 +49,7 @@ export const settingsRoutes = (ctx: AppContext) => {
         if (!settings.s3.enabled) throw badRequest("S3 storage filesystem is not enabled.");
         const { store } = ctx.stores.s3For(settings);
         try {
-          await (store as S3BackupStore).probe();
+          await store.probe();
         } catch (error) {
           throw badRequest(`Failed to initialize the S3 storage: ${(error as Error).message.replace(/^Failed to [^:]+: /, "")}`);
         }

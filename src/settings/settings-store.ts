@@ -54,7 +54,7 @@ export class SettingsStore implements ScheduleSettings {
   constructor(private readonly db: DatabaseHandle) {}
 
   async backups(): Promise<BackupsSettings> {
-    return mergeBackups(DEFAULT_BACKUPS_SETTINGS, ((await this.#readAll()).backups ?? {}) as BackupsPatch);
+    return storedBackups(await this.#readAll());
   }
 
   /** The settings as they would be after `patch`: fields left out keep their value (the secret too). */
@@ -65,7 +65,7 @@ export class SettingsStore implements ScheduleSettings {
   /** Saves a validated change (see `preview`). */
   async update(patch: BackupsPatch): Promise<BackupsSettings> {
     const all = await this.#readAll();
-    const next = await this.preview(patch);
+    const next = mergeBackups(storedBackups(all), patch);
     await this.db.client.execute({
       sql: "INSERT INTO _params (id, value, updated) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value, updated = excluded.updated",
       args: [PARAMS_ID, JSON.stringify({ ...all, backups: next }), new Date().toISOString()],
@@ -110,6 +110,10 @@ export class SettingsStore implements ScheduleSettings {
       return {};
     }
   }
+}
+
+function storedBackups(all: Record<string, unknown>): BackupsSettings {
+  return mergeBackups(DEFAULT_BACKUPS_SETTINGS, (all.backups ?? {}) as BackupsPatch);
 }
 
 /** `base` with the fields `patch` sets; values of the wrong type in stored JSON are ignored. */

@@ -113,6 +113,7 @@ export class S3BackupStore implements BackupStore {
     let inFlight: Promise<void> | undefined;
     let buffered: Uint8Array[] = [];
     let bufferedBytes = 0;
+    let written = 0;
     let completed = false;
     let finished = false;
 
@@ -147,6 +148,7 @@ export class S3BackupStore implements BackupStore {
       write: async (chunk) => {
         buffered.push(chunk);
         bufferedBytes += chunk.length;
+        written += chunk.length;
         if (bufferedBytes >= this.#partSize) await flush();
       },
       close: async () => {
@@ -163,8 +165,7 @@ export class S3BackupStore implements BackupStore {
       id,
       stream,
       commit: async (sha256) => {
-        const size = parts.length ? (await this.#client.statObject(this.#bucket, temp)).size : 0;
-        await this.#retrying("publish the backup", () => this.#copy(temp, key, size, { sha256 }), key);
+        await this.#retrying("publish the backup", () => this.#copy(temp, key, written, { sha256 }), key);
         finished = true;
         await this.#client.removeObject(this.#bucket, temp).catch(() => {});
         this.expect(key, true);
@@ -321,7 +322,7 @@ function isTransient(error: unknown): boolean {
   if (error instanceof StaleListingError || error instanceof TransientError) return true;
   const code = errorCode(error);
   if (PERMANENT.has(code)) return false;
-  const status = (error as { $metadata?: { httpStatusCode?: number }; amzStatus?: number; statusCode?: number })?.statusCode;
+  const status = (error as { statusCode?: unknown })?.statusCode;
   if (typeof status === "number" && status >= 400 && status < 500 && status !== 429) return false;
   return true;
 }

@@ -15,6 +15,10 @@ export interface SelectedStore {
   descriptor: StoreDescriptor;
 }
 
+interface SelectedS3Store extends SelectedStore {
+  store: S3BackupStore;
+}
+
 /**
  * Which store backups live in now: `<data dir>/backups`, or the S3 bucket when the settings enable it.
  * Follows settings changes; an S3 store is rebuilt only when its connection settings change, so it keeps
@@ -22,7 +26,7 @@ export interface SelectedStore {
  */
 export class StoreSelector {
   readonly #local: SelectedStore;
-  #s3: (SelectedStore & { fingerprint: string }) | undefined;
+  #s3: (SelectedS3Store & { fingerprint: string }) | undefined;
   #current: SelectedStore;
 
   constructor(backupsDir: string, private readonly tuning: S3Tuning = {}) {
@@ -44,7 +48,7 @@ export class StoreSelector {
   }
 
   /** The S3 store for these settings (enabled or not: the connection test uses it before S3 is switched on). */
-  s3For(settings: BackupsSettings): SelectedStore {
+  s3For(settings: BackupsSettings): SelectedS3Store {
     const descriptor: StoreDescriptor = {
       kind: "s3",
       endpoint: settings.s3.endpoint,

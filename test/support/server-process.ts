@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./test-server.ts";
 
-const CLI = resolve(import.meta.dir, "../../src/cli.ts");
+const ROOT = resolve(import.meta.dir, "../..");
 
 export interface ServerProcess {
   url: string;
@@ -13,9 +13,13 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** The real server as its own process (`bun src/cli.ts serve` on a free port), so a test can SIGKILL it. */
-export async function spawnServer(dir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, "serve", "--http=127.0.0.1:0", `--dir=${dir}`], {
+/**
+ * The real server as its own process (`bun src/cli.ts serve` on a free port), so a test can SIGKILL it and
+ * the bench can measure it. `root` is the checkout whose server runs (the bench compares other commits).
+ */
+export async function spawnServer(dir: string, env: Record<string, string> = {}, root = ROOT): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [resolve(root, "src/cli.ts"), "serve", "--http=127.0.0.1:0", `--dir=${dir}`], {
+    cwd: root,
     env: { ...process.env, PB_SUPERUSER_EMAIL: ADMIN_EMAIL, PB_SUPERUSER_PASSWORD: ADMIN_PASSWORD, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
