@@ -47,7 +47,7 @@ function databaseSource(path: string, name: string, fileSize: number, mtime: Dat
     lastModified: mtime,
     async open() {
       try {
-        const snapshot = await snapshotDatabase(path);
+        const snapshot = snapshotDatabase(path);
         source.size = snapshot.size;
         return snapshot.stream;
       } catch (error) {
