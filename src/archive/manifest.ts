@@ -6,10 +6,17 @@ export const MANIFEST_FORMAT = 1;
 
 const Sha256Schema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
 
+const CountSchema = v.pipe(v.number(), v.integer(), v.minValue(0));
+
 export const ManifestEntrySchema = v.object({
   path: v.pipe(v.string(), v.minLength(1)),
-  size: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  size: CountSchema,
   sha256: Sha256Schema,
+  /**
+   * For an entry deflated in independent blocks (every large one we write): the input bytes per block and each
+   * block's compressed size, so a restore can inflate them in parallel. Optional: other archives lack it.
+   */
+  deflateBlocks: v.optional(v.object({ blockSize: CountSchema, compressedSizes: v.array(CountSchema) })),
 });
 
 /** What a backstream archive says about itself; read back with `parseManifest`, never trusted unparsed. */

@@ -109,7 +109,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       let seen = 0;
       let failed = false;
       try {
-        for await (const chunk of checkedEntryData(source, entry)) {
+        for await (const chunk of checkedEntryData(source, entry, listed.get(entry.filename)?.deflateBlocks)) {
           options.signal?.throwIfAborted();
           seen += chunk.length;
           bytesDone += chunk.length;

@@ -63,6 +63,7 @@ export async function writeArchive(
   };
   const zip = new ZipStreamWriter(write);
   const entries: ManifestEntry[] = [];
+  const blockLists: Promise<unknown>[] = [];
   let bytesDone = 0;
   try {
     for await (const source of sources) {
@@ -85,14 +86,21 @@ export async function writeArchive(
           await reader.cancel().catch(() => {});
         }
       }
-      const size = await zip.addEntry(source.path, chunks(), {
+      const added = await zip.addEntry(source.path, chunks(), {
         level: isCompressible(source.path) ? level : 0,
         lastModified: source.lastModified,
         sizeHint: source.size,
       });
-      entries.push({ path: source.path, size, sha256: entryHash.digest("hex") });
+      const entry: ManifestEntry = { path: source.path, size: added.size, sha256: entryHash.digest("hex") };
+      entries.push(entry);
+      // Only worth listing when there is more than one block to inflate at once.
+      added.blocks?.then((blocks) => {
+        if (blocks.compressedSizes.length > 1) entry.deflateBlocks = blocks;
+      }, () => {});
+      if (added.blocks) blockLists.push(added.blocks);
       onProgress?.({ bytesDone, entriesDone: entries.length, path: source.path });
     }
+    await Promise.all(blockLists);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       createdAt: new Date().toISOString(),

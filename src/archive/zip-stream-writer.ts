@@ -1,3 +1,4 @@
+import type { DeflateBlocks } from "./block-inflate.ts";
 import { OrderedOutput } from "./ordered-output.ts";
 import { ParallelDeflater } from "./parallel-deflate-stream.ts";
 import { crc32 } from "./runtime.ts";
@@ -28,6 +29,14 @@ export interface ZipEntryOptions {
  * at peak than 3, for 5% less time (README "Performance").
  */
 const MAX_PENDING_BYTES = 3 * 1024 * 1024;
+
+/** What `addEntry` learned about an entry once all of it is read. */
+export interface AddedEntry {
+  /** Uncompressed size. */
+  size: number;
+  /** For a deflated entry, its blocks, known once the last one is deflated (`close` waits for them too). */
+  blocks?: Promise<DeflateBlocks>;
+}
 
 interface CentralRecord {
   name: Uint8Array;
@@ -60,10 +69,10 @@ export class ZipStreamWriter {
   }
 
   /**
-   * Reads one entry from `chunks` and queues it; resolves with its uncompressed size once all of it is read
-   * (its last blocks may still be deflating: `close` waits for them).
+   * Reads one entry from `chunks` and queues it; resolves once all of it is read (its last blocks may still be
+   * deflating: `close` waits for them).
    */
-  async addEntry(path: string, chunks: AsyncIterable<Uint8Array>, options: ZipEntryOptions): Promise<number> {
+  async addEntry(path: string, chunks: AsyncIterable<Uint8Array>, options: ZipEntryOptions): Promise<AddedEntry> {
     const name = new TextEncoder().encode(path);
     const method = options.level > 0 ? 8 : 0;
     const { dosTime, dosDate } = toDos(options.lastModified);
@@ -78,6 +87,7 @@ export class ZipStreamWriter {
     let storedBytes = 0;
     let crc = 0;
     let uncompressed = 0;
+    let blockSize = 0;
     if (method === 8) {
       const deflater = new ParallelDeflater((block, inputBytes) => {
         const size = block.then((data) => data.length);
@@ -85,6 +95,7 @@ export class ZipStreamWriter {
         blockSizes.push(size);
         return this.#output.push(block, inputBytes);
       }, { level: options.level });
+      blockSize = deflater.blockSize;
       for await (const chunk of chunks) {
         crc = crc32(chunk, crc);
         uncompressed += chunk.length;
@@ -100,7 +111,8 @@ export class ZipStreamWriter {
       }
     }
     // The descriptor needs the compressed size, known once the entry's last block is deflated.
-    const descriptor = Promise.all(blockSizes).then((sizes) => {
+    const compressedSizes = Promise.all(blockSizes);
+    const descriptor = compressedSizes.then((sizes) => {
       const compressed = sizes.reduce((sum, size) => sum + size, storedBytes);
       if (!zip64 && (uncompressed >= MAX32 || compressed >= MAX32)) {
         throw new Error(`The entry ${path} grew past 4 GiB beyond its announced size.`);
@@ -110,7 +122,10 @@ export class ZipStreamWriter {
     });
     await this.#output.push(descriptor, 0);
     this.#central.push(record);
-    return uncompressed;
+    if (method !== 8) return { size: uncompressed };
+    const blocks = compressedSizes.then((sizes) => ({ blockSize, compressedSizes: sizes }));
+    blocks.catch(() => {}); // a failure surfaces through the output queue
+    return { size: uncompressed, blocks };
   }
 
   /** Writes the central directory and the end records. */
