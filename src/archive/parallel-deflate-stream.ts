@@ -31,27 +31,35 @@ export class ParallelDeflater {
   /** Uncompressed bytes in every block but the last. */
   readonly blockSize: number;
   readonly #sink: BlockSink;
-  #buffer: Uint8Array;
+  #buffer: Uint8Array | undefined;
   #filled = 0;
 
   constructor(sink: BlockSink, options: ParallelDeflateOptions = {}) {
     this.#sink = sink;
     this.#level = options.level ?? 2;
     this.blockSize = options.blockSize ?? 1024 * 1024;
-    this.#buffer = new Uint8Array(this.blockSize);
   }
 
-  /** Takes `chunk` (copied: the caller may reuse it); full blocks go to the sink. */
+  /**
+   * Takes `chunk`; full blocks go to the sink. Whole blocks of it are deflated where they lie, without a copy,
+   * so the caller must not change it afterwards; a partial block is copied.
+   */
   async write(chunk: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
+      if (this.#filled === 0 && chunk.length - offset >= this.blockSize) {
+        await this.#start(chunk.subarray(offset, offset + this.blockSize), false);
+        offset += this.blockSize;
+        continue;
+      }
+      this.#buffer ??= new Uint8Array(this.blockSize);
       const n = Math.min(this.blockSize - this.#filled, chunk.length - offset);
       this.#buffer.set(chunk.subarray(offset, offset + n), this.#filled);
       this.#filled += n;
       offset += n;
       if (this.#filled === this.blockSize) {
         const block = this.#buffer;
-        this.#buffer = new Uint8Array(this.blockSize);
+        this.#buffer = undefined;
         this.#filled = 0;
         await this.#start(block, false);
       }
@@ -60,7 +68,7 @@ export class ParallelDeflater {
 
   /** Sends what is left as the final block. */
   async end(): Promise<void> {
-    await this.#start(this.#buffer.subarray(0, this.#filled), true);
+    await this.#start(this.#buffer?.subarray(0, this.#filled) ?? new Uint8Array(0), true);
   }
 
   #start(block: Uint8Array, last: boolean): Promise<void> {

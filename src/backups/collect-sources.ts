@@ -1,7 +1,5 @@
-import { createReadStream } from "node:fs";
-import { lstat, readdir } from "node:fs/promises";
+import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import type { ArchiveSource } from "../archive/write-archive.ts";
 import { snapshotDatabase } from "../db/snapshot-database.ts";
 import { isDataRootEntry } from "./data-dir.ts";
@@ -66,6 +64,34 @@ function fileSource(path: string, relative: string, size: number, mtime: Date): 
     path: relative,
     size,
     lastModified: mtime,
-    open: async () => Readable.toWeb(createReadStream(path, { highWaterMark: 1024 * 1024 })) as unknown as ReadableStream<Uint8Array>,
+    open: () => readFileStream(path),
   };
+}
+
+/** Bytes read at a time: the deflater's block size, so whole blocks reach it and need no copy. */
+const READ_SIZE = 1024 * 1024;
+
+/**
+ * A file as a stream of fresh 1 MiB buffers. Plain reads into a `ReadableStream` instead of a Node stream
+ * wrapped for the web: the wrapping cost about 0.15 s of the job thread per 300 MB.
+ */
+async function readFileStream(path: string): Promise<ReadableStream<Uint8Array>> {
+  const handle = await open(path, "r");
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const buffer = new Uint8Array(READ_SIZE);
+        const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
+        if (bytesRead > 0) return controller.enqueue(bytesRead === READ_SIZE ? buffer : buffer.subarray(0, bytesRead));
+        await handle.close();
+        controller.close();
+      } catch (error) {
+        await handle.close().catch(() => {});
+        controller.error(error);
+      }
+    },
+    async cancel() {
+      await handle.close();
+    },
+  });
 }

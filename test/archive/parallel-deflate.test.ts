@@ -38,6 +38,25 @@ describe("ParallelDeflater", () => {
     expect(Buffer.from(inflateRawSync(compressed)).equals(Buffer.from(input))).toBe(true);
   });
 
+  test("chunks holding whole blocks, partial ones and both mixed all come back byte for byte", async () => {
+    const blockSize = 64 * 1024;
+    const input = sampleData(blockSize * 9 + 123);
+    // Whole blocks go to zlib as views of the chunk, partial ones through the block buffer: cover every seam.
+    const cuts = [10, blockSize * 3 + 5, blockSize - 15, blockSize * 2, 7, blockSize * 3];
+    const out: Uint8Array[] = [];
+    const output = new OrderedOutput((data) => void out.push(data), blockSize * 3);
+    const deflater = new ParallelDeflater((block, bytes) => output.push(block, bytes), { level: 2, blockSize });
+    let at = 0;
+    for (const cut of cuts) {
+      await deflater.write(input.subarray(at, at + cut));
+      at += cut;
+    }
+    await deflater.write(input.subarray(at));
+    await deflater.end();
+    await output.drain();
+    expect(Buffer.from(inflateRawSync(Buffer.concat(out))).equals(Buffer.from(input))).toBe(true);
+  });
+
   test("output flows before the input ends: no more than the pending budget is held back", async () => {
     const input = sampleData(64 * 1024 * 40);
     let written = 0;
