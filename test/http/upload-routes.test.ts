@@ -197,7 +197,10 @@ describe("upload", () => {
       const size = Bun.file(join(procDir, "backups", "big.zip")).size;
       console.log(`upload of ${(size / 1e6).toFixed(0)} MB: server RSS ${(before / 1e6).toFixed(0)} MB before, peak ${(peak / 1e6).toFixed(0)} MB`);
       expect(size).toBeGreaterThan(300 * 1024 * 1024);
-      expect(peak - before).toBeLessThan(96 * 1024 * 1024);
+      // Held whole, the upload alone would add 315 MB. Streamed, the peak moves with when the collectors run
+      // (the multipart parser here, the 4 MiB reads of the check in the worker): 75–108 MB above the start in
+      // recent runs, the same at the commit before this limit was raised from 96 MB.
+      expect(peak - before).toBeLessThan(160 * 1024 * 1024);
     } finally {
       await proc.kill("SIGTERM");
       await rm(path, { force: true });
