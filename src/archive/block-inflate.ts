@@ -22,8 +22,8 @@ const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
 
 /**
  * Whether `blocks` describes an entry of `size` bytes stored as `compressedSize` deflated ones. A plan that does
- * not add up is not used (the entry is inflated as one stream); one that adds up but cuts in the wrong places
- * fails the block's inflate or its length check.
+ * not add up is not used (`blockPlan` inflates the entry whole instead); one that adds up but cuts in the wrong
+ * places fails the block's inflate or its length check.
  */
 export function fitsEntry(blocks: DeflateBlocks, size: number, compressedSize: number): boolean {
   const { blockSize, compressedSizes } = blocks;
@@ -38,6 +38,21 @@ export function fitsEntry(blocks: DeflateBlocks, size: number, compressedSize: n
     sum += n;
   }
   return sum === compressedSize;
+}
+
+/** Entries up to this size inflate in one call on the thread pool (output held whole: bounded by this). */
+const SMALL_ENTRY = 8 * 1024 * 1024;
+
+/**
+ * How to inflate an entry on the thread pool: by the manifest's block list when it fits the entry, a small
+ * entry as one block (one call, no stream machinery per file), otherwise not at all (`undefined`: the caller
+ * streams it, one core's worth, as for a large entry of a PocketBase zip).
+ */
+export function blockPlan(listed: DeflateBlocks | undefined, size: number, compressedSize: number): DeflateBlocks | undefined {
+  if (listed && fitsEntry(listed, size, compressedSize)) return listed;
+  // One block larger than the entry: no full blocks, then the final one holding everything.
+  const whole = { blockSize: size + 1, compressedSizes: [compressedSize] };
+  return size <= SMALL_ENTRY && fitsEntry(whole, size, compressedSize) ? whole : undefined;
 }
 
 /**

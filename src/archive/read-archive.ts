@@ -3,7 +3,7 @@ import { once } from "node:events";
 import * as zlib from "node:zlib";
 import { ERR_UNSAFE_FILENAME, Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
 import { InvalidBackupError } from "../errors.ts";
-import { fitsEntry, inflateBlocks, type DeflateBlocks } from "./block-inflate.ts";
+import { blockPlan, inflateBlocks, type DeflateBlocks } from "./block-inflate.ts";
 import { entryPathProblem } from "./entry-paths.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
 import { crc32 } from "./runtime.ts";
@@ -232,8 +232,6 @@ function toInvalid(error: unknown, name: string): Error {
 
 /** Bytes read from the source at a time: big reads keep a remote or local source efficient. */
 const READ_SIZE = 4 * 1024 * 1024;
-/** Entries up to this size inflate in one call on the thread pool (output held whole: bounded by this). */
-const SMALL_ENTRY = 8 * 1024 * 1024;
 
 /**
  * An entry's data as checked bytes, for extraction and for verification: zip.js's check that its data
@@ -286,11 +284,9 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?
     return;
   }
   // Blocks inflate in one call each on node:zlib's thread pool, several at once, beside this thread's hashing
-  // and writing; a small entry is one such block (one call, no stream machinery per file). Only a large entry
-  // without a block list (a PocketBase zip, say) goes through a zlib stream, one core's worth.
-  const whole = { blockSize: entry.uncompressedSize + 1, compressedSizes: [entry.compressedSize] };
-  const plan = blocks ?? (entry.uncompressedSize <= SMALL_ENTRY ? whole : undefined);
-  if (plan && fitsEntry(plan, entry.uncompressedSize, entry.compressedSize)) {
+  // and writing.
+  const plan = blockPlan(blocks, entry.uncompressedSize, entry.compressedSize);
+  if (plan) {
     yield* inflateBlocks((offset, length) => source.read(start + offset, length), plan, entry.uncompressedSize, entry.filename);
     return;
   }

@@ -63,7 +63,7 @@ export async function writeArchive(
   };
   const zip = new ZipStreamWriter(write);
   const entries: ManifestEntry[] = [];
-  const blockLists: Promise<unknown>[] = [];
+  const blockLists: Promise<void>[] = [];
   let bytesDone = 0;
   try {
     for await (const source of sources) {
@@ -93,11 +93,14 @@ export async function writeArchive(
       });
       const entry: ManifestEntry = { path: source.path, size: added.size, sha256: entryHash.digest("hex") };
       entries.push(entry);
-      // Only worth listing when there is more than one block to inflate at once.
-      added.blocks?.then((blocks) => {
-        if (blocks.compressedSizes.length > 1) entry.deflateBlocks = blocks;
-      }, () => {});
-      if (added.blocks) blockLists.push(added.blocks);
+      if (added.blocks) {
+        // Only worth listing when there is more than one block to inflate at once.
+        const listed = added.blocks.then((blocks) => {
+          if (blocks.compressedSizes.length > 1) entry.deflateBlocks = blocks;
+        });
+        listed.catch(() => {}); // a failure surfaces through the zip writer; this is awaited below
+        blockLists.push(listed);
+      }
       onProgress?.({ bytesDone, entriesDone: entries.length, path: source.path });
     }
     await Promise.all(blockLists);

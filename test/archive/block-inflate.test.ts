@@ -98,7 +98,7 @@ describe("entries deflated in independent blocks", () => {
     expect(error.message).toMatch(/^The entry data\.db is corrupt: its block [12] (does not inflate|inflates to the wrong length)\.$/);
   });
 
-  test("a block list that does not fit the entry is not used: the entry inflates as one stream", async () => {
+  test("a block list that does not fit the entry is not used: the entry inflates whole", async () => {
     const misfits: ((real: DeflateBlocks) => DeflateBlocks)[] = [
       (b) => ({ ...b, compressedSizes: [...b.compressedSizes.slice(0, -1), b.compressedSizes.at(-1)! + 1] }), // sum off by one
       (b) => ({ ...b, compressedSizes: b.compressedSizes.slice(1) }), // a block missing
