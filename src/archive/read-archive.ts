@@ -19,7 +19,10 @@ export interface ArchiveSourceReader {
 export interface ArchiveLimits {
   /** Largest total uncompressed size accepted. */
   maxTotalBytes: number;
-  /** Largest uncompressed/compressed ratio of one entry, checked for entries over `ratioFloorBytes`. */
+  /**
+   * Largest uncompressed/compressed ratio of one entry, checked for entries over `ratioFloorBytes`: an entry that
+   * claims more than deflate can produce is lying about its size.
+   */
   maxRatio: number;
   ratioFloorBytes: number;
   maxEntries: number;
@@ -27,11 +30,18 @@ export interface ArchiveLimits {
 
 export const DEFAULT_LIMITS: ArchiveLimits = {
   maxTotalBytes: 256 * 1024 ** 3,
-  // Deflate tops out near 1032:1; real databases and files stay far below 200:1.
-  maxRatio: 200,
+  // Deflate's ceiling: 258 bytes from a 2-bit match at best. A file of zeros (a disk image, a database's
+  // zeroed free pages) honestly gets close to it; a lower cap refused our own backups of such files.
+  maxRatio: 1032,
   ratioFloorBytes: 1024 * 1024,
   maxEntries: 1_000_000,
 };
+
+/** Why an entry of these sizes is refused as a zip bomb, if it is. */
+export function zipBombProblem(name: string, size: number, compressedSize: number, limits: ArchiveLimits): string | undefined {
+  if (size <= limits.ratioFloorBytes || size <= Math.max(compressedSize, 1) * limits.maxRatio) return undefined;
+  return `The entry ${JSON.stringify(name)} claims to expand more than ${limits.maxRatio} times, more than deflate can: refused as a zip bomb.`;
+}
 
 export interface ReadProgress {
   bytesDone: number;
@@ -181,9 +191,8 @@ function checkStructure(entries: Entry[], archiveSize: number, limits: ArchiveLi
       throw new InvalidBackupError(`The entry ${JSON.stringify(name)} uses an unsupported compression method.`);
     }
     const { uncompressedSize: size, compressedSize } = entry;
-    if (size > limits.ratioFloorBytes && size > Math.max(compressedSize, 1) * limits.maxRatio) {
-      throw new InvalidBackupError(`The entry ${JSON.stringify(name)} expands more than ${limits.maxRatio} times: refused as a zip bomb.`);
-    }
+    const bomb = zipBombProblem(name, size, compressedSize, limits);
+    if (bomb) throw new InvalidBackupError(bomb);
     if (compressedSize > archiveSize) throw new InvalidBackupError(`The entry ${JSON.stringify(name)} is larger than the archive: it is truncated.`);
     total += size;
     if (total > limits.maxTotalBytes) throw new InvalidBackupError("The archive expands beyond the size limit: refused as a zip bomb.");

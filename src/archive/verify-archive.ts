@@ -7,6 +7,7 @@ import {
   checkedEntryData,
   DEFAULT_LIMITS,
   looksLikeZip,
+  zipBombProblem,
   toZipReader,
   type ArchiveLimits,
   type ArchiveSourceReader,
@@ -164,9 +165,8 @@ function checkEntries(entries: Entry[], archiveSize: number, limits: ArchiveLimi
     if (entry.encrypted) problems.push(`The entry ${JSON.stringify(name)} is encrypted.`);
     if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) problems.push(`The entry ${JSON.stringify(name)} uses an unsupported compression method.`);
     const { uncompressedSize: size, compressedSize } = entry;
-    if (size > limits.ratioFloorBytes && size > Math.max(compressedSize, 1) * limits.maxRatio) {
-      problems.push(`The entry ${JSON.stringify(name)} expands more than ${limits.maxRatio} times: refused as a zip bomb.`);
-    }
+    const bomb = zipBombProblem(name, size, compressedSize, limits);
+    if (bomb) problems.push(bomb);
     if (compressedSize > archiveSize) problems.push(`The entry ${JSON.stringify(name)} is larger than the archive: it is truncated.`);
     bytes += size;
     files.push({ entry: entry as FileEntry, check: problems.length === before });

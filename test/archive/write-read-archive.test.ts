@@ -45,6 +45,18 @@ describe("writeArchive + readArchive", () => {
     expect(report.manifest?.entries.map((e) => e.path)).toEqual(["data.db", "storage/a/photo.jpg", "storage/a/empty.txt"]);
   });
 
+  test("a file of zeros, which deflates close to deflate's 1032:1 ceiling, is written and read back, not refused as a bomb", async () => {
+    const zeros = new Uint8Array(64 * 1024 * 1024);
+    const chunks: Uint8Array[] = [];
+    await writeArchive([source("data.db", new Uint8Array(4096)), source("storage/disk.img", zeros)], new WritableStream({ write: (c) => void chunks.push(c.slice()) }), { producer: "test" });
+    const zip = new Uint8Array(Buffer.concat(chunks));
+    expect(zip.length * 500).toBeLessThan(zeros.length);
+    let extracted = 0;
+    const report = await readArchive(reader(zip), { sink: async () => new WritableStream({ write: (c) => void (extracted += c.length) }) });
+    expect(report.entries).toBe(2);
+    expect(extracted).toBe(zeros.length + 4096);
+  });
+
   test("refuses an archive with one flipped byte inside deflated or stored data", async () => {
     for (const at of [200, 40_000]) {
       const { zip } = await buildArchive();
