@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { isCompressible } from "./entry-paths.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
+import { openBlockDeflater } from "./runtime.ts";
 import { ZipStreamWriter } from "./zip-stream-writer.ts";
 
 /**
@@ -61,7 +62,8 @@ export async function writeArchive(
     });
     await writer.ready;
   };
-  const zip = new ZipStreamWriter(write);
+  const deflater = openBlockDeflater();
+  const zip = new ZipStreamWriter(write, deflater.deflate);
   const entries: ManifestEntry[] = [];
   const blockLists: Promise<void>[] = [];
   let bytesDone = 0;
@@ -123,5 +125,7 @@ export async function writeArchive(
   } catch (error) {
     await writer.abort(error).catch(() => {});
     throw error;
+  } finally {
+    deflater.close();
   }
 }

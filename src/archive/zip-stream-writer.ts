@@ -1,4 +1,5 @@
 import type { DeflateBlocks } from "./block-inflate.ts";
+import type { DeflateBlock } from "./deflate-block.ts";
 import { OrderedOutput } from "./ordered-output.ts";
 import { ParallelDeflater } from "./parallel-deflate-stream.ts";
 import { crc32 } from "./runtime.ts";
@@ -62,10 +63,15 @@ interface CentralRecord {
 export class ZipStreamWriter {
   readonly #output: OrderedOutput;
   readonly #central: CentralRecord[] = [];
+  readonly #deflate: DeflateBlock | undefined;
 
-  /** `write` must apply backpressure (resolve when the bytes may be followed by more). */
-  constructor(write: (data: Uint8Array) => Promise<void>) {
+  /**
+   * `write` must apply backpressure (resolve when the bytes may be followed by more). `deflate` is where blocks
+   * are deflated (`ParallelDeflater`'s default unless given).
+   */
+  constructor(write: (data: Uint8Array) => Promise<void>, deflate?: DeflateBlock) {
     this.#output = new OrderedOutput(write, MAX_PENDING_BYTES);
+    this.#deflate = deflate;
   }
 
   /**
@@ -94,7 +100,7 @@ export class ZipStreamWriter {
         size.catch(() => {}); // a failure surfaces through the output queue
         blockSizes.push(size);
         return this.#output.push(block, inputBytes);
-      }, { level: options.level });
+      }, { level: options.level, ...(this.#deflate ? { deflate: this.#deflate } : {}) });
       blockSize = deflater.blockSize;
       for await (const chunk of chunks) {
         crc = crc32(chunk, crc);

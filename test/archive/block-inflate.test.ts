@@ -4,6 +4,7 @@ import { constants, inflateRawSync } from "node:zlib";
 import { fitsEntry, inflateBlocks, type DeflateBlocks } from "../../src/archive/block-inflate.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/read-archive.ts";
+import { openBlockDeflater } from "../../src/archive/runtime.ts";
 import { writeArchive } from "../../src/archive/write-archive.ts";
 import { ZipStreamWriter } from "../../src/archive/zip-stream-writer.ts";
 import { InvalidBackupError } from "../../src/errors.ts";
@@ -26,7 +27,9 @@ async function collect(iterable: AsyncIterable<Uint8Array>): Promise<Uint8Array>
 /** Zips `data.db` with our writer; `manifestBlocks` replaces the block list the manifest gets. */
 async function zipWithManifest(manifestBlocks?: (real: DeflateBlocks) => unknown): Promise<{ zip: Uint8Array; blocks: DeflateBlocks; data: Uint8Array }> {
   const chunks: Uint8Array[] = [];
-  const zip = new ZipStreamWriter(async (data) => void chunks.push(data.slice()));
+  // The deflater writeArchive uses (libdeflate workers under Bun), so the blocks match the ones it lists.
+  const deflater = openBlockDeflater();
+  const zip = new ZipStreamWriter(async (data) => void chunks.push(data.slice()), deflater.deflate);
   const added = await zip.addEntry("data.db", (async function* () { yield dbBytes; })(), { level: 2, lastModified: new Date(), sizeHint: dbBytes.length });
   const blocks = await added.blocks!;
   const manifest = {
@@ -38,6 +41,7 @@ async function zipWithManifest(manifestBlocks?: (real: DeflateBlocks) => unknown
   const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
   await zip.addEntry(MANIFEST_PATH, (async function* () { yield manifestBytes; })(), { level: 2, lastModified: new Date(), sizeHint: manifestBytes.length });
   await zip.close();
+  deflater.close();
   const bytes = concat(chunks);
   // data.db is the first entry: its data starts after the local header (30 bytes and the name).
   const start = 30 + "data.db".length;

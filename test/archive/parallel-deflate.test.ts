@@ -2,18 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { inflateRawSync } from "node:zlib";
 import { OrderedOutput } from "../../src/archive/ordered-output.ts";
 import { ParallelDeflater } from "../../src/archive/parallel-deflate-stream.ts";
-
-/** Compressible but not trivial: rows of JSON-ish text with varying numbers. */
-function sampleData(bytes: number): Uint8Array {
-  const parts: string[] = [];
-  let length = 0;
-  for (let i = 0; length < bytes; i++) {
-    const line = `{"id":${i},"name":"row ${i % 977}","score":${(i * 7919) % 10007}}\n`;
-    parts.push(line);
-    length += line.length;
-  }
-  return new TextEncoder().encode(parts.join("")).subarray(0, bytes);
-}
+import { jsonRows as sampleData } from "../support/sample-data.ts";
 
 /** Deflates `input` fed in `feed`-byte chunks through an `OrderedOutput` holding at most `maxPending` input bytes. */
 async function deflateAll(input: Uint8Array, feed: number, blockSize: number, maxPending: number, onWrite = () => {}) {

@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
+import { deflateBlockInPieces } from "../../src/archive/deflate-block.ts";
+import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
+import { jsonRows } from "../support/sample-data.ts";
+
+const libdeflate = (data: Uint8Array) => Bun.deflateSync(data as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" });
+const MiB = 1024 * 1024;
+
+describe("deflateBlockInPieces", () => {
+  test("blocks deflated in libdeflate pieces concatenate into one stream, and each open block inflates alone", () => {
+    const input = jsonRows(2 * MiB + 777);
+    const blocks = [input.subarray(0, MiB), input.subarray(MiB, 2 * MiB), input.subarray(2 * MiB)];
+    const out = blocks.map((block, i) => deflateBlockInPieces(block, i === blocks.length - 1, libdeflate));
+    expect(Buffer.from(inflateRawSync(Buffer.concat(out))).equals(Buffer.from(input))).toBe(true);
+    const second = inflateRawSync(out[1]!, { finishFlush: constants.Z_SYNC_FLUSH });
+    expect(Buffer.from(second).equals(Buffer.from(blocks[1]!))).toBe(true);
+    expect(Buffer.concat(out).length).toBeLessThan(input.length / 3);
+  });
+
+  test("pieces libdeflate cannot hand over spliceable (fixed codes here) are deflated by zlib instead", () => {
+    let calls = 0;
+    const fixedCodes = (piece: Uint8Array) => {
+      calls++;
+      return deflateRawSync(piece, { strategy: constants.Z_FIXED });
+    };
+    const input = jsonRows(300_000);
+    const open = deflateBlockInPieces(input.subarray(0, 200_000), false, fixedCodes);
+    const last = deflateBlockInPieces(input.subarray(200_000), true, fixedCodes);
+    expect(calls).toBeGreaterThan(4);
+    expect(Buffer.from(inflateRawSync(Buffer.concat([open, last]))).equals(Buffer.from(input))).toBe(true);
+  });
+
+  test("an empty last block is a valid end of stream", () => {
+    const open = deflateBlockInPieces(jsonRows(1000), false, libdeflate);
+    const end = deflateBlockInPieces(new Uint8Array(0), true, libdeflate);
+    expect(Buffer.from(inflateRawSync(Buffer.concat([open, end]))).equals(Buffer.from(jsonRows(1000)))).toBe(true);
+  });
+});
+
+describe("DeflateWorkers", () => {
+  let workers: DeflateWorkers | undefined;
+  afterEach(() => workers?.close());
+
+  test("deflates blocks on worker threads, several at once, each answer for its own block", async () => {
+    workers = new DeflateWorkers(2);
+    const input = jsonRows(6 * MiB);
+    const blocks = Array.from({ length: 6 }, (_, i) => input.subarray(i * MiB, (i + 1) * MiB));
+    const out = await Promise.all(blocks.map((block, i) => workers!.deflate(block, i === 5, 2)));
+    expect(Buffer.from(inflateRawSync(Buffer.concat(out))).equals(Buffer.from(input))).toBe(true);
+    // The caller's buffer is copied, not taken: it is still whole.
+    expect(blocks[0]!.length).toBe(MiB);
+  });
+
+  test("levels above the fast ones deflate with zlib; a level zlib refuses fails that block only", async () => {
+    workers = new DeflateWorkers(1);
+    const data = jsonRows(100_000);
+    const level6 = await workers.deflate(data, true, 6);
+    expect(Buffer.from(inflateRawSync(level6)).equals(Buffer.from(data))).toBe(true);
+    const refused = await workers.deflate(data, true, 42).catch((error: Error) => error);
+    expect((refused as Error).message).toContain("A block failed to deflate");
+    expect(inflateRawSync(await workers.deflate(data, true, 1)).length).toBe(data.length);
+  });
+
+  test("once closed, blocks in flight and new ones fail instead of hanging", async () => {
+    workers = new DeflateWorkers(1);
+    const inFlight = workers.deflate(jsonRows(4 * MiB), true, 2);
+    workers.close();
+    const failures = await Promise.all([inFlight, workers.deflate(jsonRows(10), true, 2)].map((p) => p.catch((error: Error) => error)));
+    for (const failure of failures) expect((failure as Error).message).toContain("closed");
+  });
+});
