@@ -25,11 +25,13 @@ export interface ZipEntryOptions {
 }
 
 /**
- * Input bytes that may wait in pending blocks and chunks: 3 blocks of 1 MiB in flight keep both cores busy. Each
- * pending block costs about 10× its size in zlib state and buffers awaiting collection: 6 blocks held 30 MB more
- * at peak than 3, for 5% less time (README "Performance").
+ * Input bytes that may wait in pending blocks and chunks: 4 blocks of 1 MiB in flight keep both cores busy while
+ * three threads (this one and two deflating) share them. With zlib on the thread pool each pending block cost
+ * about 10× its size in zlib state, and 3 MiB was the choice; with libdeflate workers a block costs its copy,
+ * and 4 MiB was 4–7% faster than 3 for about 5 MB more at peak (6 MiB: no faster than 4, 10 MB more; README
+ * "Performance").
  */
-const MAX_PENDING_BYTES = 3 * 1024 * 1024;
+const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
 /** What `addEntry` learned about an entry once all of it is read. */
 export interface AddedEntry {
