@@ -2,7 +2,7 @@
  * Turns a one-block raw deflate stream into a piece that another deflate stream can follow, the way zlib's
  * sync flush ends a piece: the block's "final" bit cleared, then an empty stored block to reach a byte boundary.
  *
- * Why: libdeflate compresses our data 1.3× faster than zlib and a little smaller (PERF-NOTES), but it only
+ * Why: libdeflate compresses our data faster than zlib level 2 at about the same size (PERF-NOTES), but it only
  * writes whole streams, whose last block is marked final, and it does not say in which bit that block ends.
  * For a stream of one block both are found cheaply: the final bit is the stream's first bit, and the end is
  * where the block's end-of-block code sits, followed only by the zero bits that pad the last byte. The code

@@ -54,8 +54,8 @@ export const crc32Implementation = bunHash ? "Bun.hash.crc32" : "portable";
 const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.deflateSync;
 
 /**
- * Where to deflate an archive's blocks: libdeflate on worker threads under Bun (1.3× faster than zlib and a
- * little smaller, `deflate-block.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
+ * Where to deflate an archive's blocks: libdeflate on worker threads under Bun (faster than zlib at about the
+ * same size, `deflate-block.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
  */
 export function openBlockDeflater(): { deflate: DeflateBlock; close(): void } {
   if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, close() {} };
