@@ -78,22 +78,3 @@ export function snapshotDatabase(path: string): DatabaseSnapshot {
     throw error;
   }
 }
-/**
- * Runs `PRAGMA quick_check` on a database file that nothing else has open; returns the problems found.
- * The file is memory-mapped for the check: SQLite then reads its pages without a system call each, which took
- * a restore's check of the bench's 500 MB database from 0.35 s to 0.21 s (and far more when the file is not
- * cached). Safe here because nothing else has the file open to shrink it under the mapping.
- */
-export async function quickCheck(path: string): Promise<string[]> {
-  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-  try {
-    db.exec(`PRAGMA mmap_size=${QUICK_CHECK_MMAP_BYTES}`);
-    const lines = (db.prepare("PRAGMA quick_check").raw().all() as [unknown][]).map((row) => String(row[0]));
-    return lines.length === 1 && lines[0] === "ok" ? [] : lines;
-  } finally {
-    db.close();
-  }
-}
-
-/** SQLite caps the mapping at its own compile-time limit (2 GB by default); the rest is read as usual. */
-const QUICK_CHECK_MMAP_BYTES = 1 << 40;

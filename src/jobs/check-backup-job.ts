@@ -1,7 +1,7 @@
 import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { readArchive } from "../archive/read-archive.ts";
-import { quickCheck } from "../db/snapshot-database.ts";
+import { quickCheckInWorker } from "../db/quick-check.ts";
 import { InvalidBackupError } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { CheckBackupParams, CheckBackupResult, ExtractBackupParams } from "./job-messages.ts";
@@ -21,13 +21,19 @@ export async function checkBackupJob(
   const stagingDir = params.kind === "extract" ? params.stagingDir : undefined;
   const syncs = new BackgroundSyncs();
   let extracted = 0;
+  // The staged data.db is checked as soon as it is written, on its own thread, while the rest extracts.
+  let dbCheck: Promise<string[]> | undefined;
+  const checkDatabase = (path: string) => {
+    dbCheck = quickCheckInWorker(path).catch((error: Error) => [error.message]);
+  };
   const extractTo = async (path: string) => {
     if (params.kind === "extract" && params.pauseAt === "extracting" && extracted > 0) {
       context.onProgress?.({ phase: "paused", bytesDone: 0, bytesTotal: 0, entriesDone: extracted, entriesTotal: 0 });
       await new Promise(() => {});
     }
     extracted++;
-    return fileSink(join(stagingDir!, path), syncs);
+    const target = join(stagingDir!, path);
+    return fileSink(target, syncs, path === "data.db" ? () => checkDatabase(target) : undefined);
   };
   try {
     const report = await readArchive(source, {
@@ -39,25 +45,24 @@ export async function checkBackupJob(
       context.onProgress?.({ phase: "checking database", bytesDone: report.bytes, bytesTotal: report.bytes, entriesDone: report.entries, entriesTotal: report.entries });
       // Every staged file is durable before the job reports success, so before the swap's journal is written;
       // the last flushes overlap with the database check.
-      const [problems] = await Promise.all([
-        quickCheck(join(stagingDir, "data.db")).catch((error: Error) => [error.message]),
-        syncs.flush(),
-      ]);
+      if (!dbCheck) checkDatabase(join(stagingDir, "data.db"));
+      const [problems] = await Promise.all([dbCheck!, syncs.flush()]);
       if (problems.length) throw new InvalidBackupError(`The restored data.db fails its integrity check: ${problems.slice(0, 3).join("; ")}`);
     }
     return { entries: report.entries, bytes: report.bytes, hasManifest: report.manifest !== undefined };
   } finally {
     await syncs.settle();
+    await dbCheck; // the caller may remove the staging folder next
     await source.close();
   }
 }
 
 /**
- * A file written chunk by chunk, then handed to `syncs` on close; `syncs.flush()` fsyncs all of them before the
- * restore commits (a later rename then publishes whole files). Same guarantee as an fsync per file in
+ * A file written chunk by chunk, then handed to `syncs` on close (`onWritten` learns that all of it is written);
+ * `syncs.flush()` fsyncs all of them before the restore commits (a later rename then publishes whole files). Same guarantee as an fsync per file in
  * sequence, without the waits.
  */
-async function fileSink(path: string, syncs: BackgroundSyncs): Promise<WritableStream<Uint8Array>> {
+async function fileSink(path: string, syncs: BackgroundSyncs, onWritten?: () => void): Promise<WritableStream<Uint8Array>> {
   await mkdir(dirname(path), { recursive: true });
   const handle = await open(path, "wx", 0o644);
   return new WritableStream({
@@ -66,6 +71,7 @@ async function fileSink(path: string, syncs: BackgroundSyncs): Promise<WritableS
       while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
     },
     async close() {
+      onWritten?.();
       await syncs.add(handle);
     },
     async abort() {

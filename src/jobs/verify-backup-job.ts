@@ -2,7 +2,7 @@ import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { verifyArchive } from "../archive/verify-archive.ts";
-import { quickCheck } from "../db/snapshot-database.ts";
+import { quickCheck } from "../db/quick-check.ts";
 import { redactPaths } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { JobContext } from "./create-backup-job.ts";

@@ -3,7 +3,9 @@ import { execFileSync } from "node:child_process";
 import { cp, mkdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
+import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { INTERNAL_ROOT_ENTRIES } from "../../src/backups/data-dir.ts";
+import { sha256Hex, unzipAll, zipAll } from "../support/archives.ts";
 import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
 import { makePocketBaseZip } from "../support/pb-style-zip.ts";
 import { call, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
@@ -130,6 +132,32 @@ describe("restore", () => {
     // no staging left behind, and the server still works with its old data and old token
     expect(await Bun.file(join(server.dir, ".pb_restore_staging")).exists()).toBe(false);
     expect((await server.pb.backups.getFullList()).length).toBe(2);
+  });
+
+  test("a data.db that fails quick_check, with every checksum right, is refused; the live data is untouched", async () => {
+    const server = await seededServer({ rows: 2000 });
+    await server.pb.backups.create("good.zip");
+    const entries = await unzipAll(new Uint8Array(await readFile(join(server.dir, "backups", "good.zip"))));
+    const db = entries.get("data.db")!.slice();
+    expect(db.length).toBeGreaterThan(8192);
+    db.fill(0x41, 4096, 8192); // the second page: the header still says SQLite
+    entries.set("data.db", db);
+    const manifest = JSON.parse(new TextDecoder().decode(entries.get(MANIFEST_PATH)!));
+    manifest.entries.find((e: { path: string }) => e.path === "data.db").sha256 = sha256Hex(db);
+    entries.delete(MANIFEST_PATH);
+    entries.set(MANIFEST_PATH, new TextEncoder().encode(JSON.stringify(manifest)));
+    await writeFile(join(server.dir, "backups", "bad-db.zip"), await zipAll(entries));
+    await mutate(server.dir);
+    const live = await hashTree(server.dir, liveFilter);
+    const posts = await readPosts(join(server.dir, "data.db"));
+
+    await server.pb.backups.restore("bad-db.zip");
+    const job = await restoreOutcome(server);
+    expect(job.phase).toBe("failed");
+    expect(job.error).toStartWith("The restored data.db fails its integrity check");
+    expect(await readPosts(join(server.dir, "data.db"))).toEqual(posts);
+    expect(await hashTree(server.dir, liveFilter)).toEqual(live);
+    expect(await Bun.file(join(server.dir, ".pb_restore_staging")).exists()).toBe(false);
   });
 
   test("restore while another job runs is refused with the busy message", async () => {
