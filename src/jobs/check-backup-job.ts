@@ -59,8 +59,8 @@ export async function checkBackupJob(
 
 /**
  * A file written chunk by chunk, then handed to `syncs` on close (`onWritten` learns that all of it is written);
- * `syncs.flush()` fsyncs all of them before the restore commits (a later rename then publishes whole files). Same guarantee as an fsync per file in
- * sequence, without the waits.
+ * `syncs.flush()` fsyncs all of them before the restore commits (a later rename then publishes whole files).
+ * Same guarantee as an fsync per file in sequence, without the waits.
  */
 async function fileSink(path: string, syncs: BackgroundSyncs, onWritten?: () => void): Promise<WritableStream<Uint8Array>> {
   await mkdir(dirname(path), { recursive: true });
