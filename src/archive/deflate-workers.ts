@@ -27,13 +27,16 @@ interface Waiting {
  */
 export class DeflateWorkers {
   readonly #count: number;
+  readonly #script: URL;
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #waiting = new Map<number, Waiting>();
   #nextId = 0;
   #failure: Error | undefined;
 
-  constructor(count = availableParallelism()) {
+  /** `script` is the worker's module: `deflate.worker.ts` but in tests of what happens when a worker dies. */
+  constructor(count = availableParallelism(), script = WORKER_URL) {
     this.#count = Math.max(1, count);
+    this.#script = script;
   }
 
   /** A `DeflateBlock` on these workers. The block is copied, so the caller's buffer stays its own. */
@@ -57,7 +60,7 @@ export class DeflateWorkers {
 
   #leastBusy() {
     if (this.#workers.length < this.#count) {
-      const worker = new Worker(WORKER_URL);
+      const worker = new Worker(this.#script);
       worker.onmessage = ({ data: reply }: MessageEvent<DeflateReply>) => {
         const waiting = this.#waiting.get(reply.id);
         this.#waiting.delete(reply.id);
@@ -65,6 +68,8 @@ export class DeflateWorkers {
         else waiting?.resolve(reply.output);
       };
       worker.onerror = (event) => this.#fail(new Error(`A deflate worker failed: ${event.message}`));
+      // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
+      worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
       const slot = { worker, busy: 0 };
       this.#workers.push(slot);
       return slot;

@@ -29,20 +29,23 @@ const WORKER_URL = new URL("../../workers/quick-check.worker.ts", import.meta.ur
 /**
  * `quickCheck` on a thread of its own, so that the caller's thread goes on meanwhile: a restore checks the
  * staged `data.db` while it still extracts the storage files (README "Performance"). A failure to open or read
- * the file rejects with SQLite's message.
+ * the file rejects with SQLite's message. `script` is the worker's module (another one only in tests).
  */
-export function quickCheckInWorker(path: string): Promise<string[]> {
+export function quickCheckInWorker(path: string, script = WORKER_URL): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_URL);
-    worker.onmessage = ({ data: reply }: MessageEvent<QuickCheckReply>) => {
+    const worker = new Worker(script);
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
       worker.terminate();
-      if ("error" in reply) reject(new Error(reply.error));
-      else resolve(reply.problems);
+      outcome();
     };
-    worker.onerror = (event) => {
-      worker.terminate();
-      reject(new Error(`The database check failed: ${event.message}`));
-    };
+    worker.onmessage = ({ data: reply }: MessageEvent<QuickCheckReply>) =>
+      settle(() => ("error" in reply ? reject(new Error(reply.error)) : resolve(reply.problems)));
+    worker.onerror = (event) => settle(() => reject(new Error(`The database check failed: ${event.message}`)));
+    // Ended without an answer (killed, out of memory): a restore waiting on it must not wait forever.
+    worker.addEventListener("close", () => settle(() => reject(new Error("The database check ended without an answer."))));
     worker.postMessage(path);
   });
 }

@@ -62,6 +62,13 @@ describe("DeflateWorkers", () => {
     expect(inflateRawSync(await workers.deflate(data, true, 1)).length).toBe(data.length);
   });
 
+  test("a worker that ends on its own fails the blocks it held instead of leaving them waiting", async () => {
+    // A worker that exits on its first message, as a crash would: no reply, no error event.
+    workers = new DeflateWorkers(1, new URL("../support/exiting.worker.ts", import.meta.url));
+    const failure = await workers.deflate(jsonRows(MiB), true, 2).catch((error: Error) => error);
+    expect((failure as Error).message).toBe("A deflate worker ended.");
+  });
+
   test("once closed, blocks in flight and new ones fail instead of hanging", async () => {
     workers = new DeflateWorkers(1);
     const inFlight = workers.deflate(jsonRows(4 * MiB), true, 2);

@@ -52,6 +52,23 @@ async function mutate(dir: string) {
   await writeFile(join(dir, "storage", "new", "later.txt"), "added after the backup");
 }
 
+/**
+ * Changes the live data, restores `key`, which must fail, and checks that the live rows and files are as they
+ * were and no staging folder is left. Returns the failed job.
+ */
+async function refusedRestore(server: TestServer, key: string) {
+  await mutate(server.dir);
+  const live = await hashTree(server.dir, liveFilter);
+  const posts = await readPosts(join(server.dir, "data.db"));
+  await server.pb.backups.restore(key);
+  const job = await restoreOutcome(server);
+  expect(job.phase).toBe("failed");
+  expect(await readPosts(join(server.dir, "data.db"))).toEqual(posts);
+  expect(await hashTree(server.dir, liveFilter)).toEqual(live);
+  expect(await Bun.file(join(server.dir, ".pb_restore_staging")).exists()).toBe(false);
+  return job;
+}
+
 describe("restore", () => {
   test("round trip: the data comes back byte for byte; old tokens stop working", async () => {
     const server = await seededServer();
@@ -117,20 +134,12 @@ describe("restore", () => {
     const at = Math.floor(archive.length / 4);
     archive[at] = archive[at]! ^ 0xff;
     await writeFile(join(server.dir, "backups", "corrupt.zip"), archive);
-    await mutate(server.dir);
-    const live = await hashTree(server.dir, liveFilter);
-    const posts = await readPosts(join(server.dir, "data.db"));
 
-    await server.pb.backups.restore("corrupt.zip");
-    const job = await restoreOutcome(server);
-    expect(job.phase).toBe("failed");
+    const job = await refusedRestore(server, "corrupt.zip");
     expect(job.error).toMatch(/corrupt|CRC|checksum/);
     expect(job.error).not.toContain(server.dir);
     expect(server.logs.some((line) => line.includes("restore failed; the current data is unchanged"))).toBe(true);
-    expect(await readPosts(join(server.dir, "data.db"))).toEqual(posts);
-    expect(await hashTree(server.dir, liveFilter)).toEqual(live);
-    // no staging left behind, and the server still works with its old data and old token
-    expect(await Bun.file(join(server.dir, ".pb_restore_staging")).exists()).toBe(false);
+    // the server still works with its old data and old token
     expect((await server.pb.backups.getFullList()).length).toBe(2);
   });
 
@@ -147,17 +156,9 @@ describe("restore", () => {
     entries.delete(MANIFEST_PATH);
     entries.set(MANIFEST_PATH, new TextEncoder().encode(JSON.stringify(manifest)));
     await writeFile(join(server.dir, "backups", "bad-db.zip"), await zipAll(entries));
-    await mutate(server.dir);
-    const live = await hashTree(server.dir, liveFilter);
-    const posts = await readPosts(join(server.dir, "data.db"));
 
-    await server.pb.backups.restore("bad-db.zip");
-    const job = await restoreOutcome(server);
-    expect(job.phase).toBe("failed");
+    const job = await refusedRestore(server, "bad-db.zip");
     expect(job.error).toStartWith("The restored data.db fails its integrity check");
-    expect(await readPosts(join(server.dir, "data.db"))).toEqual(posts);
-    expect(await hashTree(server.dir, liveFilter)).toEqual(live);
-    expect(await Bun.file(join(server.dir, ".pb_restore_staging")).exists()).toBe(false);
   });
 
   test("restore while another job runs is refused with the busy message", async () => {

@@ -52,3 +52,8 @@ test("a file that is not a database rejects with SQLite's message; checks run at
   const results = await Promise.all([quickCheckInWorker(join(dir, "copy.db")), quickCheckInWorker(notDb).catch(() => "refused")]);
   expect(results).toEqual([[], "refused"]);
 });
+
+test("a check whose thread ends without answering rejects instead of leaving a restore waiting", async () => {
+  const error = await quickCheckInWorker(healthy, new URL("../support/exiting.worker.ts", import.meta.url)).catch((e: Error) => e);
+  expect((error as Error).message).toBe("The database check ended without an answer.");
+});
