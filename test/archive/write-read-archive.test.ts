@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { readArchive } from "../../src/archive/read-archive.ts";
 import { writeArchive, type ArchiveSource } from "../../src/archive/write-archive.ts";
 import { InvalidBackupError } from "../../src/errors.ts";
+import { unzipAll } from "../support/archives.ts";
+import { jsonRows } from "../support/sample-data.ts";
 
 function source(path: string, bytes: Uint8Array): ArchiveSource {
   return {
@@ -55,6 +57,36 @@ describe("writeArchive + readArchive", () => {
     const report = await readArchive(reader(zip), { sink: async () => new WritableStream({ write: (c) => void (extracted += c.length) }) });
     expect(report.entries).toBe(2);
     expect(extracted).toBe(zeros.length + 4096);
+  });
+
+  test("every shape of entry the block deflater meets comes back byte for byte through unzip and zip.js", async () => {
+    // Empty, one byte, exactly one block, a block and a byte, incompressible bytes under a compressible name
+    // (stored pieces), zeros (near deflate's ceiling), short text (one final piece of fixed codes), rows.
+    const MiB = 1024 * 1024;
+    const files: [string, Uint8Array][] = [
+      ["data.db", jsonRows(5 * MiB + 333)],
+      ["storage/empty.txt", new Uint8Array(0)],
+      ["storage/one.txt", new Uint8Array([42])],
+      ["storage/block.txt", jsonRows(MiB, 7)],
+      ["storage/block-and-one.txt", jsonRows(MiB + 1, 9)],
+      ["storage/noise.txt", crypto.getRandomValues(new Uint8Array(MiB + 4096))],
+      ["storage/zeros.log", new Uint8Array(3 * MiB)],
+      ["storage/fox.txt", new TextEncoder().encode("the quick brown fox jumps over the lazy dog the quick brown fox")],
+    ];
+    const chunks: Uint8Array[] = [];
+    await writeArchive(files.map(([path, bytes]) => source(path, bytes)), new WritableStream({ write: (c) => void chunks.push(c.slice()) }), { producer: "test" });
+    const zip = new Uint8Array(Buffer.concat(chunks));
+    const dir = await mkdtemp(join(tmpdir(), "backstream-shapes-"));
+    try {
+      await writeFile(join(dir, "a.zip"), zip);
+      const unzip = Bun.spawnSync(["unzip", "-tq", join(dir, "a.zip")]);
+      expect(unzip.stdout.toString()).toContain("No errors detected");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const read = await unzipAll(zip);
+    for (const [path, bytes] of files) expect(Buffer.from(read.get(path)!).equals(Buffer.from(bytes))).toBe(true);
+    expect((await readArchive(reader(zip))).entries).toBe(files.length);
   });
 
   test("refuses an archive with one flipped byte inside deflated or stored data", async () => {
