@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readArchive } from "../../src/archive/read-archive.ts";
 import { writeArchive, type ArchiveSource } from "../../src/archive/write-archive.ts";
 import { InvalidBackupError } from "../../src/errors.ts";
 import { unzipAll } from "../support/archives.ts";
+import { extractWithPocketBase } from "../support/pb-style-zip.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
 function source(path: string, bytes: Uint8Array): ArchiveSource {
@@ -59,7 +60,7 @@ describe("writeArchive + readArchive", () => {
     expect(extracted).toBe(zeros.length + 4096);
   });
 
-  test("every shape of entry the block deflater meets comes back byte for byte through unzip and zip.js", async () => {
+  test("every shape of entry the block deflater meets comes back byte for byte through unzip, zip.js and PocketBase's extractor", async () => {
     // Empty, one byte, exactly one block, a block and a byte, incompressible bytes under a compressible name
     // (stored pieces), zeros (near deflate's ceiling), short text (one final piece of fixed codes), rows.
     const MiB = 1024 * 1024;
@@ -81,6 +82,10 @@ describe("writeArchive + readArchive", () => {
       await writeFile(join(dir, "a.zip"), zip);
       const unzip = Bun.spawnSync(["unzip", "-tq", join(dir, "a.zip")]);
       expect(unzip.stdout.toString()).toContain("No errors detected");
+      // PocketBase's own extraction (Go's archive/zip and compress/flate) restores it too.
+      if (extractWithPocketBase(join(dir, "a.zip"), join(dir, "pb"))) {
+        for (const [path, bytes] of files) expect(Buffer.from(await readFile(join(dir, "pb", path))).equals(Buffer.from(bytes))).toBe(true);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

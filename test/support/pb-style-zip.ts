@@ -31,6 +31,20 @@ export async function makePocketBaseZip(dir: string, out: string): Promise<"pb-s
   return "zip.js stand-in";
 }
 
+/**
+ * Extracts `zip` into `dir` the way PocketBase restores a backup (`pb-style-zip x`). Returns false where the
+ * peer cannot be built (a clone without the shared folder beside it); CI requires it.
+ */
+export function extractWithPocketBase(zip: string, dir: string): boolean {
+  const binary = pbStyleZip();
+  if (!binary) {
+    if (process.env.CI) throw new Error(`CI must build pb-style-zip: its source is missing at ${SOURCE}, or Go is not installed`);
+    return false;
+  }
+  execFileSync(binary, ["x", zip, dir]);
+  return true;
+}
+
 /** The built peer binary, building it on first use; undefined when its source or Go is missing. */
 function pbStyleZip(): string | undefined {
   if (existsSync(BINARY)) return BINARY;
