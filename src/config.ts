@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { DEFAULT_RESTORE_RESERVE_BYTES } from "./backups/free-space.ts";
 
 /**
  * Everything the server reads from flags and the environment, validated in one place.
@@ -16,6 +17,7 @@ export const ENV_NAMES = [
   "PB_BACKUPS_S3_FORCE_PATH_STYLE",
   "PB_BACKUPS_ALERT_WEBHOOK",
   "BACKSTREAM_RESTORE_DELAY_MS",
+  "BACKSTREAM_RESTORE_RESERVE_MB",
   "BACKSTREAM_S3_PART_MB",
   "BACKSTREAM_S3_RETRY_ATTEMPTS",
   "BACKSTREAM_S3_RETRY_BASE_MS",
@@ -37,6 +39,8 @@ export const ConfigSchema = v.object({
   superuserPassword: v.optional(v.string()),
   /** How long a restore waits after its 204 before it starts (PocketBase: about a second). */
   restoreDelayMs: v.optional(IntegerStringSchema, "1000"),
+  /** Free disk space in MiB a restore leaves to the app beside the restored data; it refuses to start otherwise. */
+  restoreReserveMb: v.optional(IntegerStringSchema, String(DEFAULT_RESTORE_RESERVE_BYTES / 1024 / 1024)),
   /** S3 tuning: multipart part size in MiB (≥ 5), and how listings, stats and reads retry. */
   s3PartMb: v.optional(v.pipe(IntegerStringSchema, v.minValue(5, "BACKSTREAM_S3_PART_MB must be at least 5"))),
   s3RetryAttempts: v.optional(v.pipe(IntegerStringSchema, v.minValue(1, "BACKSTREAM_S3_RETRY_ATTEMPTS must be at least 1")), "6"),
@@ -85,6 +89,7 @@ export function loadConfig(flags: Record<string, string>, env: Record<string, st
     superuserEmail: nonEmpty(env.PB_SUPERUSER_EMAIL),
     superuserPassword: nonEmpty(env.PB_SUPERUSER_PASSWORD),
     restoreDelayMs: nonEmpty(env.BACKSTREAM_RESTORE_DELAY_MS),
+    restoreReserveMb: nonEmpty(env.BACKSTREAM_RESTORE_RESERVE_MB),
     testPauseAt: nonEmpty(env.BACKSTREAM_TEST_PAUSE_AT),
     s3PartMb: nonEmpty(env.BACKSTREAM_S3_PART_MB),
     s3RetryAttempts: nonEmpty(env.BACKSTREAM_S3_RETRY_ATTEMPTS),

@@ -89,6 +89,7 @@ async function startLocked(
     store: () => stores.current(),
     runJob: options.runJob ?? runJobInWorker,
     restoreDelayMs: config.restoreDelayMs,
+    restoreReserveBytes: config.restoreReserveMb * 1024 * 1024,
     afterRestore: async () => {
       // New secret: every token issued before the restore stops working, as the superusers changed.
       secret = await rotateServerSecret(paths.dir);

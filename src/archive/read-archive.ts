@@ -54,6 +54,11 @@ export interface ReadArchiveOptions {
   limits?: ArchiveLimits;
   /** Where an entry's checked bytes go; by default they are read, checked and dropped. */
   sink?: (path: string, size: number) => Promise<WritableStream<Uint8Array>>;
+  /**
+   * Called once the archive's structure is checked and before any entry is read, with the uncompressed bytes
+   * to come; throwing stops the read with nothing extracted (a restore checks the free disk space here).
+   */
+  beforeEntries?: (bytesTotal: number) => void | Promise<void>;
   signal?: AbortSignal;
   onProgress?: (progress: ReadProgress) => void;
 }
@@ -94,6 +99,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     if (manifest) checkManifestListing(manifest, files);
     const expected = new Map(manifest?.entries.map((e) => [e.path, e]));
     const bytesTotal = files.reduce((sum, e) => sum + e.uncompressedSize, 0);
+    await options.beforeEntries?.(bytesTotal);
     let bytesDone = 0;
     let entriesDone = 0;
     const extractOne = async (entry: FileEntry) => {

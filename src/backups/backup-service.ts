@@ -31,6 +31,8 @@ export interface BackupServiceDeps {
   /** Deflate level for compressible entries. */
   level?: number;
   restoreDelayMs: number;
+  /** Free disk space a restore leaves to the app beside the restored data (`DEFAULT_RESTORE_RESERVE_BYTES`). */
+  restoreReserveBytes?: number;
   /** Called once restored data is in place and the database is open again (rotates the token secret). */
   afterRestore: () => Promise<void>;
   /** Test hook: stop a restore at this step and wait to be killed. */
@@ -195,7 +197,14 @@ export class BackupService {
       await mkdir(paths.staging, { recursive: true });
       const { descriptor } = this.deps.store();
       await this.deps.runJob(
-        { kind: "extract", store: descriptor, key, stagingDir: paths.staging, ...(this.deps.pauseAt === "extracting" ? { pauseAt: "extracting" } : {}) },
+        {
+          kind: "extract",
+          store: descriptor,
+          key,
+          stagingDir: paths.staging,
+          ...(this.deps.restoreReserveBytes !== undefined ? { reserveBytes: this.deps.restoreReserveBytes } : {}),
+          ...(this.deps.pauseAt === "extracting" ? { pauseAt: "extracting" } : {}),
+        },
         {
           onProgress: (p) => {
             this.deps.jobs.progress(job, p);

@@ -98,6 +98,7 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
       store: () => ({ store, descriptor: { kind: "local", dir: paths.backups } }),
       runJob: runJobInWorker,
       restoreDelayMs: 0,
+      restoreReserveBytes: config.restoreReserveMb * 1024 * 1024,
       afterRestore: async () => {
         // as in the server: tokens issued before the restore stop working
         await rotateServerSecret(paths.dir);

@@ -1,6 +1,7 @@
 import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { readArchive } from "../archive/read-archive.ts";
+import { DEFAULT_RESTORE_RESERVE_BYTES, freeSpaceProblem } from "../backups/free-space.ts";
 import { quickCheckInWorker } from "../db/quick-check.ts";
 import { InvalidBackupError } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
@@ -26,6 +27,11 @@ export async function checkBackupJob(
   const checkDatabase = (path: string) => {
     dbCheck = quickCheckInWorker(path).catch((error: Error) => [error.message]);
   };
+  const checkFreeSpace = async (dir: string, bytes: number) => {
+    const reserve = params.kind === "extract" ? (params.reserveBytes ?? DEFAULT_RESTORE_RESERVE_BYTES) : 0;
+    const problem = await freeSpaceProblem(dir, bytes, reserve);
+    if (problem) throw new Error(problem);
+  };
   const extractTo = async (path: string) => {
     if (params.kind === "extract" && params.pauseAt === "extracting" && extracted > 0) {
       context.onProgress?.({ phase: "paused", bytesDone: 0, bytesTotal: 0, entriesDone: extracted, entriesTotal: 0 });
@@ -39,7 +45,7 @@ export async function checkBackupJob(
     const report = await readArchive(source, {
       ...(context.signal ? { signal: context.signal } : {}),
       onProgress: (p) => context.onProgress?.({ phase: stagingDir ? "extracting" : "checking", ...p }),
-      ...(stagingDir ? { sink: (path: string) => extractTo(path) } : {}),
+      ...(stagingDir ? { sink: (path: string) => extractTo(path), beforeEntries: (bytes: number) => checkFreeSpace(stagingDir, bytes) } : {}),
     });
     if (stagingDir) {
       context.onProgress?.({ phase: "checking database", bytesDone: report.bytes, bytesTotal: report.bytes, entriesDone: report.entries, entriesTotal: report.entries });

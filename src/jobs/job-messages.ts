@@ -26,6 +26,8 @@ export interface ExtractBackupParams {
   store: StoreDescriptor;
   key: string;
   stagingDir: string;
+  /** Free disk space to leave to the app beside the restored data (`DEFAULT_RESTORE_RESERVE_BYTES` if absent). */
+  reserveBytes?: number;
   /** Test hook: stop after the first extracted entry, so a crash test can kill the process mid-extraction. */
   pauseAt?: "extracting";
 }

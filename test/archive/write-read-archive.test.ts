@@ -94,6 +94,23 @@ describe("writeArchive + readArchive", () => {
     expect((await readArchive(reader(zip))).entries).toBe(files.length);
   });
 
+  test("beforeEntries learns the total before any entry is read, and refusing there extracts nothing", async () => {
+    const { zip, dbBytes } = await buildArchive();
+    const seen: number[] = [];
+    let sinks = 0;
+    const sink = async () => {
+      sinks++;
+      return new WritableStream<Uint8Array>();
+    };
+    await readArchive(reader(zip), { sink, beforeEntries: (total) => void seen.push(total) });
+    expect(seen).toEqual([dbBytes.length + 60_000]);
+    expect(sinks).toBe(3);
+    sinks = 0;
+    const refusal = await readArchive(reader(zip), { sink, beforeEntries: () => { throw new Error("no room"); } }).catch((e: Error) => e);
+    expect((refusal as Error).message).toBe("no room");
+    expect(sinks).toBe(0);
+  });
+
   test("refuses an archive with one flipped byte inside deflated or stored data", async () => {
     for (const at of [200, 40_000]) {
       const { zip } = await buildArchive();

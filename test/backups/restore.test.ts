@@ -18,10 +18,10 @@ afterEach(async () => {
   }
 });
 
-async function seededServer(options: { rows?: number; tag?: string } = {}) {
+async function seededServer(options: { rows?: number; tag?: string; env?: Record<string, string> } = {}) {
   const dir = await makeTempDir();
   await seedDataDir(dir, options);
-  const server = await startTestServer({ dir });
+  const server = await startTestServer({ dir, ...(options.env ? { env: options.env } : {}) });
   servers.push(server);
   return server;
 }
@@ -159,6 +159,15 @@ describe("restore", () => {
 
     const job = await refusedRestore(server, "bad-db.zip");
     expect(job.error).toStartWith("The restored data.db fails its integrity check");
+  });
+
+  test("a disk without room for the backup and the app's reserve refuses the restore before extracting", async () => {
+    // A reserve of a petabyte: no disk here has room for it, so any backup is refused.
+    const server = await seededServer({ env: { BACKSTREAM_RESTORE_RESERVE_MB: String(1024 ** 3) } });
+    await server.pb.backups.create("fits-nowhere.zip");
+    const job = await refusedRestore(server, "fits-nowhere.zip");
+    expect(job.error).toStartWith("Not enough free disk space to restore this backup: it needs ");
+    expect(job.error).toContain(`and ${1024 ** 3} MB are kept free for the app`);
   });
 
   test("restore while another job runs is refused with the busy message", async () => {
