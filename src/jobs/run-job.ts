@@ -22,10 +22,11 @@ export function runJobInline<P extends JobParams>(params: P, context: JobContext
 /**
  * Runs a job in a worker thread so that archiving and extraction never hold up the request thread.
  * Progress arrives through `onProgress`; aborting `signal` asks the worker to cancel and then ends it.
+ * `script` is the worker's module: `job.worker.ts` but in tests of a worker that dies.
  */
-export function runJobInWorker<P extends JobParams>(params: P, context: JobContext = {}): Promise<JobResults[P["kind"]]> {
+export function runJobInWorker<P extends JobParams>(params: P, context: JobContext = {}, script: URL = WORKER_URL): Promise<JobResults[P["kind"]]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(script);
     let settled = false;
     const finish = (fn: () => void) => {
       if (settled) return;
@@ -47,6 +48,9 @@ export function runJobInWorker<P extends JobParams>(params: P, context: JobConte
       else finish(() => reject(deserializeError(event.error)));
     };
     worker.onerror = (event) => finish(() => reject(new Error(`The job worker failed: ${event.message}`)));
+    // A worker that ends without an error event (killed, out of memory) would otherwise leave the job, and the
+    // lock every other backup waits on, held forever.
+    worker.addEventListener("close", () => finish(() => reject(new Error("The job worker ended before its job finished."))));
     worker.postMessage({ type: "start", params } satisfies WorkerRequest);
   });
 }

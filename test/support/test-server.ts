@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import PocketBase from "pocketbase";
 import { loadConfig } from "../../src/config.ts";
+import type { JobRunner } from "../../src/backups/backup-service.ts";
 import { createMemoryLogger } from "../../src/logger.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 
@@ -29,14 +30,14 @@ export async function makeTempDir(prefix = "backstream-"): Promise<string> {
  * The real server, in-process, on a free port (`port: 0`), with real worker threads and a real libSQL file,
  * and the official SDK logged in as a superuser.
  */
-export async function startTestServer(options: { dir?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startTestServer(options: { dir?: string; env?: Record<string, string>; runJob?: JobRunner } = {}): Promise<TestServer> {
   const dir = options.dir ?? (await makeTempDir());
   const config = loadConfig(
     { http: "127.0.0.1:0", dir },
     { PB_SUPERUSER_EMAIL: ADMIN_EMAIL, PB_SUPERUSER_PASSWORD: ADMIN_PASSWORD, BACKSTREAM_RESTORE_DELAY_MS: "50", ...options.env },
   );
   const log = createMemoryLogger();
-  const server = await startServer(config, { log });
+  const server = await startServer(config, { log, ...(options.runJob ? { runJob: options.runJob } : {}) });
   const client = () => {
     const pb = new PocketBase(server.url);
     pb.autoCancellation(false);
