@@ -17,7 +17,7 @@ import { JobTracker } from "./jobs/job-tracker.ts";
 import { runJobInWorker } from "./jobs/run-job.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { SettingsStore } from "./settings/settings-store.ts";
-import { StoreSelector } from "./store/store-selector.ts";
+import { serverStores } from "./store/configured-stores.ts";
 import { VERSION } from "./version.ts";
 
 export interface RunningServer {
@@ -63,12 +63,7 @@ async function startLocked(
   const db = new DatabaseHandle(paths.database);
   await db.open();
   const settings = new SettingsStore(db);
-  await seedS3Settings(settings, config);
-  const stores = new StoreSelector(paths.backups, {
-    ...(config.s3PartMb ? { partSize: config.s3PartMb * 1024 * 1024 } : {}),
-    retry: { attempts: config.s3RetryAttempts, baseDelayMs: config.s3RetryBaseMs },
-  });
-  stores.use(await settings.backups());
+  const stores = await serverStores(paths.backups, config, settings);
   settings.onSettingsChange((next) => stores.use(next));
   await stores.local.cleanup();
   await stores.current().store.cleanup().catch((error) => log.warn("could not clean up the backup store", { cause: (error as Error).message }));
@@ -146,21 +141,4 @@ async function ensureSuperuser(superusers: SuperuserRepository, config: Config, 
       "",
     ].join("\n"),
   );
-}
-
-/** `PB_BACKUPS_S3_*` in the environment switch S3 on at start (compose.yaml uses this). */
-async function seedS3Settings(settings: SettingsStore, config: Config): Promise<void> {
-  const seed = config.s3Seed;
-  if (!seed.endpoint || !seed.bucket) return;
-  await settings.update({
-    s3: {
-      enabled: true,
-      endpoint: seed.endpoint,
-      bucket: seed.bucket,
-      ...(seed.region ? { region: seed.region } : {}),
-      ...(seed.accessKey ? { accessKey: seed.accessKey } : {}),
-      ...(seed.secret ? { secret: seed.secret } : {}),
-      ...(seed.forcePathStyle ? { forcePathStyle: seed.forcePathStyle === "true" || seed.forcePathStyle === "1" } : {}),
-    },
-  });
 }

@@ -1,27 +1,33 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LOCK_FILE } from "../src/backups/data-dir-lock.ts";
 import { createProgressDisplay, progressLine } from "../src/cli/progress-display.ts";
+import { DatabaseHandle } from "../src/db/database-handle.ts";
 import type { JobRecord } from "../src/jobs/job-tracker.ts";
+import { SettingsStore } from "../src/settings/settings-store.ts";
+import { S3BackupStore } from "../src/store/s3-backup-store.ts";
 import { hashTree, readPosts, seedDataDir } from "./support/data-dir.ts";
+import { startS3rver, type S3Server } from "./support/s3rver.ts";
 import { makeTempDir, startTestServer } from "./support/test-server.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 let dir: string;
 
-/** Runs the real CLI in its own process, its output piped (so: one line per phase, no bar). */
-async function cli(...args: string[]) {
-  const proc = Bun.spawn([process.execPath, CLI, ...args, `--dir=${dir}`], {
+/** Runs the real CLI in its own process on `dataDir`, its output piped (so: one line per phase, no bar). */
+async function cliIn(dataDir: string, env: Record<string, string>, ...args: string[]) {
+  const proc = Bun.spawn([process.execPath, CLI, ...args, `--dir=${dataDir}`], {
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, PB_APP_NAME: "Acme" },
+    env: { ...process.env, PB_APP_NAME: "Acme", ...env },
   });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }
+
+const cli = (...args: string[]) => cliIn(dir, {}, ...args);
 
 beforeAll(async () => {
   dir = await makeTempDir("backstream-cli-");
@@ -165,5 +171,73 @@ describe("bun src/cli.ts backup ...", () => {
     expect(tty).toContain("  50%  500 B / 1.0 kB  2.5 kB/s  ETA 1s  archiving");
     expect(tty.endsWith("\n")).toBe(true);
     expect(feed(false)).toBe("create k.zip: archiving (1.0 kB, 2 entries)\ncreate k.zip: storing (1.0 kB, 2 entries)\n");
+  });
+});
+
+describe("bun src/cli.ts backup ... with S3 on", () => {
+  let s3: S3Server;
+  let s3Dir: string;
+  let recoveryDir: string;
+  beforeAll(async () => {
+    s3 = await startS3rver("cli-backups");
+    s3Dir = await makeTempDir("backstream-cli-s3-");
+    recoveryDir = await makeTempDir("backstream-cli-empty-");
+    await seedDataDir(s3Dir, { rows: 300, files: 3 });
+  });
+  afterAll(async () => {
+    await s3.stop();
+    await rm(s3Dir, { recursive: true, force: true });
+    await rm(recoveryDir, { recursive: true, force: true });
+  });
+  const bucket = () => new S3BackupStore(s3.descriptor());
+  const skip = (rel: string) => rel.startsWith("backups") || rel.startsWith(".pb") || rel.includes(".db") || rel === LOCK_FILE;
+
+  test("the S3 settings saved in data.db send create, list, verify and restore to the bucket, as the server would", async () => {
+    const db = new DatabaseHandle(join(s3Dir, "data.db"));
+    await db.open();
+    await new SettingsStore(db).update({
+      s3: { enabled: true, endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", accessKey: "S3RVER", secret: "S3RVER", forcePathStyle: true },
+    });
+    await db.close();
+    const posts = await readPosts(join(s3Dir, "data.db"));
+    const files = await hashTree(s3Dir, skip);
+
+    const created = await cliIn(s3Dir, {}, "backup", "create", "offsite.zip");
+    expect(created).toMatchObject({ code: 0, stdout: "offsite.zip\n" });
+    expect((await bucket().list()).map((item) => item.key)).toEqual(["offsite.zip"]);
+    expect(existsSync(join(s3Dir, "backups", "offsite.zip"))).toBe(false);
+
+    const listed = await cliIn(s3Dir, {}, "backup", "list");
+    expect(listed.stdout.split("\t")[0]).toBe("offsite.zip");
+    const verified = await cliIn(s3Dir, {}, "backup", "verify", "offsite.zip", "--json");
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, problems: [] });
+
+    const client = createClient({ url: `file:${join(s3Dir, "data.db")}` });
+    await client.execute("DELETE FROM posts");
+    client.close();
+    await writeFile(join(s3Dir, "storage", "stray.txt"), "not in the backup");
+    expect(await cliIn(s3Dir, {}, "backup", "restore", "offsite.zip")).toMatchObject({ code: 0, stdout: "restored offsite.zip\n" });
+    expect(await readPosts(join(s3Dir, "data.db"))).toEqual(posts);
+    expect(await hashTree(s3Dir, skip)).toEqual(files);
+  });
+
+  test("into an empty directory, PB_BACKUPS_S3_* alone find the bucket (disaster recovery), and nothing is written before the restore", async () => {
+    const env = {
+      PB_BACKUPS_S3_ENDPOINT: s3.endpoint, PB_BACKUPS_S3_BUCKET: s3.bucket, PB_BACKUPS_S3_REGION: "us-east-1",
+      PB_BACKUPS_S3_ACCESS_KEY: "S3RVER", PB_BACKUPS_S3_SECRET: "S3RVER", PB_BACKUPS_S3_FORCE_PATH_STYLE: "true",
+    };
+    const listed = await cliIn(recoveryDir, env, "backup", "list");
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.split("\t")[0]).toBe("offsite.zip");
+    expect(await readdir(recoveryDir)).toEqual([]); // reading the settings created no data.db
+    // without the environment the same directory has only its (empty) local store
+    expect(await cliIn(recoveryDir, {}, "backup", "list")).toMatchObject({ code: 0, stdout: "" });
+
+    const restored = await cliIn(recoveryDir, env, "backup", "restore", "offsite.zip");
+    expect(restored).toMatchObject({ code: 0, stdout: "restored offsite.zip\n" });
+    expect(`${restored.stdout}${restored.stderr}`).not.toContain("S3RVER");
+    expect(await readPosts(join(recoveryDir, "data.db"))).toEqual(await readPosts(join(s3Dir, "data.db")));
+    expect(await hashTree(recoveryDir, skip)).toEqual(await hashTree(s3Dir, skip));
   });
 });

@@ -11,7 +11,7 @@ import { ApiError, NotFoundError } from "../errors.ts";
 import { JobTracker, type JobRecord } from "../jobs/job-tracker.ts";
 import { runJobInWorker } from "../jobs/run-job.ts";
 import { createLogger } from "../logger.ts";
-import { LocalBackupStore } from "../store/local-backup-store.ts";
+import { commandLineStores } from "../store/configured-stores.ts";
 import { VERSION } from "../version.ts";
 import { createProgressDisplay, formatBytes, type ProgressOutput } from "./progress-display.ts";
 
@@ -54,9 +54,8 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
     err(`There is no data directory at ${config.dir}.`);
     return EXIT.failed;
   }
-  const store = new LocalBackupStore(paths.backups);
-
   if (sub === "list") {
+    const { store } = (await commandLineStores(paths.backups, paths.database, config)).current();
     const items = (await store.list()).sort((a, b) => b.modified.getTime() - a.modified.getTime());
     for (const item of items) io.stdout(`${item.key}\t${item.size}\t${item.modified.toISOString()}\n`);
     return EXIT.ok;
@@ -84,7 +83,10 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
   try {
     const recovery = await recoverRestore(paths.dir);
     if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
-    await store.cleanup();
+    const stores = await commandLineStores(paths.backups, paths.database, config);
+    await stores.local.cleanup();
+    const selected = stores.current();
+    await selected.store.cleanup().catch((error) => log.warn("could not clean up the backup store", { cause: (error as Error).message }));
     const jobs = new JobTracker();
     jobs.subscribe((job) => display.update(job));
     const service = new BackupService({
@@ -95,7 +97,7 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
       lock: new JobLock(),
       jobs,
       log,
-      store: () => ({ store, descriptor: { kind: "local", dir: paths.backups } }),
+      store: () => selected,
       runJob: runJobInWorker,
       restoreDelayMs: 0,
       restoreReserveBytes: config.restoreReserveMb * 1024 * 1024,

@@ -1,6 +1,8 @@
+import { createClient, type Client } from "@libsql/client";
+import { existsSync } from "node:fs";
 import * as v from "valibot";
 import type { BackupSchedule, ScheduleSettings } from "../backups/schedule-settings.ts";
-import type { DatabaseHandle } from "../db/database-handle.ts";
+import { BUSY_TIMEOUT_MS, type DatabaseHandle } from "../db/database-handle.ts";
 
 /** The backups section of the settings (SPEC.md §4), as stored: the S3 secret included. */
 export interface BackupsSettings {
@@ -100,15 +102,38 @@ export class SettingsStore implements ScheduleSettings {
   }
 
   async #readAll(): Promise<Record<string, unknown>> {
-    const result = await this.db.client.execute({ sql: "SELECT value FROM _params WHERE id = ?", args: [PARAMS_ID] });
-    const value = result.rows[0]?.[0];
-    if (typeof value !== "string") return {};
-    try {
-      const parsed = JSON.parse(value) as unknown;
-      return parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : {};
-    } catch {
-      return {};
-    }
+    return readParams(this.db.client);
+  }
+}
+
+/**
+ * The backups settings saved in the database file at `path`, read on a connection of its own that changes
+ * nothing (no schema, no journal mode): the CLI's view, which may run beside a server. Defaults when the file
+ * or its `_params` table does not exist yet.
+ */
+export async function readSavedBackupsSettings(path: string): Promise<BackupsSettings> {
+  if (!existsSync(path)) return DEFAULT_BACKUPS_SETTINGS;
+  const client = createClient({ url: `file:${path}`, timeout: BUSY_TIMEOUT_MS });
+  try {
+    return storedBackups(await readParams(client));
+  } catch (error) {
+    if (/no such table/i.test((error as Error).message)) return DEFAULT_BACKUPS_SETTINGS;
+    throw error;
+  } finally {
+    client.close();
+  }
+}
+
+/** The `settings` row of `_params` as an object: empty when there is none or it is not a JSON object. */
+async function readParams(client: Client): Promise<Record<string, unknown>> {
+  const result = await client.execute({ sql: "SELECT value FROM _params WHERE id = ?", args: [PARAMS_ID] });
+  const value = result.rows[0]?.[0];
+  if (typeof value !== "string") return {};
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    return parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
   }
 }
 
@@ -117,7 +142,7 @@ function storedBackups(all: Record<string, unknown>): BackupsSettings {
 }
 
 /** `base` with the fields `patch` sets; values of the wrong type in stored JSON are ignored. */
-function mergeBackups(base: BackupsSettings, patch: BackupsPatch): BackupsSettings {
+export function mergeBackups(base: BackupsSettings, patch: BackupsPatch): BackupsSettings {
   const parsed = v.safeParse(BackupsPatchSchema, patch);
   const p = parsed.success ? parsed.output : {};
   const s3 = Object.fromEntries(Object.entries(p.s3 ?? {}).filter(([, value]) => value !== undefined));
