@@ -65,8 +65,7 @@ async function startLocked(
   const settings = new SettingsStore(db);
   const stores = await serverStores(paths.backups, config, settings);
   settings.onSettingsChange((next) => stores.use(next));
-  await stores.local.cleanup();
-  await stores.current().store.cleanup().catch((error) => log.warn("could not clean up the backup store", { cause: (error as Error).message }));
+  await stores.cleanup((error) => log.warn("could not clean up the backup store", { cause: error.message }));
   let secret = await loadServerSecret(paths.dir);
   const superusers = new SuperuserRepository(db);
   const auth = new AuthService(superusers, () => secret);

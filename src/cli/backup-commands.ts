@@ -84,9 +84,8 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
     const recovery = await recoverRestore(paths.dir);
     if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
     const stores = await commandLineStores(paths.backups, paths.database, config);
-    await stores.local.cleanup();
+    await stores.cleanup((error) => log.warn("could not clean up the backup store", { cause: error.message }));
     const selected = stores.current();
-    await selected.store.cleanup().catch((error) => log.warn("could not clean up the backup store", { cause: (error as Error).message }));
     const jobs = new JobTracker();
     jobs.subscribe((job) => display.update(job));
     const service = new BackupService({

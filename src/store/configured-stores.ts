@@ -8,9 +8,8 @@ import { StoreSelector } from "./store-selector.ts";
  */
 export async function serverStores(backupsDir: string, config: Config, settings: SettingsStore): Promise<StoreSelector> {
   const fromEnvironment = s3SettingsFromEnvironment(config);
-  if (fromEnvironment) await settings.update(fromEnvironment);
   const stores = storeSelector(backupsDir, config);
-  stores.use(await settings.backups());
+  stores.use(fromEnvironment ? await settings.update(fromEnvironment) : await settings.backups());
   return stores;
 }
 

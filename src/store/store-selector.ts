@@ -38,8 +38,14 @@ export class StoreSelector {
     return this.#current;
   }
 
-  get local(): BackupStore {
-    return this.#local.store;
+  /**
+   * Removes what interrupted writes left behind: in the local folder always (it may hold leftovers from before
+   * S3 was switched on), and in the current store when that is another one. A bucket that cannot be reached
+   * only goes to `warn`: starting must not depend on it.
+   */
+  async cleanup(warn: (error: Error) => void): Promise<void> {
+    await this.#local.store.cleanup();
+    if (this.#current !== this.#local) await this.#current.store.cleanup().catch(warn);
   }
 
   /** Switches to the store the settings name. */
