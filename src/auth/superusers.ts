@@ -42,17 +42,17 @@ export class SuperuserRepository {
   constructor(private readonly db: DatabaseHandle) {}
 
   async count(): Promise<number> {
-    const result = await this.db.client.execute("SELECT count(*) FROM _superusers");
+    const result = await this.db.execute("SELECT count(*) FROM _superusers");
     return Number(result.rows[0]![0]);
   }
 
   async findByEmail(email: string): Promise<Superuser | undefined> {
-    const result = await this.db.client.execute({ sql: "SELECT * FROM _superusers WHERE email = ?", args: [email] });
+    const result = await this.db.execute({ sql: "SELECT * FROM _superusers WHERE email = ?", args: [email] });
     return result.rows[0] as unknown as Superuser | undefined;
   }
 
   async findById(id: string): Promise<Superuser | undefined> {
-    const result = await this.db.client.execute({ sql: "SELECT * FROM _superusers WHERE id = ?", args: [id] });
+    const result = await this.db.execute({ sql: "SELECT * FROM _superusers WHERE id = ?", args: [id] });
     return result.rows[0] as unknown as Superuser | undefined;
   }
 
@@ -63,13 +63,13 @@ export class SuperuserRepository {
     const tokenKey = randomBytes(32).toString("hex");
     const existing = await this.findByEmail(email);
     if (existing) {
-      await this.db.client.execute({
+      await this.db.execute({
         sql: "UPDATE _superusers SET password = ?, tokenKey = ?, updated = ? WHERE id = ?",
         args: [hash, tokenKey, now, existing.id],
       });
       return "updated";
     }
-    await this.db.client.execute({
+    await this.db.execute({
       sql: "INSERT INTO _superusers (id, email, password, tokenKey, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
       args: [randomId(), email, hash, tokenKey, now, now],
     });

@@ -214,12 +214,7 @@ export class BackupService {
       );
       await this.#pause("extracted");
       this.deps.jobs.progress(job, { phase: "swapping" });
-      await db.close();
-      try {
-        await swapInRestoredData(dataDir, (step: SwapStep) => this.#pause(step));
-      } finally {
-        await db.open();
-      }
+      await db.reopenAround(() => swapInRestoredData(dataDir, (step: SwapStep) => this.#pause(step)));
       await this.deps.afterRestore();
       this.deps.jobs.finish(job);
       log.info("backup restored", { key });

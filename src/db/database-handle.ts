@@ -1,4 +1,4 @@
-import { createClient, type Client } from "@libsql/client";
+import { createClient, type Client, type InStatement, type ResultSet } from "@libsql/client";
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5000;
@@ -32,10 +32,12 @@ const SCHEMA = [
 
 /**
  * The server's connection to `data.db`. A restore swaps the file underneath, so the connection can be
- * closed and opened again in-process; everything that queries goes through `client` at call time.
+ * closed and opened again in-process; everything that queries goes through `execute`.
  */
 export class DatabaseHandle {
   #client: Client | undefined;
+  /** Settles when a swap in progress has reopened the database (or failed to). */
+  #swapping: Promise<void> | undefined;
 
   constructor(readonly path: string) {}
 
@@ -47,9 +49,34 @@ export class DatabaseHandle {
     this.#client = client;
   }
 
-  get client(): Client {
+  /**
+   * Runs a statement on the open connection. While a restore swaps the file (`reopenAround`), it waits for the
+   * new one: a request arriving in those milliseconds is answered from the restored data, not with a 500.
+   */
+  async execute(statement: InStatement): Promise<ResultSet> {
+    while (!this.#client && this.#swapping) await this.#swapping;
     if (!this.#client) throw new Error("The database is closed.");
-    return this.#client;
+    return this.#client.execute(statement);
+  }
+
+  /**
+   * Closes the connection, runs `replace` (which swaps the file), and opens it again, even when `replace`
+   * fails (the old file is then still in place). Queries asked for meanwhile wait and run on the reopened one.
+   */
+  async reopenAround(replace: () => Promise<void>): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#swapping = promise;
+    try {
+      await this.close();
+      try {
+        await replace();
+      } finally {
+        await this.open();
+      }
+    } finally {
+      this.#swapping = undefined;
+      resolve();
+    }
   }
 
   /** Closes the connection, checkpointing the WAL so that the file alone holds the data. */

@@ -68,7 +68,7 @@ export class SettingsStore implements ScheduleSettings {
   async update(patch: BackupsPatch): Promise<BackupsSettings> {
     const all = await this.#readAll();
     const next = mergeBackups(storedBackups(all), patch);
-    await this.db.client.execute({
+    await this.db.execute({
       sql: "INSERT INTO _params (id, value, updated) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value, updated = excluded.updated",
       args: [PARAMS_ID, JSON.stringify({ ...all, backups: next }), new Date().toISOString()],
     });
@@ -102,7 +102,7 @@ export class SettingsStore implements ScheduleSettings {
   }
 
   async #readAll(): Promise<Record<string, unknown>> {
-    return readParams(this.db.client);
+    return readParams(this.db);
   }
 }
 
@@ -125,7 +125,7 @@ export async function readSavedBackupsSettings(path: string): Promise<BackupsSet
 }
 
 /** The `settings` row of `_params` as an object: empty when there is none or it is not a JSON object. */
-async function readParams(client: Client): Promise<Record<string, unknown>> {
+async function readParams(client: Pick<Client, "execute">): Promise<Record<string, unknown>> {
   const result = await client.execute({ sql: "SELECT value FROM _params WHERE id = ?", args: [PARAMS_ID] });
   const value = result.rows[0]?.[0];
   if (typeof value !== "string") return {};

@@ -94,6 +94,31 @@ describe("restore", () => {
     expect((await call(`${server.url}/api/health`, { token: server.pb.authStore.token })).body).toEqual({ code: 200, message: "API is healthy.", data: { canBackup: true } });
   });
 
+  test("requests that arrive while the database file is swapped wait for it, not fail with a 500", async () => {
+    const server = await seededServer();
+    await server.pb.backups.create("swap.zip");
+    const token = server.pb.authStore.token;
+    const statuses = new Map<number, number>();
+    let duringSwap = 0;
+    let polling = true;
+    // Authenticated health checks read the superuser from data.db; one after another, as a busy client would.
+    const poller = (async () => {
+      while (polling) {
+        if (server.ctx.jobs.active?.phase === "swapping") duringSwap++;
+        const { status } = await call(`${server.url}/api/health`, { token });
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    })();
+    await server.pb.backups.restore("swap.zip");
+    const job = await restoreOutcome(server);
+    polling = false;
+    await poller;
+    expect(job.error).toBeNull();
+    expect(duringSwap).toBeGreaterThan(0);
+    // 200 before the swap and while it runs; afterwards the rotated secret refuses the old token (still a 200).
+    expect([...statuses.keys()]).toEqual([200]);
+  });
+
   test("a backup made by another backstream server, uploaded and restored", async () => {
     const source = await seededServer({ tag: "other" });
     await source.pb.backups.create("moving.zip");

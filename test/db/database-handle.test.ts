@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
-import { rm } from "node:fs/promises";
+import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { openDatabase } from "../../src/db/database-handle.ts";
+import { DatabaseHandle, openDatabase } from "../../src/db/database-handle.ts";
 import { makeTempDir } from "../support/test-server.ts";
 
 /** Another process (the app) that takes the write lock, says so, holds it for `ms`, then commits. */
@@ -35,6 +35,66 @@ test("every pooled connection waits for another process's lock instead of failin
     expect((await ours.execute("SELECT x FROM t ORDER BY rowid")).rows.map((r) => r[0])).toEqual(["app", "ours"]);
   } finally {
     ours.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A database file at `path` whose table `t` holds `value`. */
+async function fileHolding(path: string, value: string): Promise<void> {
+  const client = await openDatabase(path);
+  await client.execute("CREATE TABLE t (x)");
+  await client.execute({ sql: "INSERT INTO t VALUES (?)", args: [value] });
+  await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+  client.close();
+}
+
+test("a query asked for while a restore swaps the file waits and runs on the new file", async () => {
+  const dir = await makeTempDir();
+  const path = join(dir, "data.db");
+  await fileHolding(path, "old");
+  await fileHolding(join(dir, "new.db"), "new");
+  const handle = new DatabaseHandle(path);
+  await handle.open();
+  try {
+    let during: Promise<unknown> | undefined;
+    let settledDuringSwap = false;
+    await handle.reopenAround(async () => {
+      // The connection is closed here: the query must neither fail nor run on the old file.
+      during = handle.execute("SELECT x FROM t").then(
+        (result) => result.rows.map((r) => r[0]),
+        (error: Error) => error.message,
+      );
+      during.finally(() => (settledDuringSwap = true));
+      await rm(join(dir, "data.db-wal"), { force: true });
+      await rm(join(dir, "data.db-shm"), { force: true });
+      await rename(join(dir, "new.db"), path);
+      await Promise.resolve();
+      expect(settledDuringSwap).toBe(false);
+    });
+    expect(await during).toEqual(["new"]);
+  } finally {
+    await handle.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a swap that fails reopens the old file, and queries that waited run on it", async () => {
+  const dir = await makeTempDir();
+  const path = join(dir, "data.db");
+  await fileHolding(path, "old");
+  const handle = new DatabaseHandle(path);
+  await handle.open();
+  try {
+    let during: Promise<unknown> | undefined;
+    const swap = handle.reopenAround(async () => {
+      during = handle.execute("SELECT x FROM t").then((result) => result.rows.map((r) => r[0]));
+      throw new Error("the rename failed");
+    });
+    expect(await swap.then(() => "swapped", (error: Error) => error.message)).toBe("the rename failed");
+    expect(await during).toEqual(["old"]);
+    expect((await handle.execute("SELECT count(*) FROM t")).rows[0]![0]).toBe(1);
+  } finally {
+    await handle.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

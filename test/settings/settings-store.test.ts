@@ -22,7 +22,7 @@ afterEach(async () => {
 test("the settings live in the settings row of _params, other sections kept, the secret kept when not sent", async () => {
   const settings = new SettingsStore(db);
   expect(await settings.get()).toEqual({ cron: "", cronMaxKeep: 3 });
-  await db.client.execute({
+  await db.execute({
     sql: "INSERT INTO _params (id, value, updated) VALUES ('settings', ?, '')",
     args: [JSON.stringify({ meta: { appName: "X" }, backups: { cron: "", cronMaxKeep: 3, s3: { enabled: false, bucket: "b", secret: "s3cret" } } })],
   });
@@ -31,7 +31,7 @@ test("the settings live in the settings row of _params, other sections kept, the
   await settings.update({ cron: "@daily", cronMaxKeep: 5, s3: { region: "eu" } });
   expect(seen).toEqual([{ cron: "@daily", cronMaxKeep: 5 }]);
   expect(await settings.get()).toEqual({ cron: "@daily", cronMaxKeep: 5 });
-  const row = await db.client.execute("SELECT value FROM _params WHERE id = 'settings'");
+  const row = await db.execute("SELECT value FROM _params WHERE id = 'settings'");
   expect(JSON.parse(String(row.rows[0]![0]))).toEqual({
     meta: { appName: "X" },
     backups: { cron: "@daily", cronMaxKeep: 5, s3: { enabled: false, bucket: "b", region: "eu", endpoint: "", accessKey: "", secret: "s3cret", forcePathStyle: false } },
