@@ -70,31 +70,39 @@ async function backupOnce(server: ServerProcess, token: string, name: string): P
   return { ms, peakRss };
 }
 
-async function restoreOnce(server: ServerProcess, token: string, name: string): Promise<number> {
+/**
+ * One restore through the API: `ms` runs from the POST to the database reopened and serving; `withLoginMs` on to
+ * the first login that works, with the server free for a backup again.
+ */
+async function restoreOnce(server: ServerProcess, token: string, name: string): Promise<{ ms: number; withLoginMs: number }> {
   const before = server.output().length;
   const started = performance.now();
   const response = await fetch(`${server.url}/api/backups/${name}/restore`, { method: "POST", headers: { Authorization: token } });
   if (response.status !== 204) throw new Error(`restore failed: ${response.status} ${await response.text()}`);
-  // Done when a superuser can log in again (the token secret rotates) and the server says a backup could start.
-  // While the old token still works and the restore holds the lock, only /api/health is polled: a login costs
-  // about 100 ms of argon2 on the server, and logging in every few milliseconds took a core from the restore.
-  let current = token;
+  // Done when the old token is refused: the server rotates the token secret right after it reopens the restored
+  // database, and requests that arrive during the swap wait for it. Until then the old token sees canBackup
+  // false. Only /api/health is polled: a login costs about 100 ms of argon2 on the server, which is not restore
+  // work (pb-style-zip's time has nothing like it), so it is timed apart, as `withLoginMs`.
   for (;;) {
-    try {
-      const health = (await (await fetch(`${server.url}/api/health`, { headers: { Authorization: current } })).json()) as {
-        data: { canBackup?: boolean };
-      };
-      if (health.data.canBackup === true && current !== token) break;
-      if (health.data.canBackup !== false) current = await login(server.url);
-    } catch {
-      // swapping: the database is closed for a moment
-    }
+    const health = (await (await fetch(`${server.url}/api/health`, { headers: { Authorization: token } })).json()) as {
+      data: { canBackup?: boolean };
+    };
+    if (health.data.canBackup === undefined) break;
     await Bun.sleep(5);
   }
   const ms = performance.now() - started;
+  const fresh = await login(server.url);
+  for (;;) {
+    const health = (await (await fetch(`${server.url}/api/health`, { headers: { Authorization: fresh } })).json()) as {
+      data: { canBackup?: boolean };
+    };
+    if (health.data.canBackup === true) break;
+    await Bun.sleep(5);
+  }
+  const withLoginMs = performance.now() - started;
   const output = server.output().slice(before);
   if (/restore failed/.test(output)) throw new Error(`restore failed:\n${output}`);
-  return ms;
+  return { ms, withLoginMs };
 }
 
 async function main() {
@@ -159,9 +167,12 @@ async function main() {
 
     // 2. Restore of bench_0.zip, against pb-style-zip extracting the same archive.
     const restoreMs: number[] = [];
+    const restoreWithLoginMs: number[] = [];
     const pbExtractMs: number[] = [];
     for (let i = 0; i < opts.runs; i++) {
-      restoreMs.push(await restoreOnce(server, token, "bench_0.zip"));
+      const restored = await restoreOnce(server, token, "bench_0.zip");
+      restoreMs.push(restored.ms);
+      restoreWithLoginMs.push(restored.withLoginMs);
       token = await login(server.url);
       // The replaced data waits in the trash until the next start; clear it so the disk does not fill up.
       await rm(join(work, ".pb_temp_to_delete"), { recursive: true, force: true });
@@ -171,7 +182,7 @@ async function main() {
         pbExtractMs.push(await run([pbStyle, "x", archive, target]));
         await rm(target, { recursive: true, force: true });
       }
-      log(`restore ${i}: ${restoreMs.at(-1)!.toFixed(0)} ms; pb-style extract ${pbExtractMs.at(-1)?.toFixed(0)} ms`);
+      log(`restore ${i}: ${restored.ms.toFixed(0)} ms (${restored.withLoginMs.toFixed(0)} ms to a working login); pb-style extract ${pbExtractMs.at(-1)?.toFixed(0)} ms`);
     }
     await server.stop();
 
@@ -209,7 +220,7 @@ async function main() {
       },
       backup: { medianMs: median(backupMs), runsMs: backupMs, pbStyleMedianMs: median(pbCreateMs), pbStyleRunsMs: pbCreateMs },
       archive: { bytes: archiveBytes, pbStyleBytes: pbArchiveBytes, unzipTestOk: unzipOk },
-      restore: { medianMs: median(restoreMs), runsMs: restoreMs, pbStyleMedianMs: median(pbExtractMs), pbStyleRunsMs: pbExtractMs },
+      restore: { medianMs: median(restoreMs), runsMs: restoreMs, withLoginMedianMs: median(restoreWithLoginMs), withLoginRunsMs: restoreWithLoginMs, pbStyleMedianMs: median(pbExtractMs), pbStyleRunsMs: pbExtractMs },
       peakRss: { smallMb: Math.max(...smallRss) / MB, bigMb: Math.max(...bigRss) / MB, bigBackupMedianMs: median(bigMs) },
       writerStall: { maxGapMs: stall.maxGapMs, inserts: stall.inserts, backupMs: probed.ms },
       health: {
@@ -235,7 +246,7 @@ interface Results {
   ratios: Record<string, number>;
   backup: { medianMs: number; pbStyleMedianMs: number };
   archive: { bytes: number; pbStyleBytes: number; unzipTestOk: boolean };
-  restore: { medianMs: number; pbStyleMedianMs: number };
+  restore: { medianMs: number; withLoginMedianMs: number; pbStyleMedianMs: number };
   peakRss: { smallMb: number; bigMb: number };
   writerStall: { maxGapMs: number };
   health: { idleP50Ms: number; idleP99Ms: number; busyP50Ms: number; busyP99Ms: number };
@@ -248,7 +259,7 @@ function printTable(res: Results) {
   const rows = [
     ["backup time / pb-style", `${f(res.ratios.backupTime!, 2)}×`, `${f(res.backup.medianMs)} ms vs ${f(res.backup.pbStyleMedianMs)} ms`, "≤ 0.40", ok(res.ratios.backupTime! <= 0.4)],
     ["archive size / pb-style", `${f(res.ratios.archiveSize!, 3)}×`, `${f(res.archive.bytes / MB, 1)} MB vs ${f(res.archive.pbStyleBytes / MB, 1)} MB`, "≤ 1.05", ok(res.ratios.archiveSize! <= 1.05)],
-    ["restore time / pb-style extract", `${f(res.ratios.restoreTime!, 2)}×`, `${f(res.restore.medianMs)} ms vs ${f(res.restore.pbStyleMedianMs)} ms`, "≤ 0.60", ok(res.ratios.restoreTime! <= 0.6)],
+    ["restore time / pb-style extract", `${f(res.ratios.restoreTime!, 2)}×`, `${f(res.restore.medianMs)} ms vs ${f(res.restore.pbStyleMedianMs)} ms; with a login ${f(res.restore.withLoginMedianMs)} ms`, "≤ 0.60", ok(res.ratios.restoreTime! <= 0.6)],
     ["peak RSS big / small", `${f(res.ratios.rssBigOverSmall!, 2)}×`, `${f(res.peakRss.bigMb)} MB vs ${f(res.peakRss.smallMb)} MB`, "≤ 1.15, < 256 MB", ok(res.ratios.rssBigOverSmall! <= 1.15 && res.peakRss.bigMb < 256 && res.peakRss.smallMb < 256)],
     ["longest writer stall", `${f(res.writerStall.maxGapMs, 1)} ms`, "", "< 50 ms", ok(res.writerStall.maxGapMs < 50)],
     ["/api/health p99 busy (idle)", `${f(res.health.busyP99Ms, 1)} ms`, `p50 ${f(res.health.busyP50Ms, 1)} ms; idle p50 ${f(res.health.idleP50Ms, 1)} / p99 ${f(res.health.idleP99Ms, 1)} ms`, "< 25 ms", ok(res.health.busyP99Ms < 25)],
@@ -262,7 +273,7 @@ function printTable(res: Results) {
   for (const row of rows) console.log(line(row));
   console.log(
     `\n${opts.dbMb} MB db + ${opts.storageMb} MB storage (big: ${opts.bigDbMb} MB db), medians of ${opts.runs} runs; ` +
-      `restore timed from POST …/restore to login + canBackup, BACKSTREAM_RESTORE_DELAY_MS=0 (PocketBase's 1 s delay not counted); ` +
+      `restore timed from POST …/restore to the restored database serving (the old token refused), BACKSTREAM_RESTORE_DELAY_MS=0 (PocketBase's 1 s delay not counted); ` +
       `writer probe: one insert every 5 ms, synchronous=${opts.probeSync}. ` +
       `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, commit ${res.machine.commit}.`,
   );
