@@ -4,6 +4,7 @@ import { Client, CopyDestinationOptions, CopySourceOptions } from "minio";
 import { NotFoundError, StorageError } from "../errors.ts";
 import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource, StoreDescriptor } from "./backup-store.ts";
 import { assertSafeKey } from "./keys.ts";
+import { RangeCache } from "./range-cache.ts";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.ts";
 
 type S3Descriptor = Extract<StoreDescriptor, { kind: "s3" }>;
@@ -15,7 +16,9 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** S3's limit for a single-request copy; larger archives are copied part by part (composeObject). */
 const MAX_SINGLE_COPY = 5 * 1024 ** 3;
 /** Random reads fetch at least this much and keep it, so zip.js's small sequential reads cost few requests. */
-const READ_AHEAD = 8 * 1024 * 1024;
+const READ_WINDOW = 8 * 1024 * 1024;
+/** Windows kept per open archive: a current one and one read ahead for each of a restore's three readers. */
+const READ_WINDOWS = 6;
 /** How long a key just written or deleted elsewhere is waited for in listings and reads. */
 const EXPECTATION_MS = 60_000;
 const STALE_TEMP_MS = 24 * 3600 * 1000;
@@ -211,29 +214,20 @@ export class S3BackupStore implements BackupStore {
   }
 
   #rangeReader(object: string, size: number): RandomAccessSource {
-    let cache: { start: number; bytes: Uint8Array } | undefined;
+    const fetchRange = (offset: number, length: number) =>
+      this.#retrying("read the backup", async () => {
+        const body = await this.#client.getPartialObject(this.#bucket, object, offset, length);
+        const chunks: Buffer[] = [];
+        for await (const chunk of body) chunks.push(chunk as Buffer);
+        const all = Buffer.concat(chunks);
+        if (all.length !== length) throw new TransientError("short read");
+        return new Uint8Array(all.buffer, all.byteOffset, all.length);
+      });
+    const cache = new RangeCache(size, fetchRange, { windowSize: READ_WINDOW, maxWindows: READ_WINDOWS });
     return {
       size,
-      read: async (offset, length) => {
-        const end = Math.min(size, offset + length);
-        if (offset >= end) return new Uint8Array();
-        if (!cache || offset < cache.start || end > cache.start + cache.bytes.length) {
-          const want = Math.min(size - offset, Math.max(length, READ_AHEAD));
-          const bytes = await this.#retrying("read the backup", async () => {
-            const body = await this.#client.getPartialObject(this.#bucket, object, offset, want);
-            const chunks: Buffer[] = [];
-            for await (const chunk of body) chunks.push(chunk as Buffer);
-            const all = Buffer.concat(chunks);
-            if (all.length !== want) throw new TransientError("short read");
-            return new Uint8Array(all.buffer, all.byteOffset, all.length);
-          });
-          cache = { start: offset, bytes };
-        }
-        return cache.bytes.subarray(offset - cache.start, end - cache.start);
-      },
-      close: async () => {
-        cache = undefined;
-      },
+      read: (offset, length) => cache.read(offset, length),
+      close: async () => cache.clear(),
     };
   }
 

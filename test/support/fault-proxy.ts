@@ -16,6 +16,8 @@ export interface FaultProxy {
   up(): void;
   /** How many UploadPart requests reached s3rver. */
   uploadedParts: number;
+  /** Bytes s3rver sent in answer to ranged GETs (random-access reads of an archive). */
+  rangeBytesRead: number;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export function startFaultProxy(target: string): FaultProxy {
       redirect: "manual",
     });
     if (isUploadPart) proxy.uploadedParts++;
+    if (request.method === "GET" && request.headers.has("range")) proxy.rangeBytesRead += Number(forwarded.headers.get("content-length") ?? 0);
     const isListing = request.method === "GET" && url.searchParams.get("list-type") === "2";
     if (isListing && proxy.hideNewestInListings > 0) {
       proxy.hideNewestInListings--;
@@ -70,6 +73,7 @@ export function startFaultProxy(target: string): FaultProxy {
     failUploadParts: 0,
     dropUploadParts: 0,
     uploadedParts: 0,
+    rangeBytesRead: 0,
     down: () => {
       server?.stop(true);
       server = undefined;

@@ -1,0 +1,87 @@
+import { expect, test } from "bun:test";
+import { RangeCache } from "../../src/store/range-cache.ts";
+
+const KiB = 1024;
+
+/** An object of `size` bytes behind a fetch that counts what it sends, as a ranged GET would. */
+function remote(size: number) {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8)) & 0xff;
+  const log = { fetches: 0, bytes: 0, failNext: 0 };
+  const fetchRange = async (offset: number, length: number) => {
+    await Promise.resolve(); // answers arrive later, as over a network
+    if (log.failNext > 0) {
+      log.failNext--;
+      throw new Error("connection reset");
+    }
+    log.fetches++;
+    log.bytes += length;
+    return bytes.slice(offset, offset + length);
+  };
+  return { bytes, log, fetchRange };
+}
+
+test("every read returns exactly the object's bytes, across window ends and up to the object's end", async () => {
+  const object = remote(100 * KiB + 7);
+  const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 16 * KiB, maxWindows: 3 });
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let i = 0; i < 500; i++) {
+    const offset = random(object.bytes.length);
+    const length = random(40 * KiB) + 1;
+    expect(await cache.read(offset, length)).toEqual(object.bytes.subarray(offset, Math.min(object.bytes.length, offset + length)));
+  }
+  expect((await cache.read(object.bytes.length, 10)).length).toBe(0);
+});
+
+test("three readers going through the object at once fetch each byte once, in few requests", async () => {
+  const object = remote(3 * 256 * KiB);
+  const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 32 * KiB, maxWindows: 6 });
+  // Like a restore's lanes: each reads its own entry front to back in 20 KiB reads, the three interleaved.
+  const reader = async (start: number) => {
+    for (let at = start; at < start + 256 * KiB; at += 20 * KiB) {
+      const length = Math.min(20 * KiB, start + 256 * KiB - at);
+      expect(await cache.read(at, length)).toEqual(object.bytes.subarray(at, at + length));
+    }
+  };
+  await Promise.all([reader(0), reader(256 * KiB), reader(512 * KiB)]);
+  expect(object.log.bytes).toBe(object.bytes.length);
+  expect(object.log.fetches).toBeLessThanOrEqual((3 * 256) / 32 + 3);
+});
+
+test("a reader past the middle of its window has the next one fetched before it asks, and only once", async () => {
+  const object = remote(64 * KiB);
+  const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 16 * KiB, maxWindows: 4 });
+  await cache.read(0, 4 * KiB);
+  expect(object.log.fetches).toBe(1);
+  await cache.read(4 * KiB, 6 * KiB); // now past the middle
+  expect(object.log.fetches).toBe(2);
+  expect(await cache.read(16 * KiB, 8 * KiB)).toEqual(object.bytes.subarray(16 * KiB, 24 * KiB));
+  expect(object.log.fetches).toBe(2);
+});
+
+test("reads of a range being fetched share the fetch", async () => {
+  const object = remote(64 * KiB);
+  const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 16 * KiB, maxWindows: 4 });
+  const reads = await Promise.all([cache.read(0, 100), cache.read(50, 100), cache.read(1000, 4 * KiB)]);
+  expect(reads[1]).toEqual(object.bytes.subarray(50, 150));
+  expect(object.log.fetches).toBe(1);
+});
+
+test("a failed fetch is not kept: the next read of the range fetches it again", async () => {
+  const object = remote(64 * KiB);
+  const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 16 * KiB, maxWindows: 4 });
+  object.log.failNext = 1;
+  expect(await cache.read(0, 100).then(() => "read", (error: Error) => error.message)).toBe("connection reset");
+  expect(await cache.read(0, 100)).toEqual(object.bytes.subarray(0, 100));
+});
+
+test("no more than maxWindows windows are kept, so memory stays bounded on a long read", async () => {
+  const object = remote(1024 * KiB);
+  const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 16 * KiB, maxWindows: 2 });
+  for (let at = 0; at < object.bytes.length; at += 8 * KiB) await cache.read(at, 8 * KiB);
+  const fetched = object.log.fetches;
+  // The start was evicted long ago: reading it again is a new fetch.
+  await cache.read(0, 10);
+  expect(object.log.fetches).toBe(fetched + 1);
+});
