@@ -22,7 +22,7 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
   const otherBytes = bytesTotal - databases.reduce((sum, s) => sum + s.size, 0);
   const currentTotal = () => otherBytes + databases.reduce((sum, s) => sum + s.size, 0);
   context.onProgress?.({ phase: "archiving", bytesDone: 0, bytesTotal, entriesDone: 0, entriesTotal });
-  const pending = await store.write(params.key);
+  const pending = await store.write(params.key, { checkBeforeCommit: false });
   try {
     const written = await writeArchive(sources, pending.stream, {
       level: params.level,

@@ -16,9 +16,18 @@ export interface ByteRange {
   end: number;
 }
 
+export interface WriteOptions {
+  /**
+   * Whether the closed write must be readable (`openPending`) before `commit`: true (the default) for an upload,
+   * which is checked before it is published. A backup the server archives itself needs no such check, and
+   * without it S3 uploads straight to the key instead of to a temp object copied to the key at commit.
+   */
+  checkBeforeCommit?: boolean;
+}
+
 /** An archive being written: bytes go into `stream`; `commit` makes it visible whole, `abort` leaves nothing. */
 export interface PendingWrite {
-  /** Names the unpublished bytes for `BackupStore.openPending`, from any thread, once `stream` is closed. */
+  /** Names the unpublished bytes for `BackupStore.openPending`, from any thread, once `stream` is closed (when written with `checkBeforeCommit`). */
   id: string;
   stream: WritableStream<Uint8Array>;
   /** Publishes the archive under its key, with its checksum. Call after `stream` is closed. */
@@ -48,7 +57,7 @@ export interface BackupStore {
   read(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
   /** Opens the archive for random access. Throws `NotFoundError` when the key is not stored. */
   open(key: string): Promise<RandomAccessSource>;
-  write(key: string): Promise<PendingWrite>;
+  write(key: string, options?: WriteOptions): Promise<PendingWrite>;
   /** Random access to a closed but unpublished write, so it can be checked before `commit`. */
   openPending(id: string): Promise<RandomAccessSource>;
   /** Throws `NotFoundError` when the key is not stored. */

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { Client, CopyDestinationOptions, CopySourceOptions } from "minio";
 import { NotFoundError, StorageError } from "../errors.ts";
-import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource, StoreDescriptor } from "./backup-store.ts";
+import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource, StoreDescriptor, WriteOptions } from "./backup-store.ts";
 import { assertSafeKey } from "./keys.ts";
 import { RangeCache } from "./range-cache.ts";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.ts";
@@ -11,6 +11,9 @@ type S3Descriptor = Extract<StoreDescriptor, { kind: "s3" }>;
 
 /** Unpublished writes live under this prefix; listings only show keys at the bucket root. */
 const TEMP_PREFIX = ".tmp/";
+/** Checksums of backups written straight to their key (`.meta/<key>.sha256`), as the local store keeps them. */
+const SIDECAR_PREFIX = ".meta/";
+const sidecarOf = (key: string) => `${SIDECAR_PREFIX}${key}.sha256`;
 const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** S3's limit for a single-request copy; larger archives are copied part by part (composeObject). */
@@ -26,10 +29,12 @@ const STALE_TEMP_MS = 24 * 3600 * 1000;
 /**
  * Backups as objects at the root of an S3 bucket (MinIO, AWS, any S3-compatible store), through `minio`.
  *
- * Writes stream into a multipart upload of a temp object (`.tmp/<id>`), parts uploaded while the next one
- * fills (at most two in memory); closing the stream completes it, `commit` copies it to its key with the
- * archive's SHA-256 as metadata (`x-amz-meta-sha256`) and deletes the temp object. So a key appears whole or
- * not at all, and a pending upload can be checked (`openPending`) before it is published.
+ * Writes stream into a multipart upload, parts uploaded while the next one fills (at most two in memory). A
+ * backup the server archives itself goes straight to its key: `commit` saves its SHA-256 beside it
+ * (`.meta/<key>.sha256`) and completes the upload, which is when S3 shows the key. An upload to be checked
+ * first goes to a temp object (`.tmp/<id>`), completed when the stream closes so that it can be read
+ * (`openPending`); `commit` copies it to its key with the SHA-256 as metadata (`x-amz-meta-sha256`) and deletes
+ * the temp object. Either way a key appears whole, with its checksum, or not at all.
  *
  * Object storage may be briefly inconsistent and networks fail for a moment: listings, stats and reads retry
  * with bounded backoff (`retry`), and listings also retry until keys this store was told about (`expect`)
@@ -76,7 +81,7 @@ export class S3BackupStore implements BackupStore {
     return this.#retrying("look up the backup", async () => {
       try {
         const info = await this.#client.statObject(this.#bucket, key);
-        const sha256 = (info.metaData as Record<string, string | undefined>)?.sha256;
+        const sha256 = (info.metaData as Record<string, string | undefined>)?.sha256 ?? (await this.#readSidecar(key));
         return { key, size: info.size, modified: new Date(info.lastModified), ...(sha256 ? { sha256 } : {}) };
       } catch (error) {
         // A key written a moment ago may not be visible yet: worth another try, unlike any other missing key.
@@ -107,11 +112,15 @@ export class S3BackupStore implements BackupStore {
     return this.#rangeReader(object, info.size);
   }
 
-  async write(key: string): Promise<PendingWrite> {
+  async write(key: string, options: WriteOptions = {}): Promise<PendingWrite> {
     assertSafeKey(key);
+    const checkBeforeCommit = options.checkBeforeCommit ?? true;
     const id = randomBytes(8).toString("hex");
-    const temp = `${TEMP_PREFIX}${id}`;
-    const uploadId = await this.#retrying("start the upload", () => this.#client.initiateNewMultipartUpload(this.#bucket, temp, {}));
+    // A multipart upload is invisible until completed, so a backup that needs no check before it is published
+    // goes straight to its key, completed at commit; one to be checked first is completed as a temp object,
+    // readable by its id, and copied to its key at commit.
+    const object = checkBeforeCommit ? `${TEMP_PREFIX}${id}` : key;
+    const uploadId = await this.#retrying("start the upload", () => this.#client.initiateNewMultipartUpload(this.#bucket, object, {}));
     const parts: { part: number; etag: string }[] = [];
     let inFlight: Promise<void> | undefined;
     let buffered: Uint8Array[] = [];
@@ -122,7 +131,7 @@ export class S3BackupStore implements BackupStore {
 
     const sendPart = (bytes: Buffer, part: number) =>
       this.#retrying(`upload part ${part}`, async () => {
-        const result = await this.#client.uploadPart({ bucketName: this.#bucket, objectName: temp, uploadID: uploadId, partNumber: part, headers: {} }, bytes);
+        const result = await this.#client.uploadPart({ bucketName: this.#bucket, objectName: object, uploadID: uploadId, partNumber: part, headers: {} }, bytes);
         parts.push({ part, etag: result.etag });
         collectGarbage();
       });
@@ -136,15 +145,21 @@ export class S3BackupStore implements BackupStore {
       inFlight = sendPart(bytes, part);
       inFlight.catch(() => {}); // surfaced by the next await of inFlight
     };
+    const complete = async () => {
+      parts.sort((a, b) => a.part - b.part);
+      await this.#retrying("finish the upload", () => this.#client.completeMultipartUpload(this.#bucket, object, uploadId, parts));
+      completed = true;
+    };
     const abortUpload = async () => {
       if (finished) return;
       finished = true;
       await inFlight?.catch(() => {});
       if (!completed) {
         // Some servers (s3rver) refuse AbortMultipartUpload; an unfinished upload is never an object anyway.
-        await this.#client.abortMultipartUpload(this.#bucket, temp, uploadId).catch(() => {});
+        await this.#client.abortMultipartUpload(this.#bucket, object, uploadId).catch(() => {});
       }
-      await this.#client.removeObject(this.#bucket, temp).catch(() => {});
+      // Only a temp object is ever removed here: under the key, an uncompleted upload left nothing to remove.
+      if (checkBeforeCommit) await this.#client.removeObject(this.#bucket, object).catch(() => {});
     };
 
     const stream = new WritableStream<Uint8Array>({
@@ -157,20 +172,34 @@ export class S3BackupStore implements BackupStore {
       close: async () => {
         if (bufferedBytes > 0 || parts.length === 0) await flush();
         await inFlight;
-        parts.sort((a, b) => a.part - b.part);
-        await this.#retrying("finish the upload", () => this.#client.completeMultipartUpload(this.#bucket, temp, uploadId, parts));
-        completed = true;
+        if (checkBeforeCommit) await complete();
       },
       abort: abortUpload,
     });
 
+    const publishTemp = async (sha256: string) => {
+      await this.#retrying("publish the backup", () => this.#copy(object, key, written, { sha256 }), key);
+      finished = true;
+      await this.#client.removeObject(this.#bucket, object).catch(() => {});
+    };
+    // The checksum goes first, as a sidecar (an object's metadata is fixed when its upload starts, before the
+    // checksum is known): the key never appears without it.
+    const publishDirect = async (sha256: string) => {
+      const sidecar = sidecarOf(key);
+      await this.#retrying("save the checksum", () => this.#client.putObject(this.#bucket, sidecar, Buffer.from(sha256)), key);
+      try {
+        await complete();
+      } catch (error) {
+        await this.#client.removeObject(this.#bucket, sidecar).catch(() => {});
+        throw error;
+      }
+      finished = true;
+    };
     return {
-      id,
+      id: checkBeforeCommit ? id : "",
       stream,
       commit: async (sha256) => {
-        await this.#retrying("publish the backup", () => this.#copy(temp, key, written, { sha256 }), key);
-        finished = true;
-        await this.#client.removeObject(this.#bucket, temp).catch(() => {});
+        await (checkBeforeCommit ? publishTemp(sha256) : publishDirect(sha256));
         this.expect(key, true);
       },
       abort: abortUpload,
@@ -180,6 +209,7 @@ export class S3BackupStore implements BackupStore {
   async delete(key: string): Promise<void> {
     await this.stat(key);
     await this.#retrying("delete the backup", () => this.#client.removeObject(this.#bucket, key), key);
+    await this.#client.removeObject(this.#bucket, sidecarOf(key)).catch(() => {});
     this.expect(key, false);
   }
 
@@ -188,6 +218,13 @@ export class S3BackupStore implements BackupStore {
     const temps = await this.#listObjects(TEMP_PREFIX);
     for (const object of temps) {
       if (object.lastModified.getTime() < stale) await this.#client.removeObject(this.#bucket, object.name).catch(() => {});
+    }
+    // A checksum whose backup never completed (a crash between the two) or was deleted elsewhere.
+    for (const sidecar of await this.#listObjects(SIDECAR_PREFIX)) {
+      const key = sidecar.name.slice(SIDECAR_PREFIX.length).replace(/\.sha256$/, "");
+      if (sidecar.lastModified.getTime() >= stale) continue;
+      const present = await this.#client.statObject(this.#bucket, key).then(() => true, (error) => !isNotFound(error));
+      if (!present) await this.#client.removeObject(this.#bucket, sidecar.name).catch(() => {});
     }
   }
 
@@ -211,6 +248,20 @@ export class S3BackupStore implements BackupStore {
     const source = new CopySourceOptions({ Bucket: this.#bucket, Object: from });
     if (size > MAX_SINGLE_COPY) await this.#client.composeObject(dest, [source]);
     else await this.#client.copyObject(source, dest);
+  }
+
+  /** The checksum a backup written straight to its key keeps beside it; none for other objects. */
+  async #readSidecar(key: string): Promise<string | undefined> {
+    try {
+      const body = await this.#client.getObject(this.#bucket, sidecarOf(key));
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      const text = Buffer.concat(chunks).toString("utf8").trim();
+      return /^[0-9a-f]{64}$/.test(text) ? text : undefined;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   #rangeReader(object: string, size: number): RandomAccessSource {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Client } from "minio";
 import PocketBase from "pocketbase";
 import { S3BackupStore } from "../../src/store/s3-backup-store.ts";
 import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
@@ -28,6 +29,8 @@ async function addPhotos(dir: string, count: number, size: number) {
 }
 
 const bucketStore = () => new S3BackupStore(s3.descriptor());
+const bucketClient = () =>
+  new Client({ endPoint: "127.0.0.1", port: Number(new URL(s3.endpoint).port), useSSL: false, accessKey: "S3RVER", secretKey: "S3RVER", pathStyle: true, region: "us-east-1" });
 const state = async (dir: string) => ({
   posts: await readPosts(join(dir, "data.db")),
   files: await hashTree(join(dir, "storage")),
@@ -55,8 +58,11 @@ describe("backups in S3, through the official SDK", () => {
   test("create (several parts), list, download and compare, restore and compare, delete", async () => {
     const before = await state(server.dir);
     proxy.uploadedParts = 0;
+    proxy.copies = 0;
     await server.pb.backups.create("in_s3.zip");
     expect(proxy.uploadedParts).toBeGreaterThanOrEqual(3);
+    // Uploaded straight to its key: no temp object copied over at the end (a second full write in the bucket).
+    expect(proxy.copies).toBe(0);
     // nothing went to the local folder
     expect((await readdir(join(server.dir, "backups")).catch(() => [])).filter((n) => !n.startsWith("."))).toEqual([]);
     const listed = (await server.pb.backups.getFullList()).find((b) => b.key === "in_s3.zip")!;
@@ -96,7 +102,11 @@ describe("backups in S3, through the official SDK", () => {
     expect(proxy.rangeBytesRead).toBeLessThanOrEqual(listed.size * 1.05);
     await server.pb.collection("_superusers").authWithPassword(ADMIN_EMAIL, ADMIN_PASSWORD);
 
+    // Its checksum lives beside it (its metadata was fixed before the checksum was known) and goes with it.
+    const sidecar = () => bucketClient().statObject(s3.bucket, ".meta/in_s3.zip.sha256").then(() => "present", () => "gone");
+    expect(await sidecar()).toBe("present");
     await server.pb.backups.delete("in_s3.zip");
+    expect(await sidecar()).toBe("gone");
     expect((await server.pb.backups.getFullList()).map((b) => b.key)).not.toContain("in_s3.zip");
     expect((await bucketStore().list()).map((b) => b.key)).not.toContain("in_s3.zip");
   });

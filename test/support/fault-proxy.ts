@@ -18,6 +18,8 @@ export interface FaultProxy {
   uploadedParts: number;
   /** Bytes s3rver sent in answer to ranged GETs (random-access reads of an archive). */
   rangeBytesRead: number;
+  /** CopyObject requests (server-side copies) that reached s3rver. */
+  copies: number;
   stop(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export function startFaultProxy(target: string): FaultProxy {
       redirect: "manual",
     });
     if (isUploadPart) proxy.uploadedParts++;
+    if (request.method === "PUT" && request.headers.has("x-amz-copy-source")) proxy.copies++;
     if (request.method === "GET" && request.headers.has("range")) proxy.rangeBytesRead += Number(forwarded.headers.get("content-length") ?? 0);
     const isListing = request.method === "GET" && url.searchParams.get("list-type") === "2";
     if (isListing && proxy.hideNewestInListings > 0) {
@@ -74,6 +77,7 @@ export function startFaultProxy(target: string): FaultProxy {
     dropUploadParts: 0,
     uploadedParts: 0,
     rangeBytesRead: 0,
+    copies: 0,
     down: () => {
       server?.stop(true);
       server = undefined;

@@ -14,8 +14,8 @@ export function runStoreContract(makeStore: () => Promise<BackupStore>): void {
     return out;
   };
   const sha = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
-  const put = async (store: BackupStore, key: string, data: Uint8Array) => {
-    const pending = await store.write(key);
+  const put = async (store: BackupStore, key: string, data: Uint8Array, checkBeforeCommit = true) => {
+    const pending = await store.write(key, { checkBeforeCommit });
     const writer = pending.stream.getWriter();
     for (let i = 0; i < data.length; i += 1_000_000) await writer.write(data.subarray(i, i + 1_000_000));
     await writer.close();
@@ -68,6 +68,46 @@ export function runStoreContract(makeStore: () => Promise<BackupStore>): void {
     expect(await store.list()).toEqual([]);
     await expect(store.stat("half.zip")).rejects.toBeInstanceOf(NotFoundError);
     await expect(store.openPending(pending.id)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  test("a write that needs no check before commit is invisible until its commit, then carries its checksum", async () => {
+    const store = await makeStore();
+    const data = bytes(3_500_000, 5);
+    const pending = await store.write("direct.zip", { checkBeforeCommit: false });
+    const writer = pending.stream.getWriter();
+    for (let i = 0; i < data.length; i += 1_000_000) await writer.write(data.subarray(i, i + 1_000_000));
+    await writer.close();
+    expect(await store.list()).toEqual([]);
+    await expect(store.stat("direct.zip")).rejects.toBeInstanceOf(NotFoundError);
+    await pending.commit(sha(data));
+    const info = await store.stat("direct.zip");
+    expect(info.size).toBe(data.length);
+    expect(info.sha256).toBe(sha(data));
+    expect(await readAll(await store.read("direct.zip"))).toEqual(data);
+    await store.cleanup();
+    expect((await store.stat("direct.zip")).sha256).toBe(sha(data));
+  });
+
+  test("a write that needs no check, aborted after its last byte, leaves nothing", async () => {
+    const store = await makeStore();
+    const pending = await store.write("dropped.zip", { checkBeforeCommit: false });
+    const writer = pending.stream.getWriter();
+    await writer.write(bytes(1000));
+    await writer.close();
+    await pending.abort();
+    expect(await store.list()).toEqual([]);
+    await expect(store.stat("dropped.zip")).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  test("a backup deleted and written again under its name has the new checksum", async () => {
+    const store = await makeStore();
+    await put(store, "again.zip", bytes(500, 1), false);
+    await store.delete("again.zip");
+    await put(store, "again.zip", bytes(700, 2));
+    expect((await store.stat("again.zip")).sha256).toBe(sha(bytes(700, 2)));
+    await store.delete("again.zip");
+    await put(store, "again.zip", bytes(900, 3), false);
+    expect((await store.stat("again.zip")).sha256).toBe(sha(bytes(900, 3)));
   });
 
   test("a write aborted mid-stream leaves nothing", async () => {
