@@ -190,8 +190,13 @@ export class S3BackupStore implements BackupStore {
       try {
         await complete();
       } catch (error) {
-        await this.#client.removeObject(this.#bucket, sidecar).catch(() => {});
-        throw error;
+        // A completion carried out but whose answer was lost fails its retries (the upload is gone): the
+        // object is then there, whole.
+        const landed = await this.#client.statObject(this.#bucket, key).then((info) => info.size === written, () => false);
+        if (!landed) {
+          await this.#client.removeObject(this.#bucket, sidecar).catch(() => {});
+          throw error;
+        }
       }
       finished = true;
     };

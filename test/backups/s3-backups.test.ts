@@ -131,6 +131,16 @@ describe("backups in S3, through the official SDK", () => {
     await server.pb.backups.delete("flaky.zip");
   });
 
+  test("a completed upload whose answer is lost: the backup is published whole, with its checksum", async () => {
+    proxy.loseCompletionAnswers = 1;
+    await server.pb.backups.create("answer_lost.zip");
+    expect(proxy.loseCompletionAnswers).toBe(0);
+    const token = await server.pb.files.getToken();
+    const bytes = new Uint8Array(await (await fetch(server.pb.backups.getDownloadURL(token, "answer_lost.zip"))).arrayBuffer());
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe((await bucketStore().stat("answer_lost.zip")).sha256!);
+    await server.pb.backups.delete("answer_lost.zip");
+  });
+
   test("a permanent outage: a clear error, no object left, the lock released", async () => {
     proxy.down();
     try {

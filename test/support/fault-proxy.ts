@@ -11,6 +11,8 @@ export interface FaultProxy {
   failUploadParts: number;
   /** The next UploadPart requests whose connection is cut before an answer. */
   dropUploadParts: number;
+  /** The next CompleteMultipartUpload requests that s3rver carries out but whose answer is cut off. */
+  loseCompletionAnswers: number;
   /** Every request is refused at the connection: the endpoint is down. */
   down(): void;
   up(): void;
@@ -49,6 +51,12 @@ export function startFaultProxy(target: string): FaultProxy {
       redirect: "manual",
     });
     if (isUploadPart) proxy.uploadedParts++;
+    const isCompletion = request.method === "POST" && url.searchParams.has("uploadId");
+    if (isCompletion && forwarded.ok && proxy.loseCompletionAnswers > 0) {
+      proxy.loseCompletionAnswers--;
+      await forwarded.arrayBuffer();
+      return new Response(new ReadableStream({ pull: (controller) => controller.error(undefined) }));
+    }
     if (request.method === "PUT" && request.headers.has("x-amz-copy-source")) proxy.copies++;
     if (request.method === "GET" && request.headers.has("range")) proxy.rangeBytesRead += Number(forwarded.headers.get("content-length") ?? 0);
     const isListing = request.method === "GET" && url.searchParams.get("list-type") === "2";
@@ -75,6 +83,7 @@ export function startFaultProxy(target: string): FaultProxy {
     hideNewestInListings: 0,
     failUploadParts: 0,
     dropUploadParts: 0,
+    loseCompletionAnswers: 0,
     uploadedParts: 0,
     rangeBytesRead: 0,
     copies: 0,
