@@ -70,6 +70,13 @@ async function backupOnce(server: ServerProcess, token: string, name: string): P
   return { ms, peakRss };
 }
 
+/** `canBackup` as `/api/health` tells it to the bearer of `token`: undefined once the token is refused. */
+async function canBackup(url: string, token: string): Promise<boolean | undefined> {
+  const response = await fetch(`${url}/api/health`, { headers: { Authorization: token } });
+  if (response.status !== 200) throw new Error(`/api/health answered ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { data: { canBackup?: boolean } }).data.canBackup;
+}
+
 /**
  * One restore through the API: `ms` runs from the POST to the database reopened and serving; `withLoginMs` on to
  * the first login that works, with the server free for a backup again.
@@ -83,22 +90,10 @@ async function restoreOnce(server: ServerProcess, token: string, name: string): 
   // database, and requests that arrive during the swap wait for it. Until then the old token sees canBackup
   // false. Only /api/health is polled: a login costs about 100 ms of argon2 on the server, which is not restore
   // work (pb-style-zip's time has nothing like it), so it is timed apart, as `withLoginMs`.
-  for (;;) {
-    const health = (await (await fetch(`${server.url}/api/health`, { headers: { Authorization: token } })).json()) as {
-      data: { canBackup?: boolean };
-    };
-    if (health.data.canBackup === undefined) break;
-    await Bun.sleep(5);
-  }
+  while ((await canBackup(server.url, token)) !== undefined) await Bun.sleep(5);
   const ms = performance.now() - started;
   const fresh = await login(server.url);
-  for (;;) {
-    const health = (await (await fetch(`${server.url}/api/health`, { headers: { Authorization: fresh } })).json()) as {
-      data: { canBackup?: boolean };
-    };
-    if (health.data.canBackup === true) break;
-    await Bun.sleep(5);
-  }
+  while ((await canBackup(server.url, fresh)) !== true) await Bun.sleep(5);
   const withLoginMs = performance.now() - started;
   const output = server.output().slice(before);
   if (/restore failed/.test(output)) throw new Error(`restore failed:\n${output}`);

@@ -247,8 +247,8 @@ function toInvalid(error: unknown, name: string): Error {
 
 /**
  * Entries read at once. Small files wait on the disk (open, mkdir, write) more than on a core, so while data.db
- * fills one lane, two more keep the storage files moving: the bench's restore job took 1.98–2.45 s (median
- * 2.13) with three lanes against 2.31–2.55 s (median 2.42) with two, runs alternated; four were slower again.
+ * fills one lane, two more keep the storage files moving: extracting the bench's archive took 1.98–2.45 s
+ * (median 2.13) with three lanes against 2.31–2.55 s (median 2.42) with two, runs alternated; four were slower.
  */
 const LANES = 3;
 

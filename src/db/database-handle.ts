@@ -60,15 +60,16 @@ export class DatabaseHandle {
   }
 
   /**
-   * Closes the connection, runs `replace` (which swaps the file), and opens it again, even when `replace`
-   * fails (the old file is then still in place). Queries asked for meanwhile wait and run on the reopened one.
+   * Closes the connection, runs `replace` (which swaps the file), and opens it again, also when closing or
+   * `replace` fails (the old file is then still in place). Queries asked for meanwhile wait and run on the
+   * reopened one.
    */
   async reopenAround(replace: () => Promise<void>): Promise<void> {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#swapping = promise;
     try {
-      await this.close();
       try {
+        await this.close();
         await replace();
       } finally {
         await this.open();

@@ -258,10 +258,7 @@ export class S3BackupStore implements BackupStore {
   /** The checksum a backup written straight to its key keeps beside it; none for other objects. */
   async #readSidecar(key: string): Promise<string | undefined> {
     try {
-      const body = await this.#client.getObject(this.#bucket, sidecarOf(key));
-      const chunks: Buffer[] = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
-      const text = Buffer.concat(chunks).toString("utf8").trim();
+      const text = (await readBody(await this.#client.getObject(this.#bucket, sidecarOf(key)))).toString("utf8").trim();
       return /^[0-9a-f]{64}$/.test(text) ? text : undefined;
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -272,10 +269,7 @@ export class S3BackupStore implements BackupStore {
   #rangeReader(object: string, size: number): RandomAccessSource {
     const fetchRange = (offset: number, length: number) =>
       this.#retrying("read the backup", async () => {
-        const body = await this.#client.getPartialObject(this.#bucket, object, offset, length);
-        const chunks: Buffer[] = [];
-        for await (const chunk of body) chunks.push(chunk as Buffer);
-        const all = Buffer.concat(chunks);
+        const all = await readBody(await this.#client.getPartialObject(this.#bucket, object, offset, length));
         if (all.length !== length) throw new TransientError("short read");
         return new Uint8Array(all.buffer, all.byteOffset, all.length);
       });
@@ -347,6 +341,13 @@ function collectGarbage(): void {
 /** A listing or stat that disagrees with what this store knows was just written: retried. */
 class StaleListingError extends Error {
   override name = "StaleListingError";
+}
+
+/** A GET's whole body. */
+async function readBody(body: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 class TransientError extends Error {
