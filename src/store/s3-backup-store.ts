@@ -15,6 +15,12 @@ const TEMP_PREFIX = ".tmp/";
 const SIDECAR_PREFIX = ".meta/";
 const sidecarOf = (key: string) => `${SIDECAR_PREFIX}${key}.sha256`;
 const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+/**
+ * Parts uploading at once while the next fills. One connection to S3 rarely carries more than 40–100 MB/s, less
+ * than an archive is made: with a link of 40 MB/s per request (simulated by a proxy), the bench's data set
+ * backed up to s3rver in 12.5 s one part at a time, 7.5 s two at a time, 7.1 s three.
+ */
+const PARTS_UPLOADING = 2;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** S3's limit for a single-request copy; larger archives are copied part by part (composeObject). */
 const MAX_SINGLE_COPY = 5 * 1024 ** 3;
@@ -29,7 +35,7 @@ const STALE_TEMP_MS = 24 * 3600 * 1000;
 /**
  * Backups as objects at the root of an S3 bucket (MinIO, AWS, any S3-compatible store), through `minio`.
  *
- * Writes stream into a multipart upload, parts uploaded while the next one fills (at most two in memory). A
+ * Writes stream into a multipart upload, `PARTS_UPLOADING` parts going up while the next one fills. A
  * backup the server archives itself goes straight to its key: `commit` saves its SHA-256 beside it
  * (`.meta/<key>.sha256`) and completes the upload, which is when S3 shows the key. An upload to be checked
  * first goes to a temp object (`.tmp/<id>`), completed when the stream closes so that it can be read
@@ -122,7 +128,9 @@ export class S3BackupStore implements BackupStore {
     const object = checkBeforeCommit ? `${TEMP_PREFIX}${id}` : key;
     const uploadId = await this.#retrying("start the upload", () => this.#client.initiateNewMultipartUpload(this.#bucket, object, {}));
     const parts: { part: number; etag: string }[] = [];
-    let inFlight: Promise<void> | undefined;
+    const uploading = new Set<Promise<void>>();
+    let partsStarted = 0;
+    let uploadError: unknown;
     let buffered: Uint8Array[] = [];
     let bufferedBytes = 0;
     let written = 0;
@@ -135,15 +143,22 @@ export class S3BackupStore implements BackupStore {
         parts.push({ part, etag: result.etag });
         collectGarbage();
       });
-    // Parts go up while the next one fills; waiting for the previous one first bounds memory to two parts.
+    // Parts go up while the next one fills, PARTS_UPLOADING at once: memory stays bounded by one more part than
+    // that. A failed part (after its retries) fails the next write or the close.
     const flush = async () => {
       const bytes = Buffer.concat(buffered, bufferedBytes);
       buffered = [];
       bufferedBytes = 0;
-      await inFlight; // the previous part is in `parts` once this settles
-      const part = parts.length + 1;
-      inFlight = sendPart(bytes, part);
-      inFlight.catch(() => {}); // surfaced by the next await of inFlight
+      while (uploading.size >= PARTS_UPLOADING && uploadError === undefined) await Promise.race(uploading);
+      if (uploadError !== undefined) throw uploadError;
+      const upload: Promise<void> = sendPart(bytes, ++partsStarted)
+        .catch((error) => void (uploadError ??= error))
+        .finally(() => uploading.delete(upload));
+      uploading.add(upload);
+    };
+    const uploaded = async () => {
+      await Promise.all(uploading);
+      if (uploadError !== undefined) throw uploadError;
     };
     const complete = async () => {
       parts.sort((a, b) => a.part - b.part);
@@ -153,7 +168,7 @@ export class S3BackupStore implements BackupStore {
     const abortUpload = async () => {
       if (finished) return;
       finished = true;
-      await inFlight?.catch(() => {});
+      await Promise.all(uploading);
       if (!completed) {
         // Some servers (s3rver) refuse AbortMultipartUpload; an unfinished upload is never an object anyway.
         await this.#client.abortMultipartUpload(this.#bucket, object, uploadId).catch(() => {});
@@ -170,8 +185,8 @@ export class S3BackupStore implements BackupStore {
         if (bufferedBytes >= this.#partSize) await flush();
       },
       close: async () => {
-        if (bufferedBytes > 0 || parts.length === 0) await flush();
-        await inFlight;
+        if (bufferedBytes > 0 || partsStarted === 0) await flush();
+        await uploaded();
         if (checkBeforeCommit) await complete();
       },
       abort: abortUpload,

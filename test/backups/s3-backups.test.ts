@@ -131,6 +131,28 @@ describe("backups in S3, through the official SDK", () => {
     await server.pb.backups.delete("flaky.zip");
   });
 
+  test("on a slow link two parts upload at once, never more, and the backup is whole", async () => {
+    proxy.uploadPartDelayMs = 300;
+    proxy.maxUploadPartsAtOnce = 0;
+    try {
+      await server.pb.backups.create("slow_link.zip");
+    } finally {
+      proxy.uploadPartDelayMs = 0;
+    }
+    expect(proxy.maxUploadPartsAtOnce).toBe(2);
+    const token = await server.pb.files.getToken();
+    const bytes = new Uint8Array(await (await fetch(server.pb.backups.getDownloadURL(token, "slow_link.zip"))).arrayBuffer());
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe((await bucketStore().stat("slow_link.zip")).sha256!);
+    const path = join(server.dir, "..", `slow-${Date.now()}.zip`);
+    await writeFile(path, bytes);
+    try {
+      expect(checkZipIndependently(path)).toContain("No errors detected");
+    } finally {
+      await rm(path);
+    }
+    await server.pb.backups.delete("slow_link.zip");
+  });
+
   test("a completed upload whose answer is lost: the backup is published whole, with its checksum", async () => {
     proxy.loseCompletionAnswers = 1;
     await server.pb.backups.create("answer_lost.zip");

@@ -18,6 +18,10 @@ export interface FaultProxy {
   up(): void;
   /** How many UploadPart requests reached s3rver. */
   uploadedParts: number;
+  /** Each UploadPart waits this long before it is passed on: a slow link. */
+  uploadPartDelayMs: number;
+  /** The most UploadPart requests seen in flight at once. */
+  maxUploadPartsAtOnce: number;
   /** Bytes s3rver sent in answer to ranged GETs (random-access reads of an archive). */
   rangeBytesRead: number;
   /** CopyObject requests (server-side copies) that reached s3rver. */
@@ -28,6 +32,7 @@ export interface FaultProxy {
 export function startFaultProxy(target: string): FaultProxy {
   let server: ReturnType<typeof Bun.serve> | undefined;
   let port = 0;
+  let partsInFlight = 0;
   const handle = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const isUploadPart = request.method === "PUT" && url.searchParams.has("partNumber") && url.searchParams.has("uploadId");
@@ -43,6 +48,11 @@ export function startFaultProxy(target: string): FaultProxy {
       // socket hang up with no answer. (An idle timeout would do too, but its timer ticks every 4 s.)
       return new Response(new ReadableStream({ pull: (controller) => controller.error(undefined) }));
     }
+    if (isUploadPart) {
+      partsInFlight++;
+      proxy.maxUploadPartsAtOnce = Math.max(proxy.maxUploadPartsAtOnce, partsInFlight);
+      if (proxy.uploadPartDelayMs > 0) await Bun.sleep(proxy.uploadPartDelayMs);
+    }
     const headers = new Headers(request.headers);
     const forwarded = await fetch(`${target}${url.pathname}${url.search}`, {
       method: request.method,
@@ -50,7 +60,10 @@ export function startFaultProxy(target: string): FaultProxy {
       ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: await request.arrayBuffer() }),
       redirect: "manual",
     });
-    if (isUploadPart) proxy.uploadedParts++;
+    if (isUploadPart) {
+      proxy.uploadedParts++;
+      partsInFlight--;
+    }
     const isCompletion = request.method === "POST" && url.searchParams.has("uploadId");
     if (isCompletion && forwarded.ok && proxy.loseCompletionAnswers > 0) {
       proxy.loseCompletionAnswers--;
@@ -85,6 +98,8 @@ export function startFaultProxy(target: string): FaultProxy {
     dropUploadParts: 0,
     loseCompletionAnswers: 0,
     uploadedParts: 0,
+    uploadPartDelayMs: 0,
+    maxUploadPartsAtOnce: 0,
     rangeBytesRead: 0,
     copies: 0,
     down: () => {
