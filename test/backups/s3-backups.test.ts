@@ -31,6 +31,20 @@ async function addPhotos(dir: string, count: number, size: number) {
 const bucketStore = () => new S3BackupStore(s3.descriptor());
 const bucketClient = () =>
   new Client({ endPoint: "127.0.0.1", port: Number(new URL(s3.endpoint).port), useSSL: false, accessKey: "S3RVER", secretKey: "S3RVER", pathStyle: true, region: "us-east-1" });
+/** Downloads `key` through the server: its SHA-256 is the one stored with it, and an independent reader accepts it. */
+async function expectWholeInBucket(key: string) {
+  const token = await server.pb.files.getToken();
+  const bytes = new Uint8Array(await (await fetch(server.pb.backups.getDownloadURL(token, key))).arrayBuffer());
+  expect(createHash("sha256").update(bytes).digest("hex")).toBe((await bucketStore().stat(key)).sha256!);
+  const path = join(server.dir, "..", `${key}-${Date.now()}.zip`);
+  await writeFile(path, bytes);
+  try {
+    expect(checkZipIndependently(path)).toContain("No errors detected");
+  } finally {
+    await rm(path);
+  }
+}
+
 const state = async (dir: string) => ({
   posts: await readPosts(join(dir, "data.db")),
   files: await hashTree(join(dir, "storage")),
@@ -125,9 +139,7 @@ describe("backups in S3, through the official SDK", () => {
     await server.pb.backups.create("flaky.zip");
     expect(proxy.failUploadParts).toBe(0);
     expect(proxy.dropUploadParts).toBe(0);
-    const token = await server.pb.files.getToken();
-    const bytes = new Uint8Array(await (await fetch(server.pb.backups.getDownloadURL(token, "flaky.zip"))).arrayBuffer());
-    expect(createHash("sha256").update(bytes).digest("hex")).toBe((await bucketStore().stat("flaky.zip")).sha256!);
+    await expectWholeInBucket("flaky.zip");
     await server.pb.backups.delete("flaky.zip");
   });
 
@@ -140,16 +152,7 @@ describe("backups in S3, through the official SDK", () => {
       proxy.uploadPartDelayMs = 0;
     }
     expect(proxy.maxUploadPartsAtOnce).toBe(2);
-    const token = await server.pb.files.getToken();
-    const bytes = new Uint8Array(await (await fetch(server.pb.backups.getDownloadURL(token, "slow_link.zip"))).arrayBuffer());
-    expect(createHash("sha256").update(bytes).digest("hex")).toBe((await bucketStore().stat("slow_link.zip")).sha256!);
-    const path = join(server.dir, "..", `slow-${Date.now()}.zip`);
-    await writeFile(path, bytes);
-    try {
-      expect(checkZipIndependently(path)).toContain("No errors detected");
-    } finally {
-      await rm(path);
-    }
+    await expectWholeInBucket("slow_link.zip");
     await server.pb.backups.delete("slow_link.zip");
   });
 
@@ -157,9 +160,7 @@ describe("backups in S3, through the official SDK", () => {
     proxy.loseCompletionAnswers = 1;
     await server.pb.backups.create("answer_lost.zip");
     expect(proxy.loseCompletionAnswers).toBe(0);
-    const token = await server.pb.files.getToken();
-    const bytes = new Uint8Array(await (await fetch(server.pb.backups.getDownloadURL(token, "answer_lost.zip"))).arrayBuffer());
-    expect(createHash("sha256").update(bytes).digest("hex")).toBe((await bucketStore().stat("answer_lost.zip")).sha256!);
+    await expectWholeInBucket("answer_lost.zip");
     await server.pb.backups.delete("answer_lost.zip");
   });
 
