@@ -144,7 +144,7 @@ describe("backups in S3, through the official SDK", () => {
   });
 
   test("on a slow link two parts upload at once, never more, and the backup is whole", async () => {
-    proxy.uploadPartDelayMs = 300;
+    proxy.uploadPartDelayMs = 500;
     proxy.maxUploadPartsAtOnce = 0;
     try {
       await server.pb.backups.create("slow_link.zip");
