@@ -83,11 +83,22 @@ export class S3BackupStore implements BackupStore {
   }
 
   async stat(key: string): Promise<BackupInfo> {
+    const info = await this.#head(key);
+    if (info.sha256) return info;
+    const sha256 = await this.#retrying("look up the backup", () => this.#readSidecar(key), key);
+    return sha256 ? { ...info, sha256 } : info;
+  }
+
+  /**
+   * The object's size, date and, for an uploaded backup, its checksum from the metadata: all `read`, `open` and
+   * `delete` need, without `stat`'s read of a sidecar.
+   */
+  async #head(key: string): Promise<BackupInfo> {
     assertSafeKey(key);
     return this.#retrying("look up the backup", async () => {
       try {
         const info = await this.#client.statObject(this.#bucket, key);
-        const sha256 = (info.metaData as Record<string, string | undefined>)?.sha256 ?? (await this.#readSidecar(key));
+        const sha256 = (info.metaData as Record<string, string | undefined>)?.sha256;
         return { key, size: info.size, modified: new Date(info.lastModified), ...(sha256 ? { sha256 } : {}) };
       } catch (error) {
         // A key written a moment ago may not be visible yet: worth another try, unlike any other missing key.
@@ -98,7 +109,7 @@ export class S3BackupStore implements BackupStore {
   }
 
   async read(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
-    await this.stat(key);
+    await this.#head(key);
     const body = await this.#retrying("read the backup", () =>
       range
         ? this.#client.getPartialObject(this.#bucket, key, range.start, range.end - range.start + 1)
@@ -107,7 +118,7 @@ export class S3BackupStore implements BackupStore {
   }
 
   async open(key: string): Promise<RandomAccessSource> {
-    const { size } = await this.stat(key);
+    const { size } = await this.#head(key);
     return this.#rangeReader(key, size);
   }
 
@@ -227,7 +238,7 @@ export class S3BackupStore implements BackupStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.stat(key);
+    await this.#head(key);
     await this.#retrying("delete the backup", () => this.#client.removeObject(this.#bucket, key), key);
     await this.#client.removeObject(this.#bucket, sidecarOf(key)).catch(() => {});
     this.expect(key, false);

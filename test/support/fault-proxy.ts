@@ -26,6 +26,8 @@ export interface FaultProxy {
   rangeBytesRead: number;
   /** CopyObject requests (server-side copies) that reached s3rver. */
   copies: number;
+  /** GETs of checksum sidecars (`.meta/…`). */
+  sidecarReads: number;
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export function startFaultProxy(target: string): FaultProxy {
       return new Response(new ReadableStream({ pull: (controller) => controller.error(undefined) }));
     }
     if (request.method === "PUT" && request.headers.has("x-amz-copy-source")) proxy.copies++;
+    if (request.method === "GET" && url.pathname.includes("/.meta/")) proxy.sidecarReads++;
     if (request.method === "GET" && request.headers.has("range")) proxy.rangeBytesRead += Number(forwarded.headers.get("content-length") ?? 0);
     const isListing = request.method === "GET" && url.searchParams.get("list-type") === "2";
     if (isListing && proxy.hideNewestInListings > 0) {
@@ -102,6 +105,7 @@ export function startFaultProxy(target: string): FaultProxy {
     maxUploadPartsAtOnce: 0,
     rangeBytesRead: 0,
     copies: 0,
+    sidecarReads: 0,
     down: () => {
       server?.stop(true);
       server = undefined;
