@@ -157,6 +157,7 @@ describe("a failed or killed backup leaves nothing", () => {
       expect((await failing.pb.backups.getFullList()).map((b) => b.key)).toEqual(["works.zip"]);
     } finally {
       await failing.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
