@@ -76,3 +76,43 @@ export function pingHealth(url: string, token: string, everyMs = 10): { stop(): 
     },
   };
 }
+
+/**
+ * Listens to `/api/jobs/events` (the server's own job stream, as an SDK would) for the next job of `kind` on
+ * `key` to finish: `ready` once the stream is open (start the job after it), `done` with that job's record.
+ * A listener costs the server nothing while the job runs, where polling every few ms takes CPU from it.
+ */
+export async function watchNextJob(url: string, token: string, kind: string, key: string): Promise<{ done: Promise<{ phase: string; error: string | null }>; close(): void }> {
+  const abort = new AbortController();
+  const response = await fetch(`${url}/api/jobs/events`, { headers: { Authorization: token }, signal: abort.signal });
+  if (response.status !== 200 || !response.body) throw new Error(`/api/jobs/events answered ${response.status}`);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  /** The next complete event, by name and parsed data. */
+  const nextEvent = async (): Promise<{ event: string; data: unknown }> => {
+    for (;;) {
+      const end = buffer.indexOf("\n\n");
+      if (end >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event && data) return { event, data: JSON.parse(data) };
+        continue; // a keep-alive comment
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error("/api/jobs/events ended before the job finished");
+      buffer += value;
+    }
+  };
+  if ((await nextEvent()).event !== "snapshot") throw new Error("/api/jobs/events did not start with a snapshot");
+  const done = (async () => {
+    for (;;) {
+      const { event, data } = await nextEvent();
+      const job = data as { kind: string; key: string; phase: string; error: string | null };
+      if (event === "done" && job.kind === kind && job.key === key) return job;
+    }
+  })();
+  done.catch(() => {}).finally(() => abort.abort());
+  return { done, close: () => abort.abort() };
+}
