@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFile, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "libsql";
-import { quickCheck, quickCheckInWorker } from "../../src/db/quick-check.ts";
+import { openForCheck, quickCheck, quickCheckInWorker } from "../../src/db/quick-check.ts";
 import { seedDataDir } from "../support/data-dir.ts";
 import { makeTempDir } from "../support/test-server.ts";
 
@@ -32,6 +32,16 @@ async function damagedCopy(): Promise<string> {
 test("a healthy database passes, on the calling thread and on a worker thread alike", async () => {
   expect(await quickCheck(healthy)).toEqual([]);
   expect(await quickCheckInWorker(healthy)).toEqual([]);
+});
+
+test("the check reads the file through a memory mapping that covers all of it", async () => {
+  const db = openForCheck(healthy);
+  try {
+    const [mapped] = db.prepare("PRAGMA mmap_size").raw().get() as [number];
+    expect(mapped).toBeGreaterThanOrEqual((await readFile(healthy)).length);
+  } finally {
+    db.close();
+  }
 });
 
 test("a damaged page is reported by the worker as SQLite's problems, the same as inline", async () => {
