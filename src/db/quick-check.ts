@@ -17,8 +17,11 @@ export async function quickCheck(path: string): Promise<string[]> {
 
 /**
  * Opens a database for `quickCheck` with the file memory-mapped: SQLite then reads its pages without a system
- * call each, which took the check of the bench's 500 MB database from 0.33 s to 0.19 s (and far more when the
- * file is not cached). Safe here because nothing else has the file open to shrink it under the mapping.
+ * call each. The check of the bench's 500 MB database took 0.19–0.30 s against 0.33 s in the page cache, and
+ * 0.51–0.57 s against 7.6–8.2 s out of it (three runs each): SQLite's page-sized reads of an uncached file
+ * each wait for the disk, the mapping's faults read ahead. A restore on a machine whose memory cannot hold the
+ * staged database is that second case. Safe here because nothing else has the file open to shrink it under
+ * the mapping.
  */
 export function openForCheck(path: string): Database.Database {
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
