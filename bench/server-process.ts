@@ -79,8 +79,9 @@ export function pingHealth(url: string, token: string, everyMs = 10): { stop(): 
 
 /**
  * Listens to `/api/jobs/events` (the server's own job stream, as an SDK would) for the next job of `kind` on
- * `key` to finish: `ready` once the stream is open (start the job after it), `done` with that job's record.
- * A listener costs the server nothing while the job runs, where polling every few ms takes CPU from it.
+ * `key` to finish. Resolves once the stream is open (start the job after that); `done` then resolves with that
+ * job's record. A listener costs the server at most four progress events a second while the job runs, where
+ * polling every few ms takes CPU from it.
  */
 export async function watchNextJob(url: string, token: string, kind: string, key: string): Promise<{ done: Promise<{ phase: string; error: string | null }>; close(): void }> {
   const abort = new AbortController();
