@@ -250,12 +250,15 @@ export class S3BackupStore implements BackupStore {
     for (const object of temps) {
       if (object.lastModified.getTime() < stale) await this.#client.removeObject(this.#bucket, object.name).catch(() => {});
     }
-    // A checksum whose backup never completed (a crash between the two) or was deleted elsewhere.
-    for (const sidecar of await this.#listObjects(SIDECAR_PREFIX)) {
+    // A checksum whose backup never completed (a crash between the two) or was deleted elsewhere. Only day-old
+    // ones: a backup's checksum is saved just before its upload completes, so its backup is as old. They are held
+    // against one listing of the backups, not a lookup each (a bucket of a thousand backups, a thousand HEADs).
+    const staleSidecars = (await this.#listObjects(SIDECAR_PREFIX)).filter((s) => s.lastModified.getTime() < stale);
+    if (staleSidecars.length === 0) return;
+    const backups = new Set((await this.#listRoot()).map((item) => item.key));
+    for (const sidecar of staleSidecars) {
       const key = sidecar.name.slice(SIDECAR_PREFIX.length).replace(/\.sha256$/, "");
-      if (sidecar.lastModified.getTime() >= stale) continue;
-      const present = await this.#client.statObject(this.#bucket, key).then(() => true, (error) => !isNotFound(error));
-      if (!present) await this.#client.removeObject(this.#bucket, sidecar.name).catch(() => {});
+      if (!backups.has(key)) await this.#client.removeObject(this.#bucket, sidecar.name).catch(() => {});
     }
   }
 

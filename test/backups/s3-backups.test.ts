@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Client } from "minio";
 import PocketBase from "pocketbase";
 import { S3BackupStore } from "../../src/store/s3-backup-store.ts";
 import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
@@ -29,8 +28,6 @@ async function addPhotos(dir: string, count: number, size: number) {
 }
 
 const bucketStore = () => new S3BackupStore(s3.descriptor());
-const bucketClient = () =>
-  new Client({ endPoint: "127.0.0.1", port: Number(new URL(s3.endpoint).port), useSSL: false, accessKey: "S3RVER", secretKey: "S3RVER", pathStyle: true, region: "us-east-1" });
 /** Downloads `key` through the server: its SHA-256 is the one stored with it, and an independent reader accepts it. */
 async function expectWholeInBucket(key: string) {
   const token = await server.pb.files.getToken();
@@ -120,7 +117,7 @@ describe("backups in S3, through the official SDK", () => {
     await server.pb.collection("_superusers").authWithPassword(ADMIN_EMAIL, ADMIN_PASSWORD);
 
     // Its checksum lives beside it (its metadata was fixed before the checksum was known) and goes with it.
-    const sidecar = () => bucketClient().statObject(s3.bucket, ".meta/in_s3.zip.sha256").then(() => "present", () => "gone");
+    const sidecar = () => s3.client().statObject(s3.bucket, ".meta/in_s3.zip.sha256").then(() => "present", () => "gone");
     expect(await sidecar()).toBe("present");
     await server.pb.backups.delete("in_s3.zip");
     expect(await sidecar()).toBe("gone");

@@ -1,5 +1,8 @@
-import { afterAll, beforeAll, describe } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdir, utimes } from "node:fs/promises";
+import { join } from "node:path";
 import { S3BackupStore } from "../../src/store/s3-backup-store.ts";
+import { startFaultProxy } from "../support/fault-proxy.ts";
 import { startS3rver, type S3Server } from "../support/s3rver.ts";
 import { runStoreContract } from "../support/store-contract.ts";
 
@@ -12,9 +15,44 @@ afterAll(() => s3.stop());
 describe("S3BackupStore against s3rver", () => {
   // One bucket for the suite, emptied before each test; 5 MiB parts (S3's minimum) so 3.5 MB writes are one part
   // and the larger ones in the end-to-end tests are several.
-  runStoreContract(async () => {
-    const store = new S3BackupStore(s3.descriptor({ partSize: 5 * 1024 * 1024 }));
+  const emptyStore = async (endpoint = s3.endpoint) => {
+    const store = new S3BackupStore(s3.descriptor({ endpoint, partSize: 5 * 1024 * 1024 }));
     for (const item of await store.list()) await store.delete(item.key);
     return store;
+  };
+  runStoreContract(() => emptyStore());
+
+  test("cleanup removes a day-old checksum whose backup is gone, keeps the rest, and looks up no object one by one", async () => {
+    const proxy = startFaultProxy(s3.endpoint);
+    try {
+      const store = await emptyStore(proxy.endpoint);
+      for (const key of ["kept.zip", "gone.zip", "gone-today.zip"]) {
+        const pending = await store.write(key, { checkBeforeCommit: false });
+        const writer = pending.stream.getWriter();
+        await writer.write(new TextEncoder().encode(key));
+        await writer.close();
+        await pending.commit("0".repeat(64));
+      }
+      // Two backups deleted behind the store's back, their checksums left; two of the checksums are two days old.
+      const bucket = s3.client();
+      await bucket.removeObject(s3.bucket, "gone.zip");
+      await bucket.removeObject(s3.bucket, "gone-today.zip");
+      const metaDir = join(s3.dir, s3.bucket, ".meta");
+      const twoDaysAgo = new Date(Date.now() - 48 * 3600 * 1000);
+      for (const file of await readdir(metaDir)) {
+        if (file.startsWith("kept.zip.sha256") || file.startsWith("gone.zip.sha256")) await utimes(join(metaDir, file), twoDaysAgo, twoDaysAgo);
+      }
+      proxy.heads = 0;
+      await store.cleanup();
+      expect(proxy.heads).toBe(0);
+      const sidecars = await new Promise<string[]>((resolve, reject) => {
+        const names: string[] = [];
+        bucket.listObjectsV2(s3.bucket, ".meta/", true).on("data", (o) => names.push(o.name!)).on("error", reject).on("end", () => resolve(names));
+      });
+      expect(sidecars.sort()).toEqual([".meta/gone-today.zip.sha256", ".meta/kept.zip.sha256"]);
+      expect((await store.stat("kept.zip")).sha256).toBe("0".repeat(64));
+    } finally {
+      await proxy.stop();
+    }
   });
 });

@@ -28,6 +28,8 @@ export interface FaultProxy {
   copies: number;
   /** GETs of checksum sidecars (`.meta/…`). */
   sidecarReads: number;
+  /** HEAD requests (object lookups). */
+  heads: number;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ export function startFaultProxy(target: string): FaultProxy {
     }
     if (request.method === "PUT" && request.headers.has("x-amz-copy-source")) proxy.copies++;
     if (request.method === "GET" && url.pathname.includes("/.meta/")) proxy.sidecarReads++;
+    if (request.method === "HEAD") proxy.heads++;
     if (request.method === "GET" && request.headers.has("range")) proxy.rangeBytesRead += Number(forwarded.headers.get("content-length") ?? 0);
     const isListing = request.method === "GET" && url.searchParams.get("list-type") === "2";
     if (isListing && proxy.hideNewestInListings > 0) {
@@ -106,6 +109,7 @@ export function startFaultProxy(target: string): FaultProxy {
     rangeBytesRead: 0,
     copies: 0,
     sidecarReads: 0,
+    heads: 0,
     down: () => {
       server?.stop(true);
       server = undefined;

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Client } from "minio";
 import type { StoreDescriptor } from "../../src/store/backup-store.ts";
 
 const S3RVER = resolve(import.meta.dir, "../../node_modules/.bin/s3rver");
@@ -10,7 +11,11 @@ const S3RVER = resolve(import.meta.dir, "../../node_modules/.bin/s3rver");
 export interface S3Server {
   endpoint: string;
   bucket: string;
+  /** Where s3rver keeps the bucket's objects as files (a test may age one: listings date it by its mtime). */
+  dir: string;
   descriptor(overrides?: Partial<Extract<StoreDescriptor, { kind: "s3" }>>): Extract<StoreDescriptor, { kind: "s3" }>;
+  /** A plain S3 client on the bucket, for a test to look at or change objects behind the store's back. */
+  client(): Client;
   stop(): Promise<void>;
 }
 
@@ -55,10 +60,13 @@ export async function startS3rver(bucket = "backups-test"): Promise<S3Server> {
   return {
     endpoint,
     bucket,
+    dir,
     descriptor: (overrides = {}) => ({
       kind: "s3", endpoint, bucket, region: "us-east-1", accessKey: "S3RVER", secret: "S3RVER", forcePathStyle: true,
       retry: { attempts: 4, baseDelayMs: 20 }, ...overrides,
     }),
+    client: () =>
+      new Client({ endPoint: "127.0.0.1", port, useSSL: false, accessKey: "S3RVER", secretKey: "S3RVER", pathStyle: true, region: "us-east-1" }),
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
