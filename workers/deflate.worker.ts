@@ -1,18 +1,32 @@
-// A thin shell: deflates the blocks it is sent (Bun only: libdeflate is reached through Bun.deflateSync).
-import { deflateBlockSync } from "../src/archive/deflate-block.ts";
+// A thin shell: deflates the blocks it is sent (Bun only: libdeflate is reached through Bun.deflateSync),
+// fingerprinting their pieces and skipping those an earlier archive already holds (`block-reuse.ts`); the first
+// one also hashes the archive and its entries (`hash-thread.ts`). Buffers go back with the replies.
+import { createHash } from "node:crypto";
+import { deflateBlockSync, type PieceOptions } from "../src/archive/deflate-block.ts";
 import type { DeflateReply, DeflateRequest } from "../src/archive/deflate-workers.ts";
+import { hashRequestHandler } from "../src/archive/hash-thread.ts";
 
 declare const self: Worker;
 
 const libdeflate = (piece: Uint8Array) => Bun.deflateSync(piece as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" });
+const fingerprint = (piece: Uint8Array) => createHash("sha256").update(piece).digest("hex");
+let reusable = new Map<string, number>();
+const hash = hashRequestHandler((reply, transfer) => self.postMessage(reply satisfies DeflateReply, transfer));
 
 self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
+  if (request.type === "reusable") {
+    reusable = new Map(request.keys.map((key, number) => [key, number]));
+    return;
+  }
+  if (request.type !== "deflate") return hash(request);
+  const { id, block } = request;
   try {
-    const output = deflateBlockSync(new Uint8Array(request.block), request.last, request.level, libdeflate);
-    // A copy when the output is a view into a larger buffer, so that only its own bytes are transferred.
-    const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength ? output : output.slice();
-    self.postMessage({ id: request.id, output: own } satisfies DeflateReply, [own.buffer]);
+    const options: PieceOptions = request.fingerprint ? { fingerprint, ...(request.reuse ? { reusable: (key: string) => reusable.get(key) } : {}) } : {};
+    const { output, pieces, sha256s } = deflateBlockSync(new Uint8Array(block, 0, request.length), request.last, request.level, libdeflate, options);
+    // A copy when the output is a view into a larger buffer (or into the block), so only its own bytes go.
+    const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && output.buffer !== block ? output : output.slice();
+    self.postMessage({ id, block, output: own, pieces, ...(sha256s ? { sha256s } : {}) } satisfies DeflateReply, [block, own.buffer as ArrayBuffer]);
   } catch (error) {
-    self.postMessage({ id: request.id, error: error instanceof Error ? error.message : String(error) } satisfies DeflateReply);
+    self.postMessage({ id, block, error: error instanceof Error ? error.message : String(error) } satisfies DeflateReply, [block]);
   }
 };

@@ -2,12 +2,39 @@ import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import { spliceInPlace } from "./deflate-splice.ts";
 
+/** One piece of a deflated block (`deflatePieces`): its input, its output, and its input's SHA-256. */
+export interface BlockPiece {
+  inputLength: number;
+  length: number;
+  sha256: string;
+  /** Copied from an earlier archive instead of deflated. */
+  reused: boolean;
+  /** The output's CRC-32, where already known (a reused piece's, from its index). */
+  crc32?: number;
+}
+
+/** A block as a deflater hands it back. */
+export interface DeflatedBlock {
+  /** The raw deflate data. */
+  data: Uint8Array;
+  /** Its pieces in order, from deflaters that fingerprint them (`block-reuse.ts`). */
+  pieces?: BlockPiece[];
+}
+
+/**
+ * The key under which a piece can be reused (`block-reuse.ts`): its input's SHA-256, and whether it is its
+ * entry's last (the last piece ends the deflate stream, the others do not).
+ */
+export function reuseKey(sha256: string, last: boolean): string {
+  return last ? `${sha256}.last` : sha256;
+}
+
 /**
  * Deflates one block of an entry on its own (no window shared with the block before), as a raw deflate piece
  * that the next block's piece may follow: every block but the `last` ends on a byte boundary without a final
  * block. Concatenated in order, the pieces are one valid deflate stream.
  */
-export type DeflateBlock = (block: Uint8Array, last: boolean, level: number) => Promise<Uint8Array>;
+export type DeflateBlock = (block: Uint8Array, last: boolean, level: number) => Promise<DeflatedBlock>;
 
 const deflateRaw = promisify(zlib.deflateRaw) as (data: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -19,7 +46,7 @@ function zlibOptions(last: boolean, level: number): zlib.ZlibOptions {
 }
 
 /** A block deflated by zlib on node:zlib's thread pool, ending with a sync flush (pigz's trick). Any runtime. */
-export const zlibDeflateBlock: DeflateBlock = (block, last, level) => deflateRaw(block, zlibOptions(last, level));
+export const zlibDeflateBlock: DeflateBlock = async (block, last, level) => ({ data: await deflateRaw(block, zlibOptions(last, level)) });
 
 /** Levels at and below this one use libdeflate's fastest level where the runtime has it. */
 export const FAST_LEVEL = 2;
@@ -31,12 +58,38 @@ export const FAST_LEVEL = 2;
  */
 const PIECE_LIMIT = 48 * 1024;
 
+/** What a deflate worker may be asked to do beside deflating: fingerprint pieces, and skip the reusable ones. */
+export interface PieceOptions {
+  /** Hex SHA-256 of a piece's input. */
+  fingerprint?: (piece: Uint8Array) => string;
+  /** The number of an earlier archive's piece for this key (`reuseKey`), if it has one. */
+  reusable?: (key: string) => number | undefined;
+}
+
 /**
- * What a deflate worker does with a block: libdeflate in pieces at the fast levels, zlib in one call above them
- * (libdeflate's higher levels write several blocks per piece, which `spliceInPlace` cannot join).
+ * How a block's pieces were made. `pieces` lists them in order: a fresh one by its length (its bytes are next
+ * in `output`), a reusable one by its number in the earlier archive's index.
  */
-export function deflateBlockSync(block: Uint8Array, last: boolean, level: number, libdeflate: (piece: Uint8Array) => Uint8Array): Uint8Array {
-  return level <= FAST_LEVEL ? deflateBlockInPieces(block, last, libdeflate) : zlib.deflateRawSync(block, zlibOptions(last, level));
+export interface PiecedBlock {
+  output: Uint8Array;
+  pieces: ({ inputLength: number; fresh: number } | { inputLength: number; reuse: number })[];
+  /** Each piece's input SHA-256, when fingerprinted. */
+  sha256s?: string[];
+}
+
+/**
+ * What a deflate worker does with a block: libdeflate in pieces at the fast levels, zlib in one call (one piece)
+ * above them (libdeflate's higher levels write several blocks per piece, which `spliceInPlace` cannot join).
+ */
+export function deflateBlockSync(
+  block: Uint8Array,
+  last: boolean,
+  level: number,
+  libdeflate: (piece: Uint8Array) => Uint8Array,
+  options: PieceOptions = {},
+): PiecedBlock {
+  if (level <= FAST_LEVEL) return deflatePieces(block, last, libdeflate, options);
+  return piecesOf(block, [block.length], last, options, () => zlib.deflateRawSync(block, zlibOptions(last, level)));
 }
 
 /**
@@ -46,29 +99,59 @@ export function deflateBlockSync(block: Uint8Array, last: boolean, level: number
  *
  * Why: on the bench's data this is about 1.1× faster than zlib level 2 at the same size, single-threaded, and
  * the archive is written 5–8% sooner (README "Performance"). Each piece starting without a window costs about
- * what libdeflate's better matching gains.
+ * what libdeflate's better matching gains. Pieces that stand alone are also what makes reuse fine-grained: a
+ * changed database page costs one 48 KiB piece deflated again, not its whole 1 MiB block (`block-reuse.ts`).
  */
-export function deflateBlockInPieces(block: Uint8Array, last: boolean, libdeflate: (piece: Uint8Array) => Uint8Array): Uint8Array {
+export function deflatePieces(block: Uint8Array, last: boolean, libdeflate: (piece: Uint8Array) => Uint8Array, options: PieceOptions = {}): PiecedBlock {
   const count = Math.max(1, Math.ceil(block.length / PIECE_LIMIT));
   const pieceSize = Math.ceil(block.length / count);
-  const parts: (Uint8Array | readonly number[])[] = [];
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const piece = block.subarray(i * pieceSize, (i + 1) * pieceSize);
+  const lengths = Array.from({ length: count }, (_, i) => Math.min(pieceSize, Math.max(0, block.length - i * pieceSize)));
+  return piecesOf(block, lengths, last, options, (piece, final) => {
     const whole = libdeflate(piece);
-    if (last && i === count - 1) {
-      parts.push(whole);
-      total += whole.length;
+    if (final) return whole;
+    const tail = spliceInPlace(whole);
+    return tail ? [whole, tail] : zlib.deflateRawSync(piece, zlibOptions(false, FAST_LEVEL));
+  });
+}
+
+/** Deflates `block` a piece at a time (`lengths` of input each), skipping the reusable ones. */
+function piecesOf(
+  block: Uint8Array,
+  lengths: number[],
+  last: boolean,
+  options: PieceOptions,
+  deflate: (piece: Uint8Array, final: boolean) => Uint8Array | [Uint8Array, readonly number[]],
+): PiecedBlock {
+  const parts: (Uint8Array | readonly number[])[] = [];
+  const pieces: PiecedBlock["pieces"] = [];
+  const sha256s: string[] = [];
+  let total = 0;
+  let start = 0;
+  for (const [i, inputLength] of lengths.entries()) {
+    const piece = block.subarray(start, start + inputLength);
+    start += inputLength;
+    const final = last && i === lengths.length - 1;
+    const sha256 = options.fingerprint?.(piece);
+    if (sha256 !== undefined) sha256s.push(sha256);
+    const reuse = sha256 === undefined ? undefined : options.reusable?.(reuseKey(sha256, final));
+    if (reuse !== undefined) {
+      pieces.push({ inputLength, reuse });
       continue;
     }
-    const tail = spliceInPlace(whole);
-    const spliced = tail ? [whole, tail] : [zlib.deflateRawSync(piece, zlibOptions(false, FAST_LEVEL))];
-    for (const part of spliced) {
+    const out = deflate(piece, final);
+    let fresh = 0;
+    for (const part of out instanceof Uint8Array ? [out] : out) {
       parts.push(part);
-      total += part.length;
+      fresh += part.length;
     }
+    total += fresh;
+    pieces.push({ inputLength, fresh });
   }
-  if (parts.length === 1) return parts[0] as Uint8Array;
+  return { output: join(parts, total), pieces, ...(options.fingerprint ? { sha256s } : {}) };
+}
+
+function join(parts: (Uint8Array | readonly number[])[], total: number): Uint8Array {
+  if (parts.length === 1 && parts[0] instanceof Uint8Array) return parts[0];
   const joined = new Uint8Array(total);
   let at = 0;
   for (const part of parts) {

@@ -1,20 +1,48 @@
 import { availableParallelism } from "node:os";
-import type { DeflateBlock } from "./deflate-block.ts";
+import type { ReusablePieces } from "./block-reuse.ts";
+import type { BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
+import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./hash-thread.ts";
 
-export interface DeflateRequest {
-  id: number;
-  /** The block's own bytes, transferred. */
-  block: ArrayBuffer;
-  last: boolean;
-  level: number;
+export type DeflateRequest =
+  | {
+      type: "deflate";
+      id: number;
+      /** A copy of the block in its first `length` bytes, transferred; it comes back with the reply. */
+      block: ArrayBuffer;
+      length: number;
+      last: boolean;
+      level: number;
+      /** Whether to hash each piece's input, for the archive's block index. */
+      fingerprint: boolean;
+      /** Whether pieces found among the reusable ones are left to the caller instead of deflated. */
+      reuse: boolean;
+    }
+  /** The keys of the pieces an earlier archive offers, in its index's order (`block-reuse.ts`), sent once first. */
+  | { type: "reusable"; keys: string[] }
+  /** The first worker also hashes the archive and its entries (`hash-thread.ts`). */
+  | HashRequest;
+
+/** Every reply hands the request's `block` buffer back, to be filled again. */
+export type DeflateReply = ({ id: number; block: ArrayBuffer } & PiecedBlock) | { id: number; block: ArrayBuffer; error: string } | HashReply;
+
+export interface DeflateWorkersOptions {
+  /** Hash every piece's input (SHA-256) and hand the pieces back with the block. */
+  fingerprint?: boolean;
+  /** An earlier archive whose pieces stand in for pieces of the same input (implies `fingerprint`). */
+  reuse?: ReusablePieces;
+  /** The worker's module: `deflate.worker.ts` but in tests of what happens when a worker dies. */
+  script?: URL;
 }
-
-export type DeflateReply = { id: number; output: Uint8Array } | { id: number; error: string };
 
 const WORKER_URL = new URL("../../workers/deflate.worker.ts", import.meta.url);
 
+/** Size of the buffers blocks are copied into: the deflater's block size, or a block's own when larger. */
+const BUFFER_BYTES = 1024 * 1024;
+/** Buffers kept for reuse: enough for the blocks in flight (`MAX_PENDING_BYTES` in the zip writer) and some. */
+const FREE_BUFFERS = 4;
+
 interface Waiting {
-  resolve: (output: Uint8Array) => void;
+  resolve: (reply: PiecedBlock) => void;
   reject: (error: Error) => void;
 }
 
@@ -28,29 +56,75 @@ interface Waiting {
 export class DeflateWorkers {
   readonly #count: number;
   readonly #script: URL;
+  readonly #fingerprint: boolean;
+  readonly #reuse: ReusablePieces | undefined;
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #waiting = new Map<number, Waiting>();
+  /**
+   * Block buffers back from the workers. Why: a worker that only drops what it is sent collects it rarely; when
+   * blocks were only hashed for reuse, not deflated, they came faster than that and the process held 30 MB more.
+   */
+  readonly #free: ArrayBuffer[] = [];
+  readonly #hashing = new HashChannel((request, transfer) => this.#slot(0).worker.postMessage(request, transfer));
   #nextId = 0;
   #failure: Error | undefined;
 
-  /** `script` is the worker's module: `deflate.worker.ts` but in tests of what happens when a worker dies. */
-  constructor(count = availableParallelism(), script = WORKER_URL) {
+  constructor(count = availableParallelism(), options: DeflateWorkersOptions = {}) {
     this.#count = Math.max(1, count);
-    this.#script = script;
+    this.#script = options.script ?? WORKER_URL;
+    this.#reuse = options.reuse;
+    this.#fingerprint = Boolean(options.fingerprint || options.reuse);
   }
 
-  /** A `DeflateBlock` on these workers. The block is copied, so the caller's buffer stays its own. */
-  readonly deflate: DeflateBlock = (block, last, level) => {
+  /**
+   * A `DeflateBlock` on these workers. The block is copied, so the caller's buffer stays its own; it must not
+   * change until the promise settles (a reusable piece that fails its check is deflated from it after all).
+   */
+  readonly deflate: DeflateBlock = async (block, last, level) => {
+    const reply = await this.#send(block, last, level, this.#reuse !== undefined);
+    const assembled = await this.#assemble(reply);
+    if (assembled) return assembled;
+    // A reusable piece did not read back intact: this block is deflated whole instead.
+    return (await this.#assemble(await this.#send(block, last, level, false)))!;
+  };
+
+  /** The block's data, with reusable pieces read from the earlier archive; undefined if one is not intact. */
+  async #assemble({ output, pieces, sha256s }: PiecedBlock): Promise<DeflatedBlock | undefined> {
+    const reused = pieces.some((piece) => "reuse" in piece)
+      ? await this.#reuse!.read(pieces.flatMap((piece) => ("reuse" in piece ? [piece.reuse] : [])))
+      : [];
+    if (!reused) return undefined;
+    const parts: Uint8Array[] = [];
+    const described: BlockPiece[] = [];
+    let fresh = 0;
+    let taken = 0;
+    for (const [i, piece] of pieces.entries()) {
+      const from = "fresh" in piece ? { data: output.subarray(fresh, (fresh += piece.fresh)) } : reused[taken++]!;
+      parts.push(from.data);
+      if (sha256s) described.push({ inputLength: piece.inputLength, length: from.data.length, sha256: sha256s[i]!, reused: "reuse" in piece, ...("crc32" in from ? { crc32: from.crc32 } : {}) });
+    }
+    return { data: taken === 0 ? output : concat(parts), ...(sha256s ? { pieces: described } : {}) };
+  }
+
+  #send(block: Uint8Array, last: boolean, level: number, reuse: boolean) {
     if (this.#failure) return Promise.reject(this.#failure);
     const slot = this.#leastBusy();
     const id = this.#nextId++;
-    const own = block.slice();
+    let buffer = this.#free.pop();
+    if (!buffer || buffer.byteLength < block.length) buffer = new ArrayBuffer(Math.max(block.length, BUFFER_BYTES));
+    new Uint8Array(buffer, 0, block.length).set(block); // a copy: the caller's block stays its own
     slot.busy++;
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<PiecedBlock>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, block: own.buffer, last, level } satisfies DeflateRequest, [own.buffer]);
+      const request: DeflateRequest = { type: "deflate", id, block: buffer, length: block.length, last, level, fingerprint: this.#fingerprint, reuse };
+      slot.worker.postMessage(request, [buffer]);
     }).finally(() => slot.busy--);
-  };
+  }
+
+  /** Hashing on the first worker, beside its share of the blocks (it gets fewer of them while it hashes). */
+  get hashing(): Hashing {
+    return this.#hashing;
+  }
 
   /** Ends the workers; blocks still deflating fail. */
   close(): void {
@@ -59,27 +133,51 @@ export class DeflateWorkers {
   }
 
   #leastBusy() {
-    if (this.#workers.length < this.#count) {
+    if (this.#workers.length < this.#count) return this.#slot(this.#workers.length);
+    return this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+  }
+
+  /** The worker at `index`, started (with those before it) if it is not yet. */
+  #slot(index: number) {
+    while (this.#workers.length <= index) {
       const worker = new Worker(this.#script);
       worker.onmessage = ({ data: reply }: MessageEvent<DeflateReply>) => {
+        if ("type" in reply) return this.#hashing.handle(reply);
         const waiting = this.#waiting.get(reply.id);
         this.#waiting.delete(reply.id);
+        if (this.#free.length < FREE_BUFFERS) this.#free.push(reply.block);
         if ("error" in reply) waiting?.reject(new Error(`A block failed to deflate: ${reply.error}`));
-        else waiting?.resolve(reply.output);
+        else waiting?.resolve(reply);
       };
       worker.onerror = (event) => this.#fail(new Error(`A deflate worker failed: ${event.message}`));
       // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
       worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
-      const slot = { worker, busy: 0 };
-      this.#workers.push(slot);
-      return slot;
+      if (this.#reuse) worker.postMessage({ type: "reusable", keys: this.#reuse.keys() } satisfies DeflateRequest);
+      this.#workers.push({ worker, busy: 0 });
     }
-    return this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    return this.#workers[index]!;
   }
 
   #fail(error: Error): void {
     this.#failure ??= error;
+    this.#hashing.fail(this.#failure);
     for (const waiting of this.#waiting.values()) waiting.reject(error);
     this.#waiting.clear();
   }
+}
+
+/** The parts as one array: a view when they already lie one after another in one buffer (a run read at once). */
+function concat(parts: Uint8Array[]): Uint8Array {
+  const first = parts[0]!;
+  let end = first.byteOffset;
+  if (parts.every((part) => part.buffer === first.buffer && part.byteOffset === end && ((end += part.length), true))) {
+    return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
+  }
+  const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
 }

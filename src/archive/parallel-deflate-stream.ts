@@ -1,4 +1,4 @@
-import { type DeflateBlock, zlibDeflateBlock } from "./deflate-block.ts";
+import { type DeflateBlock, type DeflatedBlock, zlibDeflateBlock } from "./deflate-block.ts";
 
 export interface ParallelDeflateOptions {
   level?: number;
@@ -8,8 +8,11 @@ export interface ParallelDeflateOptions {
   deflate?: DeflateBlock;
 }
 
-/** Where a deflater sends each block: the compressed bytes to come, and the input bytes the block holds meanwhile. */
-export type BlockSink = (compressed: Promise<Uint8Array>, inputBytes: number) => Promise<void>;
+/**
+ * Where a deflater sends each block: the compressed bytes to come, the input bytes the block holds meanwhile,
+ * and whether it is the entry's last.
+ */
+export type BlockSink = (compressed: Promise<DeflatedBlock>, inputBytes: number, last: boolean) => Promise<void>;
 
 /**
  * A deflater that keeps several cores busy on one stream, pigz-style: the input is cut into blocks, each is
@@ -71,6 +74,6 @@ export class ParallelDeflater {
   }
 
   #start(block: Uint8Array, last: boolean): Promise<void> {
-    return this.#sink(this.#deflate(block, last, this.#level), block.length);
+    return this.#sink(this.#deflate(block, last, this.#level), block.length, last);
   }
 }

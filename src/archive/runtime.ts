@@ -4,7 +4,8 @@
  */
 
 import { type DeflateBlock, zlibDeflateBlock } from "./deflate-block.ts";
-import { DeflateWorkers } from "./deflate-workers.ts";
+import { DeflateWorkers, type DeflateWorkersOptions } from "./deflate-workers.ts";
+import { inlineHashing, type Hashing } from "./hash-thread.ts";
 
 type Crc32 = (data: Uint8Array, previous?: number) => number;
 
@@ -56,9 +57,13 @@ const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.
 /**
  * Where to deflate an archive's blocks: libdeflate on worker threads under Bun (faster than zlib at about the
  * same size, `deflate-block.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
+ * Only the workers fingerprint blocks and reuse an earlier archive's (`block-reuse.ts`): zlib's blocks come
+ * back without a fingerprint, so no index is made of them. `hashing` is where the archive and its entries are
+ * hashed: on the first worker, or this thread.
  */
-export function openBlockDeflater(): { deflate: DeflateBlock; close(): void } {
-  if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, close() {} };
-  const workers = new DeflateWorkers();
-  return { deflate: workers.deflate, close: () => workers.close() };
+export function openBlockDeflater(options: DeflateWorkersOptions = {}): { deflate: DeflateBlock; hashing: Hashing; close(): void } {
+  if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, hashing: inlineHashing, close() {} };
+  const workers = new DeflateWorkers(undefined, options);
+  return { deflate: workers.deflate, hashing: workers.hashing, close: () => workers.close() };
 }
+

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { BlockIndexBuilder, type BlockIndex, type ReusablePieces, type ReuseCounts } from "./block-reuse.ts";
 import { isCompressible } from "./entry-paths.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
 import { openBlockDeflater } from "./runtime.ts";
@@ -27,6 +27,10 @@ export interface WriteArchiveOptions {
   producer: string;
   signal?: AbortSignal;
   onProgress?: (progress: WriteProgress) => void;
+  /** List every deflated piece for a later archive to reuse (`block-reuse.ts`), where the deflater can. */
+  indexBlocks?: boolean;
+  /** An earlier archive whose pieces stand in for pieces of the same input. */
+  reuse?: ReusablePieces;
 }
 
 export interface WrittenArchive {
@@ -34,6 +38,10 @@ export interface WrittenArchive {
   sha256: string;
   size: number;
   manifest: Manifest;
+  /** How much deflated input was deflated now, and how much reused. */
+  reuse: ReuseCounts;
+  /** Every deflated piece, when asked for and the deflater could fingerprint them all. */
+  pieces?: BlockIndex["pieces"];
 }
 
 /**
@@ -48,13 +56,17 @@ export async function writeArchive(
   options: WriteArchiveOptions,
 ): Promise<WrittenArchive> {
   const { signal, onProgress, level = 2 } = options;
-  const archiveHash = createHash("sha256");
+  const deflater = openBlockDeflater({
+    ...(options.indexBlocks ? { fingerprint: true } : {}),
+    ...(options.reuse ? { reuse: options.reuse } : {}),
+  });
+  const archiveHash = deflater.hashing.begin();
   let archiveBytes = 0;
   const writer = output.getWriter();
   let writeError: unknown;
   const write = async (data: Uint8Array) => {
     if (writeError !== undefined) throw writeError;
-    archiveHash.update(data);
+    await archiveHash.update(data);
     archiveBytes += data.length;
     // Not awaiting each write lets the store's I/O overlap with the next block; `ready` is the backpressure.
     writer.write(data).catch((error) => {
@@ -62,16 +74,17 @@ export async function writeArchive(
     });
     await writer.ready;
   };
-  const deflater = openBlockDeflater();
-  const zip = new ZipStreamWriter(write, deflater.deflate);
+  const blockIndex = new BlockIndexBuilder(Boolean(options.indexBlocks));
+  const zip = new ZipStreamWriter(write, { deflate: deflater.deflate, onBlockWritten: blockIndex.add });
   const entries: ManifestEntry[] = [];
-  const blockLists: Promise<void>[] = [];
+  /** What the manifest waits for: entries' digests and block lists, known after their bytes are read. */
+  const entryDetails: Promise<void>[] = [];
   let bytesDone = 0;
   try {
     for await (const source of sources) {
       signal?.throwIfAborted();
       const stream = await source.open();
-      const entryHash = createHash("sha256");
+      const entryHash = deflater.hashing.begin();
       async function* chunks() {
         const reader = stream.getReader();
         try {
@@ -79,7 +92,7 @@ export async function writeArchive(
             const { value, done } = await reader.read();
             if (done) return;
             signal?.throwIfAborted();
-            entryHash.update(value);
+            await entryHash.update(value);
             bytesDone += value.length;
             onProgress?.({ bytesDone, entriesDone: entries.length, path: source.path });
             yield value;
@@ -93,19 +106,25 @@ export async function writeArchive(
         lastModified: source.lastModified,
         sizeHint: source.size,
       });
-      const entry: ManifestEntry = { path: source.path, size: added.size, sha256: entryHash.digest("hex") };
+      const entry: ManifestEntry = { path: source.path, size: added.size, sha256: "" };
       entries.push(entry);
+      // Not awaited: the hashing thread may still be a few MiB behind, and the next entry can start meanwhile.
+      const digested = entryHash.digest().then((hex) => {
+        entry.sha256 = hex;
+      });
+      digested.catch(() => {}); // awaited below
+      entryDetails.push(digested);
       if (added.blocks) {
         // Only worth listing when there is more than one block to inflate at once.
         const listed = added.blocks.then((blocks) => {
           if (blocks.compressedSizes.length > 1) entry.deflateBlocks = blocks;
         });
         listed.catch(() => {}); // a failure surfaces through the zip writer; this is awaited below
-        blockLists.push(listed);
+        entryDetails.push(listed);
       }
       onProgress?.({ bytesDone, entriesDone: entries.length, path: source.path });
     }
-    await Promise.all(blockLists);
+    await Promise.all(entryDetails);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       createdAt: new Date().toISOString(),
@@ -121,7 +140,8 @@ export async function writeArchive(
     await zip.close();
     if (writeError !== undefined) throw writeError;
     await writer.close();
-    return { sha256: archiveHash.digest("hex"), size: archiveBytes, manifest };
+    const pieces = blockIndex.pieces();
+    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...(pieces ? { pieces } : {}) };
   } catch (error) {
     await writer.abort(error).catch(() => {});
     throw error;

@@ -1,5 +1,5 @@
 import type { DeflateBlocks } from "./block-inflate.ts";
-import type { DeflateBlock } from "./deflate-block.ts";
+import type { DeflateBlock, DeflatedBlock } from "./deflate-block.ts";
 import { OrderedOutput } from "./ordered-output.ts";
 import { ParallelDeflater } from "./parallel-deflate-stream.ts";
 import { crc32 } from "./runtime.ts";
@@ -41,6 +41,21 @@ export interface AddedEntry {
   blocks?: Promise<DeflateBlocks>;
 }
 
+/** A deflated block as it reaches the output, for a writer that indexes its blocks (`block-reuse.ts`). */
+export interface WrittenBlock extends DeflatedBlock {
+  last: boolean;
+  inputLength: number;
+  /** Where the block starts in the archive. */
+  offset: number;
+}
+
+export interface ZipStreamWriterOptions {
+  /** Where blocks are deflated (`ParallelDeflater`'s default unless given). */
+  deflate?: DeflateBlock;
+  /** Told about every deflated block once it is written, in archive order. */
+  onBlockWritten?: (block: WrittenBlock) => void;
+}
+
 interface CentralRecord {
   name: Uint8Array;
   method: number;
@@ -66,14 +81,13 @@ export class ZipStreamWriter {
   readonly #output: OrderedOutput;
   readonly #central: CentralRecord[] = [];
   readonly #deflate: DeflateBlock | undefined;
+  readonly #onBlockWritten: ((block: WrittenBlock) => void) | undefined;
 
-  /**
-   * `write` must apply backpressure (resolve when the bytes may be followed by more). `deflate` is where blocks
-   * are deflated (`ParallelDeflater`'s default unless given).
-   */
-  constructor(write: (data: Uint8Array) => Promise<void>, deflate?: DeflateBlock) {
+  /** `write` must apply backpressure (resolve when the bytes may be followed by more). */
+  constructor(write: (data: Uint8Array) => Promise<void>, options: ZipStreamWriterOptions = {}) {
     this.#output = new OrderedOutput(write, MAX_PENDING_BYTES);
-    this.#deflate = deflate;
+    this.#deflate = options.deflate;
+    this.#onBlockWritten = options.onBlockWritten;
   }
 
   /**
@@ -97,11 +111,15 @@ export class ZipStreamWriter {
     let uncompressed = 0;
     let blockSize = 0;
     if (method === 8) {
-      const deflater = new ParallelDeflater((block, inputBytes) => {
-        const size = block.then((data) => data.length);
+      const onBlockWritten = this.#onBlockWritten;
+      const deflater = new ParallelDeflater((block, inputBytes, last) => {
+        let deflated: DeflatedBlock | undefined;
+        const data = block.then((b) => (deflated = b).data);
+        const size = data.then((d) => d.length);
         size.catch(() => {}); // a failure surfaces through the output queue
         blockSizes.push(size);
-        return this.#output.push(block, inputBytes);
+        // The offset is known when the block's turn comes, by which time it has been deflated.
+        return this.#output.push(data, inputBytes, onBlockWritten && ((offset) => onBlockWritten({ ...deflated!, last, offset, inputLength: inputBytes })));
       }, { level: options.level, ...(this.#deflate ? { deflate: this.#deflate } : {}) });
       blockSize = deflater.blockSize;
       for await (const chunk of chunks) {

@@ -83,13 +83,13 @@ export class BackupService {
     const job = this.deps.jobs.start(kind, key);
     try {
       const { store, descriptor } = this.deps.store();
-      await this.deps.runJob(
+      const result = await this.deps.runJob(
         { kind: "create", dataDir: this.deps.dataDir, store: descriptor, key, producer: this.deps.producer, level: this.deps.level ?? 2 },
         { onProgress: (p) => this.deps.jobs.progress(job, p) },
       );
       store.expect(key, true); // the worker published it: listings here wait for it to show
       this.deps.jobs.finish(job);
-      this.deps.log.info("backup created", { key });
+      this.deps.log.info("backup created", { key, deflatedBytes: result.reuse.deflatedBytes, reusedBytes: result.reuse.reusedBytes });
       return key;
     } catch (error) {
       this.deps.jobs.finish(job, error);

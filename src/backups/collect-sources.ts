@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { ArchiveSource } from "../archive/write-archive.ts";
 import { snapshotDatabase } from "../db/snapshot-database.ts";
 import { isDataRootEntry } from "./data-dir.ts";
+import { uninitializedBytes } from "../uninitialized-bytes.ts";
 
 /**
  * Lists what a backup of `dir` holds, in archive order: every `*.db` at the root as a consistent snapshot
@@ -80,7 +81,7 @@ async function readFileStream(path: string): Promise<ReadableStream<Uint8Array>>
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const buffer = new Uint8Array(READ_SIZE);
+        const buffer = uninitializedBytes(READ_SIZE); // the read fills what is used
         const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
         if (bytesRead > 0) return controller.enqueue(bytesRead === READ_SIZE ? buffer : buffer.subarray(0, bytesRead));
         await handle.close();

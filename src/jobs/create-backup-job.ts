@@ -1,5 +1,6 @@
 import { writeArchive } from "../archive/write-archive.ts";
 import { collectSources } from "../backups/collect-sources.ts";
+import { openReusablePieces, saveBlockIndex } from "../backups/block-indexes.ts";
 import { createStore } from "../store/create-store.ts";
 import type { CreateBackupParams, CreateBackupResult, JobProgress } from "./job-messages.ts";
 
@@ -11,6 +12,8 @@ export interface JobContext {
 /**
  * Streams a consistent archive of the data directory into the store. The store's write is atomic: the key
  * appears only once the archive is complete and synced, and any failure aborts it, leaving nothing behind.
+ * Where the store keeps block indexes, pieces the newest indexed backup already deflated are copied from it,
+ * and this backup's index is kept once it is published.
  */
 export async function createBackupJob(params: CreateBackupParams, context: JobContext = {}): Promise<CreateBackupResult> {
   const store = await createStore(params.store);
@@ -23,10 +26,13 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
   const currentTotal = () => otherBytes + databases.reduce((sum, s) => sum + s.size, 0);
   context.onProgress?.({ phase: "archiving", bytesDone: 0, bytesTotal, entriesDone: 0, entriesTotal });
   const pending = await store.write(params.key, { checkBeforeCommit: false });
+  const previous = await openReusablePieces(store, params.level); // never throws: nothing to reuse then
   try {
     const written = await writeArchive(sources, pending.stream, {
       level: params.level,
       producer: params.producer,
+      indexBlocks: store.blockIndexes !== undefined,
+      ...(previous ? { reuse: previous.pieces } : {}),
       ...(context.signal ? { signal: context.signal } : {}),
       onProgress: (p) =>
         context.onProgress?.({ phase: "archiving", bytesDone: p.bytesDone, bytesTotal: Math.max(currentTotal(), p.bytesDone), entriesDone: p.entriesDone, entriesTotal }),
@@ -34,9 +40,14 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
     const total = currentTotal();
     context.onProgress?.({ phase: "storing", bytesDone: total, bytesTotal: total, entriesDone: entriesTotal, entriesTotal });
     await pending.commit(written.sha256);
-    return { key: params.key, size: written.size, sha256: written.sha256, entries: written.manifest.entries.length };
+    if (written.pieces) {
+      await saveBlockIndex(store, { key: params.key, size: written.size, sha256: written.sha256, level: params.level, pieces: written.pieces });
+    }
+    return { key: params.key, size: written.size, sha256: written.sha256, entries: written.manifest.entries.length, reuse: written.reuse };
   } catch (error) {
     await pending.abort().catch(() => {});
     throw error;
+  } finally {
+    await previous?.close().catch(() => {});
   }
 }

@@ -1,3 +1,4 @@
+import type { ReuseCounts } from "../archive/block-reuse.ts";
 import type { SerializedError } from "../errors.ts";
 import type { StoreDescriptor } from "../store/backup-store.ts";
 
@@ -56,6 +57,8 @@ export interface CreateBackupResult {
   size: number;
   sha256: string;
   entries: number;
+  /** How much deflated input was deflated now, and how much copied from an earlier backup (`block-reuse.ts`). */
+  reuse: ReuseCounts;
 }
 
 export interface CheckBackupResult {

@@ -69,6 +69,20 @@ export interface BackupStore {
    * an eventually consistent backend keeps retrying its listings and reads until they agree.
    */
   expect(key: string, present: boolean): void;
+  /**
+   * Each backup's block index (`block-reuse.ts`), on stores whose random reads are cheap enough for the next
+   * backup to copy an earlier one's deflated blocks instead of deflating them again. Absent on S3: reading
+   * 300 MB back over a network link costs more than deflating it on most links.
+   */
+  blockIndexes?: BlockIndexFiles;
+}
+
+/** Small files kept beside backups, one per key at most, removed with their backup and never listed. */
+export interface BlockIndexFiles {
+  /** The text written for `key`, or undefined when there is none. */
+  read(key: string): Promise<string | undefined>;
+  /** Writes it whole (atomically), once `key` is published. */
+  write(key: string, text: string): Promise<void>;
 }
 
 /** How a worker rebuilds the store on its side of the thread boundary: data, never an instance. */

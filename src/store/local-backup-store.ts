@@ -2,19 +2,33 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, StorageError } from "../errors.ts";
-import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
+import type { BackupInfo, BackupStore, BlockIndexFiles, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
 import { assertSafeKey } from "./keys.ts";
+import { uninitializedBytes } from "../uninitialized-bytes.ts";
 
 /** Bytes written between background flushes of an archive being stored. */
 const FLUSH_EVERY = 16 * 1024 * 1024;
 
-/** Temp files and checksum sidecars live in hidden subfolders, so a key can never collide with them. */
+/** Temp files, checksum sidecars and block indexes live in hidden subfolders, so a key can never collide with them. */
 const TEMP_DIR = ".tmp";
 const META_DIR = ".meta";
+const BLOCKS_DIR = ".blocks";
 
 /** Backups as files in `<data dir>/backups`: temp name, fsync, rename; the archive checksum in a sidecar. */
 export class LocalBackupStore implements BackupStore {
   constructor(readonly dir: string) {}
+
+  /** On a local disk, copying an earlier backup's blocks beats deflating them again. */
+  readonly blockIndexes: BlockIndexFiles = {
+    read: (key) => {
+      assertSafeKey(key);
+      return readFile(this.#blocksPath(key), "utf8").catch(() => undefined);
+    },
+    write: (key, text) => {
+      assertSafeKey(key);
+      return writeFileAtomic(this.#blocksPath(key), text);
+    },
+  };
 
   async list(): Promise<BackupInfo[]> {
     let names: string[];
@@ -124,6 +138,7 @@ export class LocalBackupStore implements BackupStore {
     try {
       await rm(join(this.dir, key));
       await rm(this.#metaPath(key), { force: true });
+      await rm(this.#blocksPath(key), { force: true });
     } catch (error) {
       throw mapError(error, key, "delete the backup");
     }
@@ -131,11 +146,13 @@ export class LocalBackupStore implements BackupStore {
 
   async cleanup(): Promise<void> {
     await rm(join(this.dir, TEMP_DIR), { recursive: true, force: true });
-    const metas = await readdir(join(this.dir, META_DIR)).catch(() => [] as string[]);
-    for (const meta of metas) {
-      const key = meta.replace(/\.sha256$/, "");
-      const exists = await stat(join(this.dir, key)).then(() => true, () => false);
-      if (!exists) await rm(join(this.dir, META_DIR, meta), { force: true });
+    // Sidecars whose backup is gone, and the temp files of sidecar writes a crash cut short.
+    for (const [folder, suffix] of [[META_DIR, ".sha256"], [BLOCKS_DIR, ".json"]] as const) {
+      for (const name of await readdir(join(this.dir, folder)).catch(() => [] as string[])) {
+        const key = name.endsWith(suffix) ? name.slice(0, -suffix.length) : undefined;
+        const exists = key !== undefined && (await stat(join(this.dir, key)).then(() => true, () => false));
+        if (!exists) await rm(join(this.dir, folder, name), { force: true });
+      }
     }
   }
 
@@ -144,6 +161,10 @@ export class LocalBackupStore implements BackupStore {
 
   #metaPath(key: string) {
     return join(this.dir, META_DIR, `${key}.sha256`);
+  }
+
+  #blocksPath(key: string) {
+    return join(this.dir, BLOCKS_DIR, `${key}.json`);
   }
 }
 
@@ -184,7 +205,7 @@ async function openFile(path: string): Promise<RandomAccessSource> {
   return {
     size,
     async read(offset, length) {
-      const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      const buffer = uninitializedBytes(Math.max(0, Math.min(length, size - offset))); // only bytes read are handed out
       let done = 0;
       while (done < buffer.length) {
         const { bytesRead } = await handle.read(buffer, done, buffer.length - done, offset + done);

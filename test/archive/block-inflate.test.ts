@@ -29,7 +29,7 @@ async function zipWithManifest(manifestBlocks?: (real: DeflateBlocks) => unknown
   const chunks: Uint8Array[] = [];
   // The deflater writeArchive uses (libdeflate workers under Bun), so the blocks match the ones it lists.
   const deflater = openBlockDeflater();
-  const zip = new ZipStreamWriter(async (data) => void chunks.push(data.slice()), deflater.deflate);
+  const zip = new ZipStreamWriter(async (data) => void chunks.push(data.slice()), { deflate: deflater.deflate });
   const added = await zip.addEntry("data.db", (async function* () { yield dbBytes; })(), { level: 2, lastModified: new Date(), sizeHint: dbBytes.length });
   const blocks = await added.blocks!;
   const manifest = {

@@ -1,17 +1,18 @@
+import { createHash } from "node:crypto";
 import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
-import { deflateBlockInPieces } from "../../src/archive/deflate-block.ts";
+import { deflatePieces } from "../../src/archive/deflate-block.ts";
 import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
 const libdeflate = (data: Uint8Array) => Bun.deflateSync(data as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" });
 const MiB = 1024 * 1024;
 
-describe("deflateBlockInPieces", () => {
+describe("deflatePieces", () => {
   test("blocks deflated in libdeflate pieces concatenate into one stream, and each open block inflates alone", () => {
     const input = jsonRows(2 * MiB + 777);
     const blocks = [input.subarray(0, MiB), input.subarray(MiB, 2 * MiB), input.subarray(2 * MiB)];
-    const out = blocks.map((block, i) => deflateBlockInPieces(block, i === blocks.length - 1, libdeflate));
+    const out = blocks.map((block, i) => deflatePieces(block, i === blocks.length - 1, libdeflate).output);
     expect(Buffer.from(inflateRawSync(Buffer.concat(out))).equals(Buffer.from(input))).toBe(true);
     const second = inflateRawSync(out[1]!, { finishFlush: constants.Z_SYNC_FLUSH });
     expect(Buffer.from(second).equals(Buffer.from(blocks[1]!))).toBe(true);
@@ -25,15 +26,15 @@ describe("deflateBlockInPieces", () => {
       return deflateRawSync(piece, { strategy: constants.Z_FIXED });
     };
     const input = jsonRows(300_000);
-    const open = deflateBlockInPieces(input.subarray(0, 200_000), false, fixedCodes);
-    const last = deflateBlockInPieces(input.subarray(200_000), true, fixedCodes);
+    const open = deflatePieces(input.subarray(0, 200_000), false, fixedCodes).output;
+    const last = deflatePieces(input.subarray(200_000), true, fixedCodes).output;
     expect(calls).toBeGreaterThan(4);
     expect(Buffer.from(inflateRawSync(Buffer.concat([open, last]))).equals(Buffer.from(input))).toBe(true);
   });
 
   test("an empty last block is a valid end of stream", () => {
-    const open = deflateBlockInPieces(jsonRows(1000), false, libdeflate);
-    const end = deflateBlockInPieces(new Uint8Array(0), true, libdeflate);
+    const open = deflatePieces(jsonRows(1000), false, libdeflate).output;
+    const end = deflatePieces(new Uint8Array(0), true, libdeflate).output;
     expect(Buffer.from(inflateRawSync(Buffer.concat([open, end]))).equals(Buffer.from(jsonRows(1000)))).toBe(true);
   });
 });
@@ -47,24 +48,46 @@ describe("DeflateWorkers", () => {
     const input = jsonRows(6 * MiB);
     const blocks = Array.from({ length: 6 }, (_, i) => input.subarray(i * MiB, (i + 1) * MiB));
     const out = await Promise.all(blocks.map((block, i) => workers!.deflate(block, i === 5, 2)));
-    expect(Buffer.from(inflateRawSync(Buffer.concat(out))).equals(Buffer.from(input))).toBe(true);
+    expect(Buffer.from(inflateRawSync(Buffer.concat(out.map((b) => b.data)))).equals(Buffer.from(input))).toBe(true);
     // The caller's buffer is copied, not taken: it is still whole.
     expect(blocks[0]!.length).toBe(MiB);
+  });
+
+  test("a Buffer block stays the caller's: its slice would share memory, so it is copied before the transfer", async () => {
+    workers = new DeflateWorkers(1);
+    const block = Buffer.from(jsonRows(MiB, 6));
+    const { data } = await workers.deflate(block.subarray(0, MiB / 2), true, 2);
+    expect(block.length).toBe(MiB);
+    expect(Buffer.from(inflateRawSync(data)).equals(block.subarray(0, MiB / 2))).toBe(true);
+  });
+
+  test("with fingerprints on, each block comes back with its pieces: input lengths, output lengths, input SHA-256s", async () => {
+    workers = new DeflateWorkers(1, { fingerprint: true });
+    const block = jsonRows(MiB, 7);
+    const { data, pieces } = await workers.deflate(block, false, 2);
+    expect(pieces).toHaveLength(22);
+    expect(pieces!.reduce((sum, p) => sum + p.length, 0)).toBe(data.length);
+    let at = 0;
+    for (const piece of pieces!) {
+      expect(piece.sha256).toBe(createHash("sha256").update(block.subarray(at, (at += piece.inputLength))).digest("hex"));
+      expect(piece.reused).toBe(false);
+    }
+    expect(at).toBe(MiB);
   });
 
   test("levels above the fast ones deflate with zlib; a level zlib refuses fails that block only", async () => {
     workers = new DeflateWorkers(1);
     const data = jsonRows(100_000);
-    const level6 = await workers.deflate(data, true, 6);
+    const level6 = (await workers.deflate(data, true, 6)).data;
     expect(Buffer.from(inflateRawSync(level6)).equals(Buffer.from(data))).toBe(true);
     const refused = await workers.deflate(data, true, 42).catch((error: Error) => error);
     expect((refused as Error).message).toContain("A block failed to deflate");
-    expect(inflateRawSync(await workers.deflate(data, true, 1)).length).toBe(data.length);
+    expect(inflateRawSync((await workers.deflate(data, true, 1)).data).length).toBe(data.length);
   });
 
   test("a worker that ends on its own fails the blocks it held instead of leaving them waiting", async () => {
     // A worker that exits on its first message, as a crash would: no reply, no error event.
-    workers = new DeflateWorkers(1, new URL("../support/exiting.worker.ts", import.meta.url));
+    workers = new DeflateWorkers(1, { script: new URL("../support/exiting.worker.ts", import.meta.url) });
     const failure = await workers.deflate(jsonRows(MiB), true, 2).catch((error: Error) => error);
     expect((failure as Error).message).toBe("A deflate worker ended.");
   });

@@ -11,7 +11,7 @@ async function deflateAll(input: Uint8Array, feed: number, blockSize: number, ma
     out.push(data);
     onWrite();
   }, maxPending);
-  const deflater = new ParallelDeflater((block, bytes) => output.push(block, bytes), { level: 2, blockSize });
+  const deflater = new ParallelDeflater((block, bytes) => output.push(block.then((b) => b.data), bytes), { level: 2, blockSize });
   for (let at = 0; at < input.length; at += feed) await deflater.write(input.subarray(at, at + feed));
   await deflater.end();
   return { out, output };
@@ -34,7 +34,7 @@ describe("ParallelDeflater", () => {
     const cuts = [10, blockSize * 3 + 5, blockSize - 15, blockSize * 2, 7, blockSize * 3];
     const out: Uint8Array[] = [];
     const output = new OrderedOutput((data) => void out.push(data), blockSize * 3);
-    const deflater = new ParallelDeflater((block, bytes) => output.push(block, bytes), { level: 2, blockSize });
+    const deflater = new ParallelDeflater((block, bytes) => output.push(block.then((b) => b.data), bytes), { level: 2, blockSize });
     let at = 0;
     for (const cut of cuts) {
       await deflater.write(input.subarray(at, at + cut));

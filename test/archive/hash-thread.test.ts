@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { inflateRawSync } from "node:zlib";
+import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
+import { sha256Hex } from "../support/archives.ts";
+import { jsonRows } from "../support/sample-data.ts";
+
+const MiB = 1024 * 1024;
+
+describe("hashing on a deflate worker (HashChannel)", () => {
+  let workers: DeflateWorkers | undefined;
+  afterEach(() => workers?.close());
+
+  test("hashes streams on its thread, each as node:crypto would, whatever the chunk sizes, and one beside the others", async () => {
+    workers = new DeflateWorkers(2);
+    const hashing = workers.hashing;
+    const entries = [jsonRows(3 * MiB + 17, 1), new Uint8Array(0), jsonRows(1000, 2), jsonRows(20 * MiB, 3)];
+    const whole = hashing.begin(); // like the archive's hash, fed beside its entries' own
+    const digests: Promise<string>[] = [];
+    for (const [i, bytes] of entries.entries()) {
+      const hasher = hashing.begin();
+      // Small chunks, whole MiBs and odd sizes across the batch edges.
+      const sizes = [1, 4096, MiB, 2 * MiB + 3, 70_000];
+      for (let at = 0, k = i; at < bytes.length; k++) {
+        const chunk = bytes.subarray(at, at + sizes[k % sizes.length]!);
+        await hasher.update(chunk);
+        await whole.update(chunk);
+        at += chunk.length;
+      }
+      digests.push(hasher.digest()); // not awaited: the next entry starts meanwhile
+    }
+    expect(await Promise.all(digests)).toEqual(entries.map(sha256Hex));
+    expect(await whole.digest()).toBe(sha256Hex(new Uint8Array(Buffer.concat(entries))));
+  });
+
+  test("the caller's chunks stay its own: a Buffer, whose slice would share memory, is copied, not taken", async () => {
+    workers = new DeflateWorkers(1);
+    const chunk = Buffer.from(jsonRows(2 * MiB, 4));
+    const hasher = workers.hashing.begin();
+    await hasher.update(chunk);
+    expect(chunk.length).toBe(2 * MiB);
+    expect(await hasher.digest()).toBe(sha256Hex(chunk));
+  });
+
+  test("blocks deflate on the same worker while it hashes, each answer for its own request", async () => {
+    workers = new DeflateWorkers(1);
+    const hasher = workers.hashing.begin();
+    const data = jsonRows(6 * MiB, 8);
+    const deflated = workers.deflate(data.subarray(0, MiB), true, 2);
+    await hasher.update(data);
+    expect(await hasher.digest()).toBe(sha256Hex(data));
+    expect(Buffer.from(inflateRawSync((await deflated).data)).equals(Buffer.from(data.subarray(0, MiB)))).toBe(true);
+  });
+
+  test("a worker that ends on its own fails the hash instead of leaving it waiting, and so do later ones", async () => {
+    workers = new DeflateWorkers(1, { script: new URL("../support/exiting.worker.ts", import.meta.url) });
+    const hasher = workers.hashing.begin();
+    const failure = await (async () => {
+      await hasher.update(jsonRows(2 * MiB, 5));
+      return hasher.digest();
+    })().catch((error: Error) => error);
+    expect((failure as Error).message).toBe("A deflate worker ended.");
+    expect(((await workers.hashing.begin().digest().catch((error: Error) => error)) as Error).message).toBe("A deflate worker ended.");
+  });
+});
