@@ -13,7 +13,7 @@ import type { WrittenBlock } from "./zip-stream-writer.ts";
  * entry, and the level: a piece whose input has the same SHA-256 as one in the earlier archive can take that
  * archive's bytes as they are. The archive comes out byte for byte as if deflated again. Pieces, not 1 MiB
  * blocks, because an app's writes land all over its database (every index it has): one changed 4 KiB page
- * costs one piece.
+ * costs the one or two pieces it lies in.
  *
  * Trust: the index is written by the create job beside the archive it describes, never read from an archive
  * (an uploaded zip could claim anything). Before any piece is reused, the archive must still have the size and
