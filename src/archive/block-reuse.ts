@@ -43,14 +43,21 @@ export type BlockIndex = v.InferOutput<typeof BlockIndexSchema>;
 
 /** Collects an archive's pieces as they are written, and how much of its input was deflated or reused. */
 export class BlockIndexBuilder {
-  readonly #pieces: BlockIndex["pieces"] = [];
+  #pieces: BlockIndex["pieces"] = [];
   readonly #indexing: boolean;
+  readonly #maxPieces: number;
+  readonly #onFull: () => void;
   #complete = true;
   readonly counts: ReuseCounts = { deflatedBytes: 0, reusedBytes: 0 };
 
-  /** `indexing`: list the pieces too, not only count them. */
-  constructor(indexing: boolean) {
+  /**
+   * `indexing`: list the pieces too, not only count them. Past `maxPieces` the list is dropped (a next backup
+   * would not use it, and it would grow with the archive) and `onFull` is told, to stop fingerprinting.
+   */
+  constructor(indexing: boolean, options: { maxPieces?: number; onFull?: () => void } = {}) {
     this.#indexing = indexing;
+    this.#maxPieces = options.maxPieces ?? MAX_REUSABLE_PIECES;
+    this.#onFull = options.onFull ?? (() => {});
   }
 
   /** For `ZipStreamWriter`'s `onBlockWritten`. */
@@ -61,11 +68,16 @@ export class BlockIndexBuilder {
       this.counts.deflatedBytes += block.inputLength;
       return;
     }
+    if (this.#indexing && this.#complete && this.#pieces.length + block.pieces.length > this.#maxPieces) {
+      this.#complete = false;
+      this.#pieces = [];
+      this.#onFull();
+    }
     let offset = block.offset;
     for (const [i, piece] of block.pieces.entries()) {
       if (piece.reused) this.counts.reusedBytes += piece.inputLength;
       else this.counts.deflatedBytes += piece.inputLength;
-      if (this.#indexing) {
+      if (this.#indexing && this.#complete) {
         const crc = piece.crc32 ?? crc32(block.data.subarray(offset - block.offset, offset - block.offset + piece.length));
         this.#pieces.push([piece.sha256, block.last && i === block.pieces.length - 1, offset, piece.length, crc]);
       }
@@ -73,7 +85,7 @@ export class BlockIndexBuilder {
     }
   };
 
-  /** The pieces, once the archive is written; undefined when some block had none. */
+  /** The pieces, once the archive is written; undefined when some block had none, or there were too many. */
   pieces(): BlockIndex["pieces"] | undefined {
     return this.#indexing && this.#complete ? this.#pieces : undefined;
   }
@@ -96,8 +108,8 @@ export interface ReuseCounts {
 }
 
 /**
- * Pieces lists above this many are not offered to the deflate threads (each holds a lookup of about 100 bytes
- * per piece): about 12 GB of deflated input. Larger backups deflate everything, as without an index.
+ * Indexes are kept up to this many pieces, about 12 GB of deflated input: each deflate thread holds a lookup of
+ * about 100 bytes per piece, and the index is built in memory. Larger backups deflate everything, as without.
  */
 export const MAX_REUSABLE_PIECES = 256 * 1024;
 

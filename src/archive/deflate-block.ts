@@ -100,7 +100,7 @@ export function deflateBlockSync(
  * Why: on the bench's data this is about 1.1× faster than zlib level 2 at the same size, single-threaded, and
  * the archive is written 5–8% sooner (README "Performance"). Each piece starting without a window costs about
  * what libdeflate's better matching gains. Pieces that stand alone are also what makes reuse fine-grained: a
- * changed database page costs one 48 KiB piece deflated again, not its whole 1 MiB block (`block-reuse.ts`).
+ * changed database page costs the one or two pieces it lies in, not its whole 1 MiB block (`block-reuse.ts`).
  */
 export function deflatePieces(block: Uint8Array, last: boolean, libdeflate: (piece: Uint8Array) => Uint8Array, options: PieceOptions = {}): PiecedBlock {
   const count = Math.max(1, Math.ceil(block.length / PIECE_LIMIT));

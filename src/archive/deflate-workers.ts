@@ -51,12 +51,13 @@ interface Waiting {
  *
  * Why workers: libdeflate is reached through `Bun.deflateSync`, which runs on the calling thread; node:zlib's
  * async calls use the thread pool, but zlib is slower (PERF-NOTES). Threads created by a job thread share its
- * lowered priority, like the pool (`thread-priority.ts`).
+ * lowered priority, like the pool (`thread-priority.ts`). They also hash each piece for reuse when asked
+ * (`block-reuse.ts`), and the first one hashes the archive and its entries (`hashing`, `hash-thread.ts`).
  */
 export class DeflateWorkers {
   readonly #count: number;
   readonly #script: URL;
-  readonly #fingerprint: boolean;
+  #fingerprint: boolean;
   readonly #reuse: ReusablePieces | undefined;
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #waiting = new Map<number, Waiting>();
@@ -101,7 +102,9 @@ export class DeflateWorkers {
     for (const [i, piece] of pieces.entries()) {
       const from = "fresh" in piece ? { data: output.subarray(fresh, (fresh += piece.fresh)) } : reused[taken++]!;
       parts.push(from.data);
-      if (sha256s) described.push({ inputLength: piece.inputLength, length: from.data.length, sha256: sha256s[i]!, reused: "reuse" in piece, ...("crc32" in from ? { crc32: from.crc32 } : {}) });
+      if (!sha256s) continue;
+      const known = "crc32" in from ? { crc32: from.crc32 } : {};
+      described.push({ inputLength: piece.inputLength, length: from.data.length, sha256: sha256s[i]!, reused: "reuse" in piece, ...known });
     }
     return { data: taken === 0 ? output : concat(parts), ...(sha256s ? { pieces: described } : {}) };
   }
@@ -119,6 +122,11 @@ export class DeflateWorkers {
       const request: DeflateRequest = { type: "deflate", id, block: buffer, length: block.length, last, level, fingerprint: this.#fingerprint, reuse };
       slot.worker.postMessage(request, [buffer]);
     }).finally(() => slot.busy--);
+  }
+
+  /** Stops hashing pieces for an index that will not be kept; pieces go on being hashed while they are reused. */
+  stopFingerprinting(): void {
+    if (!this.#reuse) this.#fingerprint = false;
   }
 
   /** Hashing on the first worker, beside its share of the blocks (it gets fewer of them while it hashes). */

@@ -61,9 +61,13 @@ const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.
  * back without a fingerprint, so no index is made of them. `hashing` is where the archive and its entries are
  * hashed: on the first worker, or this thread.
  */
-export function openBlockDeflater(options: DeflateWorkersOptions = {}): { deflate: DeflateBlock; hashing: Hashing; close(): void } {
-  if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, hashing: inlineHashing, close() {} };
+export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
+  deflate: DeflateBlock;
+  hashing: Hashing;
+  stopFingerprinting(): void;
+  close(): void;
+} {
+  if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, hashing: inlineHashing, stopFingerprinting() {}, close() {} };
   const workers = new DeflateWorkers(undefined, options);
-  return { deflate: workers.deflate, hashing: workers.hashing, close: () => workers.close() };
+  return { deflate: workers.deflate, hashing: workers.hashing, stopFingerprinting: () => workers.stopFingerprinting(), close: () => workers.close() };
 }
-

@@ -74,7 +74,7 @@ export async function writeArchive(
     });
     await writer.ready;
   };
-  const blockIndex = new BlockIndexBuilder(Boolean(options.indexBlocks));
+  const blockIndex = new BlockIndexBuilder(Boolean(options.indexBlocks), { onFull: () => deflater.stopFingerprinting() });
   const zip = new ZipStreamWriter(write, { deflate: deflater.deflate, onBlockWritten: blockIndex.add });
   const entries: ManifestEntry[] = [];
   /** What the manifest waits for: entries' digests and block lists, known after their bytes are read. */

@@ -2,8 +2,8 @@ import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ArchiveSource } from "../archive/write-archive.ts";
 import { snapshotDatabase } from "../db/snapshot-database.ts";
-import { isDataRootEntry } from "./data-dir.ts";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
+import { isDataRootEntry } from "./data-dir.ts";
 
 /**
  * Lists what a backup of `dir` holds, in archive order: every `*.db` at the root as a consistent snapshot

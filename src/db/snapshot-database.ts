@@ -1,6 +1,6 @@
 import Database from "libsql";
-import { BUSY_TIMEOUT_MS } from "./database-handle.ts";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
+import { BUSY_TIMEOUT_MS } from "./database-handle.ts";
 
 /**
  * Pages read per query: 256 pages of 4 KiB is 1 MiB a batch, the deflater's block size. Larger batches gained
@@ -60,9 +60,13 @@ export function snapshotDatabase(path: string): DatabaseSnapshot {
           const last = Math.min(pageCount, next + PAGES_PER_BATCH - 1);
           const rows = pageBatch.all(next, last) as [Uint8Array][];
           if (rows.length !== last - next + 1) throw new Error("The database changed size during its snapshot.");
-          // Every byte is set below.
+          // Not zeroed first: every byte is set below, each page checked to be whole.
           const chunk = uninitializedBytes(rows.length * pageSize);
-          for (let i = 0; i < rows.length; i++) chunk.set(rows[i]![0], i * pageSize);
+          for (let i = 0; i < rows.length; i++) {
+            const page = rows[i]![0];
+            if (page.length !== pageSize) throw new Error(`Page ${next + i} of the database is not ${pageSize} bytes.`);
+            chunk.set(page, i * pageSize);
+          }
           next = last + 1;
           controller.enqueue(chunk);
         } catch (error) {

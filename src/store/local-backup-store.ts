@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, StorageError } from "../errors.ts";
+import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import type { BackupInfo, BackupStore, BlockIndexFiles, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
 import { assertSafeKey } from "./keys.ts";
-import { uninitializedBytes } from "../uninitialized-bytes.ts";
 
 /** Bytes written between background flushes of an archive being stored. */
 const FLUSH_EVERY = 16 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BLOCK_INDEX_FORMAT, parseBlockIndex, ReusablePieces, type BlockIndex } from "../../src/archive/block-reuse.ts";
+import { BLOCK_INDEX_FORMAT, BlockIndexBuilder, parseBlockIndex, ReusablePieces, type BlockIndex } from "../../src/archive/block-reuse.ts";
 import { reuseKey } from "../../src/archive/deflate-block.ts";
 import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/read-archive.ts";
@@ -102,6 +102,25 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const manifestBytes = first.written.reuse.deflatedBytes - set.database.length - set.notes.length;
     expect(written.reuse.deflatedBytes - manifestBytes).toBe(2 * MiB);
     await expectHolds(new Uint8Array(Buffer.concat(chunks)), set);
+  });
+
+  test("an index past its size limit is dropped, not kept growing, and fingerprinting is told to stop", () => {
+    let full = 0;
+    const builder = new BlockIndexBuilder(true, { maxPieces: 3, onFull: () => full++ });
+    const block = (offset: number) => ({
+      data: new Uint8Array(20),
+      last: false,
+      offset,
+      inputLength: 100,
+      pieces: [10, 10].map((length) => ({ inputLength: 50, length, sha256: "c".repeat(64), reused: false })),
+    });
+    builder.add(block(0));
+    expect(builder.pieces()).toHaveLength(2);
+    builder.add(block(20));
+    builder.add(block(40));
+    expect(builder.pieces()).toBeUndefined();
+    expect(full).toBe(1);
+    expect(builder.counts).toEqual({ deflatedBytes: 300, reusedBytes: 0 });
   });
 
   test("an index is parsed strictly: anything malformed is no index at all", () => {

@@ -73,6 +73,8 @@ describe("DeflateWorkers", () => {
       expect(piece.reused).toBe(false);
     }
     expect(at).toBe(MiB);
+    workers.stopFingerprinting(); // an index that grew too large: hashing stops
+    expect((await workers.deflate(block, false, 2)).pieces).toBeUndefined();
   });
 
   test("levels above the fast ones deflate with zlib; a level zlib refuses fails that block only", async () => {
