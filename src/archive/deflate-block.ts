@@ -1,5 +1,6 @@
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
+import { concatBytes } from "./concat-bytes.ts";
 import { spliceInPlace } from "./deflate-splice.ts";
 
 /** One piece of a deflated block (`deflatePieces`): its input, its output, and its input's SHA-256. */
@@ -125,7 +126,6 @@ function piecesOf(
   const parts: (Uint8Array | readonly number[])[] = [];
   const pieces: PiecedBlock["pieces"] = [];
   const sha256s: string[] = [];
-  let total = 0;
   let start = 0;
   for (const [i, inputLength] of lengths.entries()) {
     const piece = block.subarray(start, start + inputLength);
@@ -144,19 +144,7 @@ function piecesOf(
       parts.push(part);
       fresh += part.length;
     }
-    total += fresh;
     pieces.push({ inputLength, fresh });
   }
-  return { output: join(parts, total), pieces, ...(options.fingerprint ? { sha256s } : {}) };
-}
-
-function join(parts: (Uint8Array | readonly number[])[], total: number): Uint8Array {
-  if (parts.length === 1 && parts[0] instanceof Uint8Array) return parts[0];
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
+  return { output: concatBytes(parts), pieces, ...(options.fingerprint ? { sha256s } : {}) };
 }

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import type { ReusablePieces } from "./block-reuse.ts";
+import { concatBytes } from "./concat-bytes.ts";
 import type { BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
 import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./hash-thread.ts";
 
@@ -106,7 +107,7 @@ export class DeflateWorkers {
       const known = "crc32" in from ? { crc32: from.crc32 } : {};
       described.push({ inputLength: piece.inputLength, length: from.data.length, sha256: sha256s[i]!, reused: "reuse" in piece, ...known });
     }
-    return { data: taken === 0 ? output : concat(parts), ...(sha256s ? { pieces: described } : {}) };
+    return { data: taken === 0 ? output : concatBytes(parts), ...(sha256s ? { pieces: described } : {}) };
   }
 
   #send(block: Uint8Array, last: boolean, level: number, reuse: boolean) {
@@ -172,20 +173,4 @@ export class DeflateWorkers {
     for (const waiting of this.#waiting.values()) waiting.reject(error);
     this.#waiting.clear();
   }
-}
-
-/** The parts as one array: a view when they already lie one after another in one buffer (a run read at once). */
-function concat(parts: Uint8Array[]): Uint8Array {
-  const first = parts[0]!;
-  let end = first.byteOffset;
-  if (parts.every((part) => part.buffer === first.buffer && part.byteOffset === end && ((end += part.length), true))) {
-    return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
-  }
-  const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
 import { InvalidBackupError } from "../errors.ts";
+import { concatBytes } from "./concat-bytes.ts";
 import { entryPathProblem } from "./entry-paths.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
 import {
@@ -190,7 +191,7 @@ async function readManifest(entries: Entry[], problems: string[]): Promise<Manif
     problems.push(describeReadError(error, MANIFEST_PATH));
     return undefined;
   }
-  const parsed = parseManifest(new TextDecoder().decode(concat(chunks)));
+  const parsed = parseManifest(new TextDecoder().decode(concatBytes(chunks)));
   if ("problem" in parsed) {
     problems.push(parsed.problem);
     return undefined;
@@ -220,14 +221,4 @@ function describeReadError(error: unknown, name: string): string {
   const message = String((error as Error)?.message ?? error);
   if (/crc|signature/i.test(message)) return `The entry ${name} is corrupt: its CRC-32 does not match.`;
   return `The entry ${name} cannot be read: the archive is corrupt or truncated.`;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
