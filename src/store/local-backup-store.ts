@@ -26,7 +26,8 @@ export class LocalBackupStore implements BackupStore {
     },
     write: (key, text) => {
       assertSafeKey(key);
-      return writeFileAtomic(this.#blocksPath(key), text);
+      // Private like the archives: piece hashes would let a reader confirm guesses at the data.
+      return writeFileAtomic(this.#blocksPath(key), text, 0o600);
     },
   };
 
@@ -168,11 +169,11 @@ export class LocalBackupStore implements BackupStore {
   }
 }
 
-async function writeFileAtomic(path: string, content: string) {
+async function writeFileAtomic(path: string, content: string, mode?: number) {
   const dir = join(path, "..");
   await mkdir(dir, { recursive: true });
   const temp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(temp, content);
+  await writeFile(temp, content, mode === undefined ? {} : { mode });
   await rename(temp, path);
 }
 

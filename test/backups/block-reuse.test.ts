@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { parseBlockIndex } from "../../src/archive/block-reuse.ts";
@@ -50,6 +50,8 @@ describe("a backup reuses the blocks of the newest earlier backup", () => {
     expect(first.reused).toBe(0);
     expect(first.deflated).toBeGreaterThan(5 * 1024 * 1024); // data.db, the text files, the manifest
     expect(await indexes()).toEqual(["first.zip.json"]);
+    // As private as the archive: piece hashes would let a reader confirm guesses at the data.
+    expect((await stat(join(backups(), ".blocks", "first.zip.json"))).mode & 0o777).toBe(0o600);
     const index = parseBlockIndex(await readFile(join(backups(), ".blocks", "first.zip.json"), "utf8"));
     expect(index?.pieces.length).toBeGreaterThan(5 * 22);
 
