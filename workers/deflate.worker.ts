@@ -5,27 +5,30 @@ import { createHash } from "node:crypto";
 import { deflateBlockSync, type PieceOptions } from "../src/archive/deflate-block.ts";
 import type { DeflateReply, DeflateRequest } from "../src/archive/deflate-workers.ts";
 import { hashRequestHandler } from "../src/archive/hash-thread.ts";
+import { findRecord } from "../src/archive/piece-records.ts";
 
 declare const self: Worker;
 
 const libdeflate = (piece: Uint8Array) => Bun.deflateSync(piece as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" });
-const fingerprint = (piece: Uint8Array) => createHash("sha256").update(piece).digest("hex");
-let reusable = new Map<string, number>();
+const fingerprint = (piece: Uint8Array) => createHash("sha256").update(piece).digest();
+let lookup: Uint8Array | undefined;
 const hash = hashRequestHandler((reply, transfer) => self.postMessage(reply satisfies DeflateReply, transfer));
 
 self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
   if (request.type === "reusable") {
-    reusable = new Map(request.keys.map((key, number) => [key, number]));
+    lookup = request.lookup;
     return;
   }
   if (request.type !== "deflate") return hash(request);
   const { id, block } = request;
   try {
-    const options: PieceOptions = request.fingerprint ? { fingerprint, ...(request.reuse ? { reusable: (key: string) => reusable.get(key) } : {}) } : {};
-    const { output, pieces, sha256s } = deflateBlockSync(new Uint8Array(block, 0, request.length), request.last, request.level, libdeflate, options);
+    const reusable = request.reuse && lookup ? { reusable: (sha256: Uint8Array, last: boolean) => findRecord(lookup!, sha256, last) } : {};
+    const options: PieceOptions = request.fingerprint ? { fingerprint, ...reusable } : {};
+    const { output, pieces, fingerprints } = deflateBlockSync(new Uint8Array(block, 0, request.length), request.last, request.level, libdeflate, options);
     // A copy when the output is a view into a larger buffer (or into the block), so only its own bytes go.
     const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && output.buffer !== block ? output : output.slice();
-    self.postMessage({ id, block, output: own, pieces, ...(sha256s ? { sha256s } : {}) } satisfies DeflateReply, [block, own.buffer as ArrayBuffer]);
+    const transfer = [block, own.buffer as ArrayBuffer, ...(fingerprints ? [fingerprints.buffer as ArrayBuffer] : [])];
+    self.postMessage({ id, block, output: own, pieces, ...(fingerprints ? { fingerprints } : {}) } satisfies DeflateReply, transfer);
   } catch (error) {
     self.postMessage({ id, block, error: error instanceof Error ? error.message : String(error) } satisfies DeflateReply, [block]);
   }

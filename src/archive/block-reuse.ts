@@ -1,5 +1,6 @@
+import { Buffer } from "node:buffer";
 import * as v from "valibot";
-import { reuseKey } from "./deflate-block.ts";
+import { PieceRecordList, RECORD_BYTES, recordAt, sortedRecords } from "./piece-records.ts";
 import type { ArchiveSourceReader } from "./read-archive.ts";
 import { crc32 } from "./runtime.ts";
 import type { WrittenBlock } from "./zip-stream-writer.ts";
@@ -22,80 +23,47 @@ import type { WrittenBlock } from "./zip-stream-writer.ts";
  * data itself either way.
  */
 
-export const BLOCK_INDEX_FORMAT = 1;
+export const BLOCK_INDEX_FORMAT = 2;
 
 const Sha256Schema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
 const CountSchema = v.pipe(v.number(), v.integer(), v.minValue(0));
 
-/** One deflated piece: its input's SHA-256, whether it ended its entry, where it sits, its length and CRC-32. */
-const IndexedPieceSchema = v.tuple([Sha256Schema, v.boolean(), CountSchema, CountSchema, CountSchema]);
-
-export const BlockIndexSchema = v.object({
+/** The index as stored: its archive, and its pieces' records (`piece-records.ts`) in base64. */
+const StoredIndexSchema = v.object({
   format: v.literal(BLOCK_INDEX_FORMAT),
   key: v.pipe(v.string(), v.minLength(1)),
   archiveSize: CountSchema,
   archiveSha256: Sha256Schema,
   level: CountSchema,
-  pieces: v.array(IndexedPieceSchema),
+  count: CountSchema,
+  pieces: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/)),
 });
 
-export type BlockIndex = v.InferOutput<typeof BlockIndexSchema>;
+/** An archive's deflated pieces, each by its input's SHA-256 with its place, length and CRC-32. */
+export interface BlockIndex {
+  key: string;
+  archiveSize: number;
+  archiveSha256: string;
+  level: number;
+  count: number;
+  /** `count` packed records (`piece-records.ts`), in archive order. */
+  records: Uint8Array;
+}
 
-/** Collects an archive's pieces as they are written, and how much of its input was deflated or reused. */
-export class BlockIndexBuilder {
-  #pieces: BlockIndex["pieces"] = [];
-  readonly #indexing: boolean;
-  readonly #maxPieces: number;
-  readonly #onFull: () => void;
-  #complete = true;
-  readonly counts: ReuseCounts = { deflatedBytes: 0, reusedBytes: 0 };
-
-  /**
-   * `indexing`: list the pieces too, not only count them. Past `maxPieces` the list is dropped (a next backup
-   * would not use it, and it would grow with the archive) and `onFull` is told, to stop fingerprinting.
-   */
-  constructor(indexing: boolean, options: { maxPieces?: number; onFull?: () => void } = {}) {
-    this.#indexing = indexing;
-    this.#maxPieces = options.maxPieces ?? MAX_REUSABLE_PIECES;
-    this.#onFull = options.onFull ?? (() => {});
-  }
-
-  /** For `ZipStreamWriter`'s `onBlockWritten`. */
-  readonly add = (block: WrittenBlock): void => {
-    if (!block.pieces) {
-      // A block from a deflater that does not fingerprint cannot be found again: no index then.
-      this.#complete = false;
-      this.counts.deflatedBytes += block.inputLength;
-      return;
-    }
-    if (this.#indexing && this.#complete && this.#pieces.length + block.pieces.length > this.#maxPieces) {
-      this.#complete = false;
-      this.#pieces = [];
-      this.#onFull();
-    }
-    let offset = block.offset;
-    for (const [i, piece] of block.pieces.entries()) {
-      if (piece.reused) this.counts.reusedBytes += piece.inputLength;
-      else this.counts.deflatedBytes += piece.inputLength;
-      if (this.#indexing && this.#complete) {
-        const crc = piece.crc32 ?? crc32(block.data.subarray(offset - block.offset, offset - block.offset + piece.length));
-        this.#pieces.push([piece.sha256, block.last && i === block.pieces.length - 1, offset, piece.length, crc]);
-      }
-      offset += piece.length;
-    }
-  };
-
-  /** The pieces, once the archive is written; undefined when some block had none, or there were too many. */
-  pieces(): BlockIndex["pieces"] | undefined {
-    return this.#indexing && this.#complete ? this.#pieces : undefined;
-  }
+/** The index as JSON, for the store. */
+export function serializeBlockIndex(index: BlockIndex): string {
+  const { records, ...rest } = index;
+  return JSON.stringify({ format: BLOCK_INDEX_FORMAT, ...rest, pieces: Buffer.from(records.buffer, records.byteOffset, records.byteLength).toString("base64") });
 }
 
 /** Parses an index's JSON; undefined for anything that is not a well-formed index. */
 export function parseBlockIndex(text: string): BlockIndex | undefined {
   try {
-    const parsed = v.safeParse(BlockIndexSchema, JSON.parse(text));
-    return parsed.success ? parsed.output : undefined;
+    const parsed = v.safeParse(StoredIndexSchema, JSON.parse(text));
+    if (!parsed.success) return undefined;
+    const { format: _, pieces, ...rest } = parsed.output;
+    const records = new Uint8Array(Buffer.from(pieces, "base64"));
+    return records.length === rest.count * RECORD_BYTES ? { ...rest, records } : undefined;
   } catch {
     return undefined;
   }
@@ -108,25 +76,79 @@ export interface ReuseCounts {
 }
 
 /**
- * Indexes are kept up to this many pieces, about 12 GB of deflated input: each deflate thread holds a lookup of
- * about 100 bytes per piece, and the index is built in memory. Larger backups deflate everything, as without.
+ * Indexes are kept up to this many pieces, about 12 GB of deflated input (12.6 MB of records, held by the job's
+ * thread while a backup writes its own, and shared with the deflate threads while one is reused). Larger backups
+ * deflate everything, as without an index.
  */
 export const MAX_REUSABLE_PIECES = 256 * 1024;
+
+/** Collects an archive's pieces as they are written, and how much of its input was deflated or reused. */
+export class BlockIndexBuilder {
+  #records: PieceRecordList | undefined;
+  readonly #maxPieces: number;
+  readonly #onFull: () => void;
+  readonly counts: ReuseCounts = { deflatedBytes: 0, reusedBytes: 0 };
+
+  /**
+   * `indexing`: list the pieces too, not only count them. Past `maxPieces` the list is dropped (a next backup
+   * would not use it, and it would grow with the archive) and `onFull` is told, to stop fingerprinting.
+   */
+  constructor(indexing: boolean, options: { maxPieces?: number; onFull?: () => void } = {}) {
+    this.#records = indexing ? new PieceRecordList() : undefined;
+    this.#maxPieces = options.maxPieces ?? MAX_REUSABLE_PIECES;
+    this.#onFull = options.onFull ?? (() => {});
+  }
+
+  /** For `ZipStreamWriter`'s `onBlockWritten`. */
+  readonly add = (block: WrittenBlock): void => {
+    if (!block.pieces) {
+      // A block from a deflater that does not fingerprint cannot be found again: no index then.
+      this.#records = undefined;
+      this.counts.deflatedBytes += block.inputLength;
+      return;
+    }
+    if (this.#records && this.#records.count + block.pieces.length > this.#maxPieces) {
+      this.#records = undefined;
+      this.#onFull();
+    }
+    let offset = block.offset;
+    for (const [i, piece] of block.pieces.entries()) {
+      if (piece.reused) this.counts.reusedBytes += piece.inputLength;
+      else this.counts.deflatedBytes += piece.inputLength;
+      this.#records?.push({
+        sha256: piece.sha256,
+        last: block.last && i === block.pieces.length - 1,
+        offset,
+        length: piece.length,
+        crc32: piece.crc32 ?? crc32(block.data.subarray(offset - block.offset, offset - block.offset + piece.length)),
+      });
+      offset += piece.length;
+    }
+  };
+
+  /** The records, once the archive is written; undefined when not indexing, some block had none, or too many. */
+  records(): { records: Uint8Array; count: number } | undefined {
+    return this.#records && { records: this.#records.bytes(), count: this.#records.count };
+  }
+}
 
 /** An earlier archive's pieces, found by their input's SHA-256 and read back checked. */
 export class ReusablePieces {
   readonly #source: ArchiveSourceReader;
-  readonly #index: BlockIndex;
+  readonly #sorted: Uint8Array;
 
   /** `source` must be the archive `index` describes, already held against its size and SHA-256. */
   constructor(index: BlockIndex, source: ArchiveSourceReader) {
-    this.#index = index;
     this.#source = source;
+    this.#sorted = sortedRecords(index.records, index.count);
   }
 
-  /** Every piece's lookup key (`reuseKey`); a piece's number is its place in this list. */
-  keys(): string[] {
-    return this.#index.pieces.map(([sha256, last]) => reuseKey(sha256, last));
+  /**
+   * The records sorted for lookups (`findRecord`), in shared memory for the deflate threads; a piece's number
+   * is its place here.
+   */
+  get lookup(): Uint8Array {
+    return this.#sorted;
   }
 
   /**
@@ -134,24 +156,21 @@ export class ReusablePieces {
    * is not there intact. Pieces that follow each other in the archive are read at once.
    */
   async read(numbers: number[]): Promise<{ data: Uint8Array; crc32: number }[] | undefined> {
+    const records = numbers.map((n) => (n < this.#sorted.length / RECORD_BYTES ? recordAt(this.#sorted, n) : undefined));
     const pieces: { data: Uint8Array; crc32: number }[] = [];
-    for (let i = 0; i < numbers.length; ) {
-      const first = this.#index.pieces[numbers[i]!];
+    for (let i = 0; i < records.length; ) {
+      const first = records[i];
       if (!first) return undefined;
       let end = i + 1;
-      let length = first[3];
-      for (let next = this.#index.pieces[numbers[end]!]; next && next[2] === first[2] + length; next = this.#index.pieces[numbers[end]!]) {
-        length += next[3];
-        end++;
-      }
-      const run = await this.#source.read(first[2], length).catch(() => undefined);
+      let length = first.length;
+      while (end < records.length && records[end]?.offset === first.offset + length) length += records[end++]!.length;
+      const run = await this.#source.read(first.offset, length).catch(() => undefined);
       if (!run || run.length !== length) return undefined;
       let at = 0;
-      for (const number of numbers.slice(i, end)) {
-        const [, , , pieceLength, crc] = this.#index.pieces[number]!;
-        const piece = run.subarray(at, (at += pieceLength));
-        if (crc32(piece) !== crc) return undefined;
-        pieces.push({ data: piece, crc32: crc });
+      for (const record of records.slice(i, end)) {
+        const piece = run.subarray(at, (at += record!.length));
+        if (crc32(piece) !== record!.crc32) return undefined;
+        pieces.push({ data: piece, crc32: record!.crc32 });
       }
       i = end;
     }

@@ -7,7 +7,8 @@ import { spliceInPlace } from "./deflate-splice.ts";
 export interface BlockPiece {
   inputLength: number;
   length: number;
-  sha256: string;
+  /** The input's SHA-256, 32 bytes. */
+  sha256: Uint8Array;
   /** Copied from an earlier archive instead of deflated. */
   reused: boolean;
   /** The output's CRC-32, where already known (a reused piece's, from its index). */
@@ -20,14 +21,6 @@ export interface DeflatedBlock {
   data: Uint8Array;
   /** Its pieces in order, from deflaters that fingerprint them (`block-reuse.ts`). */
   pieces?: BlockPiece[];
-}
-
-/**
- * The key under which a piece can be reused (`block-reuse.ts`): its input's SHA-256, and whether it is its
- * entry's last (the last piece ends the deflate stream, the others do not).
- */
-export function reuseKey(sha256: string, last: boolean): string {
-  return last ? `${sha256}.last` : sha256;
 }
 
 /**
@@ -61,10 +54,13 @@ const PIECE_LIMIT = 48 * 1024;
 
 /** What a deflate worker may be asked to do beside deflating: fingerprint pieces, and skip the reusable ones. */
 export interface PieceOptions {
-  /** Hex SHA-256 of a piece's input. */
-  fingerprint?: (piece: Uint8Array) => string;
-  /** The number of an earlier archive's piece for this key (`reuseKey`), if it has one. */
-  reusable?: (key: string) => number | undefined;
+  /** The SHA-256 of a piece's input, 32 bytes. */
+  fingerprint?: (piece: Uint8Array) => Uint8Array;
+  /**
+   * The number of an earlier archive's piece with this input, if it has one. `last`: whether the piece ends its
+   * entry (such a piece ends the deflate stream, the others do not, so the two never stand in for each other).
+   */
+  reusable?: (sha256: Uint8Array, last: boolean) => number | undefined;
 }
 
 /**
@@ -74,8 +70,8 @@ export interface PieceOptions {
 export interface PiecedBlock {
   output: Uint8Array;
   pieces: ({ inputLength: number; fresh: number } | { inputLength: number; reuse: number })[];
-  /** Each piece's input SHA-256, when fingerprinted. */
-  sha256s?: string[];
+  /** Each piece's input SHA-256 in turn, 32 bytes each, when fingerprinted. */
+  fingerprints?: Uint8Array;
 }
 
 /**
@@ -125,15 +121,15 @@ function piecesOf(
 ): PiecedBlock {
   const parts: (Uint8Array | readonly number[])[] = [];
   const pieces: PiecedBlock["pieces"] = [];
-  const sha256s: string[] = [];
+  const fingerprints = options.fingerprint ? new Uint8Array(32 * lengths.length) : undefined;
   let start = 0;
   for (const [i, inputLength] of lengths.entries()) {
     const piece = block.subarray(start, start + inputLength);
     start += inputLength;
     const final = last && i === lengths.length - 1;
     const sha256 = options.fingerprint?.(piece);
-    if (sha256 !== undefined) sha256s.push(sha256);
-    const reuse = sha256 === undefined ? undefined : options.reusable?.(reuseKey(sha256, final));
+    if (sha256) fingerprints!.set(sha256, 32 * i);
+    const reuse = sha256 && options.reusable?.(sha256, final);
     if (reuse !== undefined) {
       pieces.push({ inputLength, reuse });
       continue;
@@ -146,5 +142,5 @@ function piecesOf(
     }
     pieces.push({ inputLength, fresh });
   }
-  return { output: concatBytes(parts), pieces, ...(options.fingerprint ? { sha256s } : {}) };
+  return { output: concatBytes(parts), pieces, ...(fingerprints ? { fingerprints } : {}) };
 }

@@ -18,8 +18,8 @@ export type DeflateRequest =
       /** Whether pieces found among the reusable ones are left to the caller instead of deflated. */
       reuse: boolean;
     }
-  /** The keys of the pieces an earlier archive offers, in its index's order (`block-reuse.ts`), sent once first. */
-  | { type: "reusable"; keys: string[] }
+  /** The pieces an earlier archive offers, sorted for lookups (`block-reuse.ts`), shared, sent once first. */
+  | { type: "reusable"; lookup: Uint8Array }
   /** The first worker also hashes the archive and its entries (`hash-thread.ts`). */
   | HashRequest;
 
@@ -91,7 +91,7 @@ export class DeflateWorkers {
   };
 
   /** The block's data, with reusable pieces read from the earlier archive; undefined if one is not intact. */
-  async #assemble({ output, pieces, sha256s }: PiecedBlock): Promise<DeflatedBlock | undefined> {
+  async #assemble({ output, pieces, fingerprints }: PiecedBlock): Promise<DeflatedBlock | undefined> {
     const reused = pieces.some((piece) => "reuse" in piece)
       ? await this.#reuse!.read(pieces.flatMap((piece) => ("reuse" in piece ? [piece.reuse] : [])))
       : [];
@@ -103,11 +103,12 @@ export class DeflateWorkers {
     for (const [i, piece] of pieces.entries()) {
       const from = "fresh" in piece ? { data: output.subarray(fresh, (fresh += piece.fresh)) } : reused[taken++]!;
       parts.push(from.data);
-      if (!sha256s) continue;
+      if (!fingerprints) continue;
       const known = "crc32" in from ? { crc32: from.crc32 } : {};
-      described.push({ inputLength: piece.inputLength, length: from.data.length, sha256: sha256s[i]!, reused: "reuse" in piece, ...known });
+      const sha256 = fingerprints.subarray(32 * i, 32 * i + 32);
+      described.push({ inputLength: piece.inputLength, length: from.data.length, sha256, reused: "reuse" in piece, ...known });
     }
-    return { data: taken === 0 ? output : concatBytes(parts), ...(sha256s ? { pieces: described } : {}) };
+    return { data: taken === 0 ? output : concatBytes(parts), ...(fingerprints ? { pieces: described } : {}) };
   }
 
   #send(block: Uint8Array, last: boolean, level: number, reuse: boolean) {
@@ -161,7 +162,7 @@ export class DeflateWorkers {
       worker.onerror = (event) => this.#fail(new Error(`A deflate worker failed: ${event.message}`));
       // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
       worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
-      if (this.#reuse) worker.postMessage({ type: "reusable", keys: this.#reuse.keys() } satisfies DeflateRequest);
+      if (this.#reuse) worker.postMessage({ type: "reusable", lookup: this.#reuse.lookup } satisfies DeflateRequest);
       this.#workers.push({ worker, busy: 0 });
     }
     return this.#workers[index]!;

@@ -40,8 +40,8 @@ export interface WrittenArchive {
   manifest: Manifest;
   /** How much deflated input was deflated now, and how much reused. */
   reuse: ReuseCounts;
-  /** Every deflated piece, when asked for and the deflater could fingerprint them all. */
-  pieces?: BlockIndex["pieces"];
+  /** Every deflated piece's record, when asked for and the deflater could fingerprint them all. */
+  pieces?: Pick<BlockIndex, "records" | "count">;
 }
 
 /**
@@ -140,7 +140,7 @@ export async function writeArchive(
     await zip.close();
     if (writeError !== undefined) throw writeError;
     await writer.close();
-    const pieces = blockIndex.pieces();
+    const pieces = blockIndex.records();
     return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...(pieces ? { pieces } : {}) };
   } catch (error) {
     await writer.abort(error).catch(() => {});

@@ -1,4 +1,4 @@
-import { BLOCK_INDEX_FORMAT, MAX_REUSABLE_PIECES, parseBlockIndex, ReusablePieces, type BlockIndex } from "../archive/block-reuse.ts";
+import { MAX_REUSABLE_PIECES, parseBlockIndex, ReusablePieces, serializeBlockIndex, type BlockIndex } from "../archive/block-reuse.ts";
 import type { BackupStore } from "../store/backup-store.ts";
 
 /** How many of the newest backups are tried for an index: uploads and other levels have none to offer. */
@@ -17,7 +17,7 @@ export async function openReusablePieces(store: BackupStore, level: number): Pro
   for (const info of newest) {
     const text = await indexes.read(info.key).catch(() => undefined);
     const index = text === undefined ? undefined : parseBlockIndex(text);
-    if (!index || index.key !== info.key || index.level !== level || index.pieces.length > MAX_REUSABLE_PIECES) continue;
+    if (!index || index.key !== info.key || index.level !== level || index.count > MAX_REUSABLE_PIECES) continue;
     if (info.size !== index.archiveSize || info.sha256 !== index.archiveSha256) continue;
     const opened = await open(store, index);
     if (opened) return opened;
@@ -42,15 +42,14 @@ async function open(store: BackupStore, index: BlockIndex): Promise<{ pieces: Re
 /** Keeps the index of the backup just published, for the next ones. A failure only costs them its reuse. */
 export async function saveBlockIndex(
   store: BackupStore,
-  archive: { key: string; size: number; sha256: string; level: number; pieces: BlockIndex["pieces"] },
+  archive: { key: string; size: number; sha256: string; level: number; pieces: Pick<BlockIndex, "records" | "count"> },
 ): Promise<void> {
   const index: BlockIndex = {
-    format: BLOCK_INDEX_FORMAT,
     key: archive.key,
     archiveSize: archive.size,
     archiveSha256: archive.sha256,
     level: archive.level,
-    pieces: archive.pieces,
+    ...archive.pieces,
   };
-  await store.blockIndexes?.write(archive.key, JSON.stringify(index)).catch(() => {});
+  await store.blockIndexes?.write(archive.key, serializeBlockIndex(index)).catch(() => {});
 }

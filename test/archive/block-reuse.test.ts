@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { BLOCK_INDEX_FORMAT, BlockIndexBuilder, parseBlockIndex, ReusablePieces, type BlockIndex } from "../../src/archive/block-reuse.ts";
-import { reuseKey } from "../../src/archive/deflate-block.ts";
+import { BlockIndexBuilder, parseBlockIndex, ReusablePieces, serializeBlockIndex, type BlockIndex } from "../../src/archive/block-reuse.ts";
+import { findRecord, recordAt, RECORD_BYTES, writeRecord } from "../../src/archive/piece-records.ts";
 import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/read-archive.ts";
 import { writeArchive, type ArchiveSource, type WrittenArchive } from "../../src/archive/write-archive.ts";
@@ -31,7 +31,7 @@ async function write(set: ReturnType<typeof dataSet>, reuse?: { archive: Uint8Ar
 const reader = (zip: Uint8Array) => ({ size: zip.length, read: async (o: number, l: number) => zip.slice(o, o + l) });
 
 function indexOf(written: WrittenArchive): BlockIndex {
-  return { format: BLOCK_INDEX_FORMAT, key: "earlier.zip", archiveSize: written.size, archiveSha256: written.sha256, level: 2, pieces: written.pieces! };
+  return { key: "earlier.zip", archiveSize: written.size, archiveSha256: written.sha256, level: 2, ...written.pieces! };
 }
 
 /** Every entry extracted by zip.js (an independent reader), each against the bytes it was made from. */
@@ -51,7 +51,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const deflatable = set.database.length + set.notes.length; // the photo is stored, not deflated
     expect(first.written.reuse.reusedBytes).toBe(0);
     // data.db: five 1 MiB blocks of 22 pieces and a last block of one; the notes and the manifest: one each.
-    expect(first.written.pieces).toHaveLength(5 * 22 + 1 + 2);
+    expect(first.written.pieces?.count).toBe(5 * 22 + 1 + 2);
     const second = await write(set, first);
     // Only the manifest (its creation time differs) is deflated again.
     expect(second.written.reuse.reusedBytes).toBe(deflatable);
@@ -75,13 +75,16 @@ describe("reusing an earlier archive's deflated pieces", () => {
     await expectHolds(second.archive, changed);
   });
 
-  test("a piece that ended its stream is only offered for an entry's last piece", async () => {
+  test("a piece that ended its stream is only offered for an entry's last piece, and read back checked", async () => {
     const piece = new Uint8Array([1, 2, 3, 4]);
-    const index: BlockIndex = { format: 1, key: "a.zip", archiveSize: 4, archiveSha256: "a".repeat(64), level: 2, pieces: [["b".repeat(64), true, 0, 4, Number(Bun.hash.crc32(piece))]] };
-    const blocks = new ReusablePieces(index, reader(piece));
-    expect(blocks.keys()).toEqual([reuseKey("b".repeat(64), true)]);
-    expect(reuseKey("b".repeat(64), false)).not.toBe(reuseKey("b".repeat(64), true));
-    expect(await blocks.read([0])).toEqual([{ data: piece, crc32: index.pieces[0]![4] }]);
+    const sha256 = new Uint8Array(32).fill(0xbb);
+    const records = new Uint8Array(RECORD_BYTES);
+    writeRecord(records, 0, { sha256, last: true, offset: 0, length: 4, crc32: Number(Bun.hash.crc32(piece)) });
+    const index: BlockIndex = { key: "a.zip", archiveSize: 4, archiveSha256: "a".repeat(64), level: 2, count: 1, records };
+    const pieces = new ReusablePieces(index, reader(piece));
+    expect(findRecord(pieces.lookup, sha256, true)).toBe(0);
+    expect(findRecord(pieces.lookup, sha256, false)).toBeUndefined();
+    expect(await pieces.read([0])).toEqual([{ data: piece, crc32: recordAt(records, 0).crc32 }]);
   });
 
   test("a block with a piece that no longer reads back as indexed (CRC-32, or past the end) is deflated whole instead", async () => {
@@ -89,10 +92,10 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const first = await write(set);
     const damaged = first.archive.slice();
     const index = indexOf(first.written);
-    const [, , offset, length] = index.pieces[1]!; // in data.db's first block
+    const { offset, length } = recordAt(index.records, 1); // in data.db's first block
     damaged[offset + Math.floor(length / 2)]! ^= 0xff;
-    const moved = index.pieces[30]!; // in its second block
-    index.pieces[30] = [moved[0], moved[1], damaged.length - 10, 5000, moved[4]];
+    const moved = recordAt(index.records, 30); // in its second block
+    writeRecord(index.records, 30, { ...moved, sha256: moved.sha256.slice(), offset: damaged.length - 10, length: 5000 });
     const chunks: Uint8Array[] = [];
     const written = await writeArchive(
       [source("data.db", set.database), source("storage/notes.txt", set.notes), source("storage/photo.jpg", set.photo)],
@@ -112,26 +115,34 @@ describe("reusing an earlier archive's deflated pieces", () => {
       last: false,
       offset,
       inputLength: 100,
-      pieces: [10, 10].map((length) => ({ inputLength: 50, length, sha256: "c".repeat(64), reused: false })),
+      pieces: [10, 10].map((length) => ({ inputLength: 50, length, sha256: new Uint8Array(32), reused: false })),
     });
     builder.add(block(0));
-    expect(builder.pieces()).toHaveLength(2);
+    expect(builder.records()?.count).toBe(2);
     builder.add(block(20));
     builder.add(block(40));
-    expect(builder.pieces()).toBeUndefined();
+    expect(builder.records()).toBeUndefined();
     expect(full).toBe(1);
     expect(builder.counts).toEqual({ deflatedBytes: 300, reusedBytes: 0 });
   });
 
-  test("an index is parsed strictly: anything malformed is no index at all", () => {
-    const good = { format: 1, key: "a.zip", archiveSize: 10, archiveSha256: "a".repeat(64), level: 2, pieces: [["b".repeat(64), false, 0, 5, 7]] };
-    expect(parseBlockIndex(JSON.stringify(good))).toEqual(good as BlockIndex);
+  test("an index is stored as JSON with packed records, and parsed strictly: anything malformed is no index at all", () => {
+    const records = new Uint8Array(2 * RECORD_BYTES);
+    writeRecord(records, 0, { sha256: new Uint8Array(32).fill(1), last: false, offset: 2 ** 33 + 5, length: 47_000, crc32: 0xfedcba98 });
+    writeRecord(records, 1, { sha256: new Uint8Array(32).fill(2), last: true, offset: 7, length: 3, crc32: 1 });
+    const index: BlockIndex = { key: "a.zip", archiveSize: 2 ** 34, archiveSha256: "a".repeat(64), level: 2, count: 2, records };
+    const text = serializeBlockIndex(index);
+    const parsed = parseBlockIndex(text)!;
+    expect(parsed).toEqual(index);
+    expect(recordAt(parsed.records, 0)).toEqual({ sha256: new Uint8Array(32).fill(1), last: false, offset: 2 ** 33 + 5, length: 47_000, crc32: 0xfedcba98 });
+    const json = JSON.parse(text);
     for (const bad of [
       "not json",
-      JSON.stringify({ ...good, format: 2 }),
-      JSON.stringify({ ...good, pieces: [["b".repeat(63), false, 0, 5, 7]] }),
-      JSON.stringify({ ...good, pieces: [["b".repeat(64), false, -1, 5, 7]] }),
-      JSON.stringify({ ...good, archiveSha256: undefined }),
+      JSON.stringify({ ...json, format: 1 }),
+      JSON.stringify({ ...json, count: 3 }), // more records claimed than there are
+      JSON.stringify({ ...json, pieces: "not base64!" }),
+      JSON.stringify({ ...json, archiveSha256: undefined }),
+      JSON.stringify({ ...json, archiveSize: -1 }),
     ]) {
       expect(parseBlockIndex(bad)).toBeUndefined();
     }

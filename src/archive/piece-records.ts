@@ -1,0 +1,107 @@
+/**
+ * Piece records packed in one buffer: for each deflated piece, its input's SHA-256 (32 bytes), whether it ends
+ * its entry (1), where it sits in the archive (8, little-endian), its length (4) and its CRC-32 (4).
+ *
+ * Why packed: as JavaScript arrays of hex strings an index cost about 1.5 KB per piece across the job's thread
+ * and both deflate workers, and a next backup of the 2 GB database held 301–304 MB at peak against 228–235 MB
+ * for a first one. Packed, a piece is 49 bytes, and the lookup table is one shared buffer for all threads.
+ */
+export const RECORD_BYTES = 49;
+/** The SHA-256 and the "last" byte: what a lookup compares. */
+const KEY_BYTES = 33;
+
+export interface PieceRecord {
+  sha256: Uint8Array;
+  last: boolean;
+  offset: number;
+  length: number;
+  crc32: number;
+}
+
+/** Record `i` of `records`; its `sha256` is a view into them. */
+export function recordAt(records: Uint8Array, i: number): PieceRecord {
+  const at = i * RECORD_BYTES;
+  const view = new DataView(records.buffer, records.byteOffset + at, RECORD_BYTES);
+  return {
+    sha256: records.subarray(at, at + 32),
+    last: records[at + 32] === 1,
+    offset: view.getUint32(33, true) + view.getUint32(37, true) * 2 ** 32,
+    length: view.getUint32(41, true),
+    crc32: view.getUint32(45, true),
+  };
+}
+
+/** Writes `record` as record `i` of `records`. */
+export function writeRecord(records: Uint8Array, i: number, record: PieceRecord): void {
+  const at = i * RECORD_BYTES;
+  const view = new DataView(records.buffer, records.byteOffset + at, RECORD_BYTES);
+  records.set(record.sha256, at);
+  records[at + 32] = record.last ? 1 : 0;
+  view.setUint32(33, record.offset % 2 ** 32, true);
+  view.setUint32(37, Math.floor(record.offset / 2 ** 32), true);
+  view.setUint32(41, record.length, true);
+  view.setUint32(45, record.crc32 >>> 0, true);
+}
+
+/** A list of records that grows as pieces are written. */
+export class PieceRecordList {
+  #records = new Uint8Array(RECORD_BYTES * 1024);
+  #count = 0;
+
+  get count(): number {
+    return this.#count;
+  }
+
+  push(record: PieceRecord): void {
+    if ((this.#count + 1) * RECORD_BYTES > this.#records.length) {
+      const grown = new Uint8Array(this.#records.length * 2);
+      grown.set(this.#records);
+      this.#records = grown;
+    }
+    writeRecord(this.#records, this.#count++, record);
+  }
+
+  /** The records so far, packed. */
+  bytes(): Uint8Array {
+    return this.#records.subarray(0, this.#count * RECORD_BYTES);
+  }
+}
+
+/** How record `i` compares with a key (a SHA-256 and whether the piece is last): SHA bytes first, then "last". */
+function compareKey(records: Uint8Array, i: number, sha256: Uint8Array, last: boolean): number {
+  const at = i * RECORD_BYTES;
+  for (let k = 0; k < 32; k++) {
+    const d = records[at + k]! - sha256[k]!;
+    if (d !== 0) return d;
+  }
+  return records[at + 32]! - (last ? 1 : 0);
+}
+
+/** The records sorted by key, in memory every thread can read (for `findRecord`). */
+export function sortedRecords(records: Uint8Array, count: number): Uint8Array {
+  const order = Array.from({ length: count }, (_, i) => i);
+  const keyOf = (i: number) => records.subarray(i * RECORD_BYTES, i * RECORD_BYTES + KEY_BYTES);
+  order.sort((a, b) => {
+    const x = keyOf(a);
+    const y = keyOf(b);
+    for (let k = 0; k < KEY_BYTES; k++) if (x[k] !== y[k]) return x[k]! - y[k]!;
+    return 0;
+  });
+  const sorted = new Uint8Array(new SharedArrayBuffer(count * RECORD_BYTES));
+  for (const [to, from] of order.entries()) sorted.set(records.subarray(from * RECORD_BYTES, (from + 1) * RECORD_BYTES), to * RECORD_BYTES);
+  return sorted;
+}
+
+/** The number of the record in `sorted` with this key, if there is one (a binary search). */
+export function findRecord(sorted: Uint8Array, sha256: Uint8Array, last: boolean): number | undefined {
+  let low = 0;
+  let high = sorted.length / RECORD_BYTES - 1;
+  while (low <= high) {
+    const mid = (low + high) >>> 1;
+    const c = compareKey(sorted, mid, sha256, last);
+    if (c === 0) return mid;
+    if (c < 0) low = mid + 1;
+    else high = mid - 1;
+  }
+  return undefined;
+}
