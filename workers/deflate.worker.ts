@@ -25,8 +25,9 @@ self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
     const reusable = request.reuse && lookup ? { reusable: (sha256: Uint8Array, last: boolean) => findRecord(lookup!, sha256, last) } : {};
     const options: PieceOptions = request.fingerprint ? { fingerprint, ...reusable } : {};
     const { output, pieces, fingerprints } = deflateBlockSync(new Uint8Array(block, 0, request.length), request.last, request.level, libdeflate, options);
-    // A copy when the output is a view into a larger buffer (or into the block), so only its own bytes go.
-    const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && output.buffer !== block ? output : output.slice();
+    // A copy when the output is a view into a larger buffer (or into the block), so only its own bytes go: a
+    // real copy, since a `Buffer`'s `slice` (zlib's output is one) would share the larger buffer.
+    const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && output.buffer !== block ? output : new Uint8Array(output);
     const transfer = [block, own.buffer as ArrayBuffer, ...(fingerprints ? [fingerprints.buffer as ArrayBuffer] : [])];
     self.postMessage({ id, block, output: own, pieces, ...(fingerprints ? { fingerprints } : {}) } satisfies DeflateReply, transfer);
   } catch (error) {

@@ -18,12 +18,12 @@ function dataSet(database = jsonRows(5 * MiB + 1000, 1)) {
   return { database, notes: jsonRows(40_000, 2), photo: crypto.getRandomValues(new Uint8Array(50_000)) };
 }
 
-async function write(set: ReturnType<typeof dataSet>, reuse?: { archive: Uint8Array; written: WrittenArchive }) {
+async function write(set: ReturnType<typeof dataSet>, reuse?: { archive: Uint8Array; written: WrittenArchive }, level = 2) {
   const chunks: Uint8Array[] = [];
   const written = await writeArchive(
     [source("data.db", set.database), source("storage/notes.txt", set.notes), source("storage/photo.jpg", set.photo)],
     new WritableStream({ write: (c) => void chunks.push(c.slice()) }),
-    { producer: "test", indexBlocks: true, ...(reuse ? { reuse: new ReusablePieces(indexOf(reuse.written), reader(reuse.archive)) } : {}) },
+    { producer: "test", level, indexBlocks: true, ...(reuse ? { reuse: new ReusablePieces(indexOf(reuse.written), reader(reuse.archive)) } : {}) },
   );
   return { archive: new Uint8Array(Buffer.concat(chunks)), written };
 }
@@ -59,6 +59,15 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const manifestAt = entryDataOffset(first.archive, MANIFEST_PATH);
     expect(entryDataOffset(second.archive, MANIFEST_PATH)).toBe(manifestAt);
     expect(Buffer.from(second.archive.subarray(0, manifestAt)).equals(Buffer.from(first.archive.subarray(0, manifestAt)))).toBe(true);
+    await expectHolds(second.archive, set);
+  });
+
+  test("above the fast levels (zlib, one piece a block) whole blocks are reused the same way", async () => {
+    const set = dataSet();
+    const first = await write(set, undefined, 6);
+    expect(first.written.pieces?.count).toBe(6 + 2); // data.db's six blocks, the notes, the manifest
+    const second = await write(set, first, 6);
+    expect(second.written.reuse.reusedBytes).toBe(set.database.length + set.notes.length);
     await expectHolds(second.archive, set);
   });
 
