@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import * as v from "valibot";
-import { PieceRecordList, RECORD_BYTES, recordAt, sortedRecords } from "./piece-records.ts";
+import { PieceRecordList, recordAt, recordCount, sortedRecords } from "./piece-records.ts";
 import type { ArchiveSourceReader } from "./read-archive.ts";
 import { crc32 } from "./runtime.ts";
 import type { WrittenBlock } from "./zip-stream-writer.ts";
@@ -23,12 +23,12 @@ import type { WrittenBlock } from "./zip-stream-writer.ts";
  * data itself either way.
  */
 
-export const BLOCK_INDEX_FORMAT = 2;
+const BLOCK_INDEX_FORMAT = 2;
 
 const Sha256Schema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
 const CountSchema = v.pipe(v.number(), v.integer(), v.minValue(0));
 
-/** The index as stored: its archive, and its pieces' records (`piece-records.ts`) in base64. */
+/** The index as stored: its archive, and its pieces' records (`piece-records.ts`) in base64, with their count as a check. */
 const StoredIndexSchema = v.object({
   format: v.literal(BLOCK_INDEX_FORMAT),
   key: v.pipe(v.string(), v.minLength(1)),
@@ -45,15 +45,15 @@ export interface BlockIndex {
   archiveSize: number;
   archiveSha256: string;
   level: number;
-  count: number;
-  /** `count` packed records (`piece-records.ts`), in archive order. */
+  /** Packed records (`piece-records.ts`), in archive order. */
   records: Uint8Array;
 }
 
 /** The index as JSON, for the store. */
 export function serializeBlockIndex(index: BlockIndex): string {
   const { records, ...rest } = index;
-  return JSON.stringify({ format: BLOCK_INDEX_FORMAT, ...rest, pieces: Buffer.from(records.buffer, records.byteOffset, records.byteLength).toString("base64") });
+  const pieces = Buffer.from(records.buffer, records.byteOffset, records.byteLength).toString("base64");
+  return JSON.stringify({ format: BLOCK_INDEX_FORMAT, ...rest, count: recordCount(records), pieces });
 }
 
 /** Parses an index's JSON; undefined for anything that is not a well-formed index. */
@@ -61,9 +61,9 @@ export function parseBlockIndex(text: string): BlockIndex | undefined {
   try {
     const parsed = v.safeParse(StoredIndexSchema, JSON.parse(text));
     if (!parsed.success) return undefined;
-    const { format: _, pieces, ...rest } = parsed.output;
+    const { format: _, count, pieces, ...rest } = parsed.output;
     const records = new Uint8Array(Buffer.from(pieces, "base64"));
-    return records.length === rest.count * RECORD_BYTES ? { ...rest, records } : undefined;
+    return recordCount(records) === count ? { ...rest, records } : undefined;
   } catch {
     return undefined;
   }
@@ -127,8 +127,8 @@ export class BlockIndexBuilder {
   };
 
   /** The records, once the archive is written; undefined when not indexing, some block had none, or too many. */
-  records(): { records: Uint8Array; count: number } | undefined {
-    return this.#records && { records: this.#records.bytes(), count: this.#records.count };
+  records(): Uint8Array | undefined {
+    return this.#records?.bytes();
   }
 }
 
@@ -140,7 +140,7 @@ export class ReusablePieces {
   /** `source` must be the archive `index` describes, already held against its size and SHA-256. */
   constructor(index: BlockIndex, source: ArchiveSourceReader) {
     this.#source = source;
-    this.#sorted = sortedRecords(index.records, index.count);
+    this.#sorted = sortedRecords(index.records);
   }
 
   /**
@@ -156,7 +156,7 @@ export class ReusablePieces {
    * is not there intact. Pieces that follow each other in the archive are read at once.
    */
   async read(numbers: number[]): Promise<{ data: Uint8Array; crc32: number }[] | undefined> {
-    const records = numbers.map((n) => (n < this.#sorted.length / RECORD_BYTES ? recordAt(this.#sorted, n) : undefined));
+    const records = numbers.map((n) => (n < recordCount(this.#sorted) ? recordAt(this.#sorted, n) : undefined));
     const pieces: { data: Uint8Array; crc32: number }[] = [];
     for (let i = 0; i < records.length; ) {
       const first = records[i];

@@ -108,7 +108,8 @@ export class DeflateWorkers {
       const sha256 = fingerprints.subarray(32 * i, 32 * i + 32);
       described.push({ inputLength: piece.inputLength, length: from.data.length, sha256, reused: "reuse" in piece, ...known });
     }
-    return { data: taken === 0 ? output : concatBytes(parts), ...(fingerprints ? { pieces: described } : {}) };
+    // With nothing reused the parts lie side by side in `output`, and concatBytes hands back a view of it.
+    return { data: concatBytes(parts), ...(fingerprints ? { pieces: described } : {}) };
   }
 
   #send(block: Uint8Array, last: boolean, level: number, reuse: boolean) {

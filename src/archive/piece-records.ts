@@ -43,6 +43,11 @@ export function writeRecord(records: Uint8Array, i: number, record: PieceRecord)
   view.setUint32(45, record.crc32 >>> 0, true);
 }
 
+/** How many records `records` holds. */
+export function recordCount(records: Uint8Array): number {
+  return records.length / RECORD_BYTES;
+}
+
 /** A list of records that grows as pieces are written. */
 export class PieceRecordList {
   #records = new Uint8Array(RECORD_BYTES * 1024);
@@ -78,16 +83,15 @@ function compareKey(records: Uint8Array, i: number, sha256: Uint8Array, last: bo
 }
 
 /** The records sorted by key, in memory every thread can read (for `findRecord`). */
-export function sortedRecords(records: Uint8Array, count: number): Uint8Array {
-  const order = Array.from({ length: count }, (_, i) => i);
-  const keyOf = (i: number) => records.subarray(i * RECORD_BYTES, i * RECORD_BYTES + KEY_BYTES);
+export function sortedRecords(records: Uint8Array): Uint8Array {
+  const order = Array.from({ length: recordCount(records) }, (_, i) => i);
   order.sort((a, b) => {
-    const x = keyOf(a);
-    const y = keyOf(b);
-    for (let k = 0; k < KEY_BYTES; k++) if (x[k] !== y[k]) return x[k]! - y[k]!;
+    const x = a * RECORD_BYTES;
+    const y = b * RECORD_BYTES;
+    for (let k = 0; k < KEY_BYTES; k++) if (records[x + k] !== records[y + k]) return records[x + k]! - records[y + k]!;
     return 0;
   });
-  const sorted = new Uint8Array(new SharedArrayBuffer(count * RECORD_BYTES));
+  const sorted = new Uint8Array(new SharedArrayBuffer(records.length));
   for (const [to, from] of order.entries()) sorted.set(records.subarray(from * RECORD_BYTES, (from + 1) * RECORD_BYTES), to * RECORD_BYTES);
   return sorted;
 }
@@ -95,7 +99,7 @@ export function sortedRecords(records: Uint8Array, count: number): Uint8Array {
 /** The number of the record in `sorted` with this key, if there is one (a binary search). */
 export function findRecord(sorted: Uint8Array, sha256: Uint8Array, last: boolean): number | undefined {
   let low = 0;
-  let high = sorted.length / RECORD_BYTES - 1;
+  let high = recordCount(sorted) - 1;
   while (low <= high) {
     const mid = (low + high) >>> 1;
     const c = compareKey(sorted, mid, sha256, last);

@@ -1,4 +1,4 @@
-import { BlockIndexBuilder, type BlockIndex, type ReusablePieces, type ReuseCounts } from "./block-reuse.ts";
+import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./block-reuse.ts";
 import { isCompressible } from "./entry-paths.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
 import { openBlockDeflater } from "./runtime.ts";
@@ -40,8 +40,8 @@ export interface WrittenArchive {
   manifest: Manifest;
   /** How much deflated input was deflated now, and how much reused. */
   reuse: ReuseCounts;
-  /** Every deflated piece's record, when asked for and the deflater could fingerprint them all. */
-  pieces?: Pick<BlockIndex, "records" | "count">;
+  /** Every deflated piece's record (`piece-records.ts`), when asked for and the deflater could fingerprint them all. */
+  pieceRecords?: Uint8Array;
 }
 
 /**
@@ -140,8 +140,8 @@ export async function writeArchive(
     await zip.close();
     if (writeError !== undefined) throw writeError;
     await writer.close();
-    const pieces = blockIndex.records();
-    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...(pieces ? { pieces } : {}) };
+    const pieceRecords = blockIndex.records();
+    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...(pieceRecords ? { pieceRecords } : {}) };
   } catch (error) {
     await writer.abort(error).catch(() => {});
     throw error;

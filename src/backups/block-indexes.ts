@@ -1,4 +1,5 @@
 import { MAX_REUSABLE_PIECES, parseBlockIndex, ReusablePieces, serializeBlockIndex, type BlockIndex } from "../archive/block-reuse.ts";
+import { recordCount } from "../archive/piece-records.ts";
 import type { BackupStore } from "../store/backup-store.ts";
 
 /** How many of the newest backups are tried for an index: uploads and other levels have none to offer. */
@@ -17,7 +18,7 @@ export async function openReusablePieces(store: BackupStore, level: number): Pro
   for (const info of newest) {
     const text = await indexes.read(info.key).catch(() => undefined);
     const index = text === undefined ? undefined : parseBlockIndex(text);
-    if (!index || index.key !== info.key || index.level !== level || index.count > MAX_REUSABLE_PIECES) continue;
+    if (!index || index.key !== info.key || index.level !== level || recordCount(index.records) > MAX_REUSABLE_PIECES) continue;
     if (info.size !== index.archiveSize || info.sha256 !== index.archiveSha256) continue;
     const opened = await open(store, index);
     if (opened) return opened;
@@ -42,14 +43,8 @@ async function open(store: BackupStore, index: BlockIndex): Promise<{ pieces: Re
 /** Keeps the index of the backup just published, for the next ones. A failure only costs them its reuse. */
 export async function saveBlockIndex(
   store: BackupStore,
-  archive: { key: string; size: number; sha256: string; level: number; pieces: Pick<BlockIndex, "records" | "count"> },
+  archive: { key: string; size: number; sha256: string; level: number; records: Uint8Array },
 ): Promise<void> {
-  const index: BlockIndex = {
-    key: archive.key,
-    archiveSize: archive.size,
-    archiveSha256: archive.sha256,
-    level: archive.level,
-    ...archive.pieces,
-  };
+  const index: BlockIndex = { key: archive.key, archiveSize: archive.size, archiveSha256: archive.sha256, level: archive.level, records: archive.records };
   await store.blockIndexes?.write(archive.key, serializeBlockIndex(index)).catch(() => {});
 }

@@ -71,7 +71,7 @@ export interface BackupStore {
   expect(key: string, present: boolean): void;
   /**
    * Each backup's block index (`block-reuse.ts`), on stores whose random reads are cheap enough for the next
-   * backup to copy an earlier one's deflated blocks instead of deflating them again. Absent on S3: reading
+   * backup to copy an earlier one's deflated pieces instead of deflating them again. Absent on S3: reading
    * 300 MB back over a network link costs more than deflating it on most links.
    */
   blockIndexes?: BlockIndexFiles;

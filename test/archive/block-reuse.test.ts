@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { BlockIndexBuilder, parseBlockIndex, ReusablePieces, serializeBlockIndex, type BlockIndex } from "../../src/archive/block-reuse.ts";
-import { findRecord, recordAt, RECORD_BYTES, writeRecord } from "../../src/archive/piece-records.ts";
+import { findRecord, recordAt, recordCount, RECORD_BYTES, writeRecord } from "../../src/archive/piece-records.ts";
 import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/read-archive.ts";
 import { writeArchive, type ArchiveSource, type WrittenArchive } from "../../src/archive/write-archive.ts";
@@ -31,7 +31,7 @@ async function write(set: ReturnType<typeof dataSet>, reuse?: { archive: Uint8Ar
 const reader = (zip: Uint8Array) => ({ size: zip.length, read: async (o: number, l: number) => zip.slice(o, o + l) });
 
 function indexOf(written: WrittenArchive): BlockIndex {
-  return { key: "earlier.zip", archiveSize: written.size, archiveSha256: written.sha256, level: 2, ...written.pieces! };
+  return { key: "earlier.zip", archiveSize: written.size, archiveSha256: written.sha256, level: 2, records: written.pieceRecords! };
 }
 
 /** Every entry extracted by zip.js (an independent reader), each against the bytes it was made from. */
@@ -51,7 +51,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const deflatable = set.database.length + set.notes.length; // the photo is stored, not deflated
     expect(first.written.reuse.reusedBytes).toBe(0);
     // data.db: five 1 MiB blocks of 22 pieces and a last block of one; the notes and the manifest: one each.
-    expect(first.written.pieces?.count).toBe(5 * 22 + 1 + 2);
+    expect(recordCount(first.written.pieceRecords!)).toBe(5 * 22 + 1 + 2);
     const second = await write(set, first);
     // Only the manifest (its creation time differs) is deflated again.
     expect(second.written.reuse.reusedBytes).toBe(deflatable);
@@ -65,7 +65,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
   test("above the fast levels (zlib, one piece a block) whole blocks are reused the same way", async () => {
     const set = dataSet();
     const first = await write(set, undefined, 6);
-    expect(first.written.pieces?.count).toBe(6 + 2); // data.db's six blocks, the notes, the manifest
+    expect(recordCount(first.written.pieceRecords!)).toBe(6 + 2); // data.db's six blocks, the notes, the manifest
     const second = await write(set, first, 6);
     expect(second.written.reuse.reusedBytes).toBe(set.database.length + set.notes.length);
     await expectHolds(second.archive, set);
@@ -89,7 +89,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const sha256 = new Uint8Array(32).fill(0xbb);
     const records = new Uint8Array(RECORD_BYTES);
     writeRecord(records, 0, { sha256, last: true, offset: 0, length: 4, crc32: Number(Bun.hash.crc32(piece)) });
-    const index: BlockIndex = { key: "a.zip", archiveSize: 4, archiveSha256: "a".repeat(64), level: 2, count: 1, records };
+    const index: BlockIndex = { key: "a.zip", archiveSize: 4, archiveSha256: "a".repeat(64), level: 2, records };
     const pieces = new ReusablePieces(index, reader(piece));
     expect(findRecord(pieces.lookup, sha256, true)).toBe(0);
     expect(findRecord(pieces.lookup, sha256, false)).toBeUndefined();
@@ -127,7 +127,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
       pieces: [10, 10].map((length) => ({ inputLength: 50, length, sha256: new Uint8Array(32), reused: false })),
     });
     builder.add(block(0));
-    expect(builder.records()?.count).toBe(2);
+    expect(recordCount(builder.records()!)).toBe(2);
     builder.add(block(20));
     builder.add(block(40));
     expect(builder.records()).toBeUndefined();
@@ -139,7 +139,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const records = new Uint8Array(2 * RECORD_BYTES);
     writeRecord(records, 0, { sha256: new Uint8Array(32).fill(1), last: false, offset: 2 ** 33 + 5, length: 47_000, crc32: 0xfedcba98 });
     writeRecord(records, 1, { sha256: new Uint8Array(32).fill(2), last: true, offset: 7, length: 3, crc32: 1 });
-    const index: BlockIndex = { key: "a.zip", archiveSize: 2 ** 34, archiveSha256: "a".repeat(64), level: 2, count: 2, records };
+    const index: BlockIndex = { key: "a.zip", archiveSize: 2 ** 34, archiveSha256: "a".repeat(64), level: 2, records };
     const text = serializeBlockIndex(index);
     const parsed = parseBlockIndex(text)!;
     expect(parsed).toEqual(index);
