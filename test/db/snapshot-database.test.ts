@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import Database from "libsql";
+import { concatBytes } from "../../src/archive/concat-bytes.ts";
+import { snapshotDatabase } from "../../src/db/snapshot-database.ts";
+import { makeTempDir } from "../support/test-server.ts";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await makeTempDir();
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/**
+ * A WAL database of `rows` rows with text and blobs (NUL bytes and bytes that are not UTF-8 included, which a
+ * text conversion would change), in the given encoding and page size.
+ */
+function makeDatabase(name: string, options: { encoding: string; pageSize: number; rows: number }): string {
+  const path = join(dir, name);
+  const db = new Database(path);
+  db.exec(`PRAGMA encoding = '${options.encoding}'`);
+  db.exec(`PRAGMA page_size = ${options.pageSize}`);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, title TEXT, data BLOB)");
+  db.exec("CREATE INDEX t_title ON t (title)");
+  const insert = db.prepare("INSERT INTO t (title, data) VALUES (?, ?)");
+  db.exec("BEGIN");
+  for (let i = 0; i < options.rows; i++) {
+    const blob = new Uint8Array(300).map((_, k) => (i * 31 + k * 7) & 0xff); // every byte value, 0 and 0x80–0xff included
+    insert.run(`título ${i} ${"é".repeat(i % 13)}`, blob);
+  }
+  db.exec("COMMIT");
+  db.close();
+  return path;
+}
+
+function checkpoint(path: string) {
+  const db = new Database(path);
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  db.close();
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return concatBytes(chunks);
+}
+
+describe("a snapshot is the database's pages, byte for byte", () => {
+  // 3000 rows of about 330 bytes make about 300 pages of 4 KiB: more than one batch of 256.
+  for (const [encoding, pageSize, rows] of [
+    ["UTF-8", 4096, 3000],
+    ["UTF-16le", 4096, 3000],
+    ["UTF-8", 512, 1000],
+  ] as const) {
+    test(`${encoding}, ${pageSize}-byte pages, with part of it still in the WAL`, async () => {
+      const path = makeDatabase(`${encoding}-${pageSize}.db`, { encoding, pageSize, rows });
+      const snapshot = snapshotDatabase(path); // taken while the WAL still holds the rows
+      const image = await readAll(snapshot.stream);
+      checkpoint(path);
+      const file = new Uint8Array(await readFile(path));
+      expect(snapshot.size).toBe(file.length);
+      expect(snapshot.size / pageSize).toBeGreaterThan(256);
+      expect(Bun.hash.crc32(image)).toBe(Bun.hash.crc32(file));
+      expect(Buffer.compare(image, file)).toBe(0);
+    });
+  }
+
+  test("writes committed while it streams are not in it", async () => {
+    const path = makeDatabase("moving.db", { encoding: "UTF-8", pageSize: 4096, rows: 6000 });
+    checkpoint(path);
+    const before = new Uint8Array(await readFile(path));
+    const snapshot = snapshotDatabase(path);
+    const reader = snapshot.stream.getReader();
+    const first = await reader.read();
+    // Rows changed all over the table, in pages of the batches still to come, and checkpointed as far as may be.
+    const writer = new Database(path);
+    writer.exec("UPDATE t SET title = title || ' changed', data = zeroblob(400)");
+    writer.exec("INSERT INTO t (title, data) SELECT 'new ' || id, data FROM t");
+    writer.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    writer.close();
+    const chunks = [first.value!];
+    for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
+    const image = concatBytes(chunks);
+    expect(image.length).toBe(before.length);
+    expect(Buffer.compare(image, before)).toBe(0);
+    checkpoint(path);
+    expect((await readFile(path)).length).toBeGreaterThan(before.length); // the writes did land, after it
+  });
+});
