@@ -1,29 +1,30 @@
 // A thin shell: deflates the blocks it is sent (Bun only: libdeflate is reached through Bun.deflateSync),
 // fingerprinting their pieces and skipping those an earlier archive already holds (`block-reuse.ts`); the first
 // one also hashes the archive and its entries (`hash-thread.ts`). Buffers go back with the replies.
-import { createHash } from "node:crypto";
 import { deflateBlockSync, type PieceOptions } from "../src/archive/deflate-block.ts";
 import type { DeflateReply, DeflateRequest } from "../src/archive/deflate-workers.ts";
 import { hashRequestHandler } from "../src/archive/hash-thread.ts";
+import { pieceFingerprinter } from "../src/archive/piece-fingerprint.ts";
 import { findRecord } from "../src/archive/piece-records.ts";
 
 declare const self: Worker;
 
 const libdeflate = (piece: Uint8Array) => Bun.deflateSync(piece as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" });
-const fingerprint = (piece: Uint8Array) => createHash("sha256").update(piece).digest();
+let fingerprint: ((piece: Uint8Array) => Uint8Array) | undefined;
 let lookup: Uint8Array | undefined;
 const hash = hashRequestHandler((reply, transfer) => self.postMessage(reply satisfies DeflateReply, transfer));
 
 self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
-  if (request.type === "reusable") {
+  if (request.type === "setup") {
+    fingerprint = pieceFingerprinter(request.fingerprintKey);
     lookup = request.lookup;
     return;
   }
   if (request.type !== "deflate") return hash(request);
   const { id, block } = request;
   try {
-    const reusable = request.reuse && lookup ? { reusable: (sha256: Uint8Array, last: boolean) => findRecord(lookup!, sha256, last) } : {};
-    const options: PieceOptions = request.fingerprint ? { fingerprint, ...reusable } : {};
+    const reusable = request.reuse && lookup ? { reusable: (key: Uint8Array, last: boolean) => findRecord(lookup!, key, last) } : {};
+    const options: PieceOptions = request.fingerprint && fingerprint ? { fingerprint, ...reusable } : {};
     const { output, pieces, fingerprints } = deflateBlockSync(new Uint8Array(block, 0, request.length), request.last, request.level, libdeflate, options);
     // A copy when the output is a view into a larger buffer (or into the block), so only its own bytes go: a
     // real copy, since a `Buffer`'s `slice` (zlib's output is one) would share the larger buffer.

@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import * as v from "valibot";
+import { FINGERPRINT_BYTES } from "./piece-fingerprint.ts";
 import { PieceRecordList, recordAt, recordCount, sortedRecords } from "./piece-records.ts";
 import type { ArchiveSourceReader } from "./read-archive.ts";
 import { crc32 } from "./runtime.ts";
@@ -11,10 +12,10 @@ import type { WrittenBlock } from "./zip-stream-writer.ts";
  * Why: deflate is most of a backup's CPU (about 2.7 of 4.5–4.8 core-seconds on the bench's data), and between
  * two backups most of a database does not change. Every block is deflated in pieces of about 48 KiB that each
  * stand alone (`deflate-block.ts`), so a piece's output depends only on its input bytes, whether it ends its
- * entry, and the level: a piece whose input has the same SHA-256 as one in the earlier archive can take that
- * archive's bytes as they are. The archive comes out byte for byte as if deflated again. Pieces, not 1 MiB
- * blocks, because an app's writes land all over its database (every index it has): one changed 4 KiB page
- * costs the one or two pieces it lies in.
+ * entry, and the level: a piece whose input has the same fingerprint (a keyed hash, `piece-fingerprint.ts`) as
+ * one in the earlier archive can take that archive's bytes as they are. The archive comes out byte for byte as
+ * if deflated again. Pieces, not 1 MiB blocks, because an app's writes land all over its database (every index
+ * it has): one changed 4 KiB page costs the one or two pieces it lies in.
  *
  * Trust: the index is written by the create job beside the archive it describes, never read from an archive
  * (an uploaded zip could claim anything). Before any piece is reused, the archive must still have the size and
@@ -23,37 +24,45 @@ import type { WrittenBlock } from "./zip-stream-writer.ts";
  * data itself either way.
  */
 
-const BLOCK_INDEX_FORMAT = 2;
+/** 3: 16-byte keyed fingerprints and their key (2 held SHA-256s; such an index is refused like any malformed one). */
+const BLOCK_INDEX_FORMAT = 3;
 
 const Sha256Schema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
 const CountSchema = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Base64Schema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/));
 
-/** The index as stored: its archive, and its pieces' records (`piece-records.ts`) in base64, with their count as a check. */
+/**
+ * The index as stored: its archive, the key its pieces were fingerprinted with, and their records
+ * (`piece-records.ts`), both in base64, with the records' count as a check.
+ */
 const StoredIndexSchema = v.object({
   format: v.literal(BLOCK_INDEX_FORMAT),
   key: v.pipe(v.string(), v.minLength(1)),
   archiveSize: CountSchema,
   archiveSha256: Sha256Schema,
   level: CountSchema,
+  fingerprintKey: Base64Schema,
   count: CountSchema,
-  pieces: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/)),
+  pieces: Base64Schema,
 });
 
-/** An archive's deflated pieces, each by its input's SHA-256 with its place, length and CRC-32. */
+/** An archive's deflated pieces, each by its input's fingerprint with its place, length and CRC-32. */
 export interface BlockIndex {
   key: string;
   archiveSize: number;
   archiveSha256: string;
   level: number;
+  /** The secret the fingerprints are made with: a next backup that reuses these pieces keeps it for its own. */
+  fingerprintKey: Uint8Array;
   /** Packed records (`piece-records.ts`), in archive order. */
   records: Uint8Array;
 }
 
 /** The index as JSON, for the store. */
 export function serializeBlockIndex(index: BlockIndex): string {
-  const { records, ...rest } = index;
-  const pieces = Buffer.from(records.buffer, records.byteOffset, records.byteLength).toString("base64");
-  return JSON.stringify({ format: BLOCK_INDEX_FORMAT, ...rest, count: recordCount(records), pieces });
+  const { records, fingerprintKey, ...rest } = index;
+  const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+  return JSON.stringify({ format: BLOCK_INDEX_FORMAT, ...rest, fingerprintKey: base64(fingerprintKey), count: recordCount(records), pieces: base64(records) });
 }
 
 /** Parses an index's JSON; undefined for anything that is not a well-formed index. */
@@ -63,7 +72,9 @@ export function parseBlockIndex(text: string): BlockIndex | undefined {
     if (!parsed.success) return undefined;
     const { format: _, count, pieces, ...rest } = parsed.output;
     const records = new Uint8Array(Buffer.from(pieces, "base64"));
-    return recordCount(records) === count ? { ...rest, records } : undefined;
+    const fingerprintKey = new Uint8Array(Buffer.from(rest.fingerprintKey, "base64"));
+    if (recordCount(records) !== count || fingerprintKey.length !== FINGERPRINT_BYTES) return undefined;
+    return { ...rest, fingerprintKey, records };
   } catch {
     return undefined;
   }
@@ -76,7 +87,7 @@ export interface ReuseCounts {
 }
 
 /**
- * Indexes are kept up to this many pieces, about 12 GB of deflated input (12.6 MB of records, held by the job's
+ * Indexes are kept up to this many pieces, about 12 GB of deflated input (8.7 MB of records, held by the job's
  * thread while a backup writes its own, and shared with the deflate threads while one is reused). Larger backups
  * deflate everything, as without an index.
  */
@@ -116,7 +127,7 @@ export class BlockIndexBuilder {
       if (piece.reused) this.counts.reusedBytes += piece.inputLength;
       else this.counts.deflatedBytes += piece.inputLength;
       this.#records?.push({
-        sha256: piece.sha256,
+        fingerprint: piece.fingerprint,
         last: block.last && i === block.pieces.length - 1,
         offset,
         length: piece.length,
@@ -132,15 +143,18 @@ export class BlockIndexBuilder {
   }
 }
 
-/** An earlier archive's pieces, found by their input's SHA-256 and read back checked. */
+/** An earlier archive's pieces, found by their input's fingerprint and read back checked. */
 export class ReusablePieces {
   readonly #source: ArchiveSourceReader;
   readonly #sorted: Uint8Array;
+  /** The key the pieces were fingerprinted with: new pieces must be fingerprinted with it to be found. */
+  readonly fingerprintKey: Uint8Array;
 
   /** `source` must be the archive `index` describes, already held against its size and SHA-256. */
   constructor(index: BlockIndex, source: ArchiveSourceReader) {
     this.#source = source;
     this.#sorted = sortedRecords(index.records);
+    this.fingerprintKey = index.fingerprintKey;
   }
 
   /**

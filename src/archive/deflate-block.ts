@@ -2,13 +2,14 @@ import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import { concatBytes } from "./concat-bytes.ts";
 import { spliceInPlace } from "./deflate-splice.ts";
+import { FINGERPRINT_BYTES } from "./piece-fingerprint.ts";
 
-/** One piece of a deflated block (`deflatePieces`): its input, its output, and its input's SHA-256. */
+/** One piece of a deflated block (`deflatePieces`): its input, its output, and its input's fingerprint. */
 export interface BlockPiece {
   inputLength: number;
   length: number;
-  /** The input's SHA-256, 32 bytes. */
-  sha256: Uint8Array;
+  /** The input's fingerprint (`piece-fingerprint.ts`). */
+  fingerprint: Uint8Array;
   /** Copied from an earlier archive instead of deflated. */
   reused: boolean;
   /** The output's CRC-32, where already known (a reused piece's, from its index). */
@@ -54,13 +55,13 @@ const PIECE_LIMIT = 48 * 1024;
 
 /** What a deflate worker may be asked to do beside deflating: fingerprint pieces, and skip the reusable ones. */
 export interface PieceOptions {
-  /** The SHA-256 of a piece's input, 32 bytes. */
+  /** The fingerprint of a piece's input (`piece-fingerprint.ts`). */
   fingerprint?: (piece: Uint8Array) => Uint8Array;
   /**
    * The number of an earlier archive's piece with this input, if it has one. `last`: whether the piece ends its
    * entry (such a piece ends the deflate stream, the others do not, so the two never stand in for each other).
    */
-  reusable?: (sha256: Uint8Array, last: boolean) => number | undefined;
+  reusable?: (fingerprint: Uint8Array, last: boolean) => number | undefined;
 }
 
 /**
@@ -70,7 +71,7 @@ export interface PieceOptions {
 export interface PiecedBlock {
   output: Uint8Array;
   pieces: ({ inputLength: number; fresh: number } | { inputLength: number; reuse: number })[];
-  /** Each piece's input SHA-256 in turn, 32 bytes each, when fingerprinted. */
+  /** Each piece's fingerprint in turn, `FINGERPRINT_BYTES` each, when fingerprinted. */
   fingerprints?: Uint8Array;
 }
 
@@ -121,15 +122,15 @@ function piecesOf(
 ): PiecedBlock {
   const parts: (Uint8Array | readonly number[])[] = [];
   const pieces: PiecedBlock["pieces"] = [];
-  const fingerprints = options.fingerprint ? new Uint8Array(32 * lengths.length) : undefined;
+  const fingerprints = options.fingerprint ? new Uint8Array(FINGERPRINT_BYTES * lengths.length) : undefined;
   let start = 0;
   for (const [i, inputLength] of lengths.entries()) {
     const piece = block.subarray(start, start + inputLength);
     start += inputLength;
     const final = last && i === lengths.length - 1;
-    const sha256 = options.fingerprint?.(piece);
-    if (sha256) fingerprints!.set(sha256, 32 * i);
-    const reuse = sha256 && options.reusable?.(sha256, final);
+    const fingerprint = options.fingerprint?.(piece);
+    if (fingerprint) fingerprints!.set(fingerprint, FINGERPRINT_BYTES * i);
+    const reuse = fingerprint && options.reusable?.(fingerprint, final);
     if (reuse !== undefined) {
       pieces.push({ inputLength, reuse });
       continue;

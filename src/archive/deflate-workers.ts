@@ -3,6 +3,7 @@ import type { ReusablePieces } from "./block-reuse.ts";
 import { concatBytes } from "./concat-bytes.ts";
 import type { BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
 import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./hash-thread.ts";
+import { FINGERPRINT_BYTES } from "./piece-fingerprint.ts";
 
 export type DeflateRequest =
   | {
@@ -13,13 +14,16 @@ export type DeflateRequest =
       length: number;
       last: boolean;
       level: number;
-      /** Whether to hash each piece's input, for the archive's block index. */
+      /** Whether to fingerprint each piece's input (with the key from `setup`), for the archive's block index. */
       fingerprint: boolean;
       /** Whether pieces found among the reusable ones are left to the caller instead of deflated. */
       reuse: boolean;
     }
-  /** The pieces an earlier archive offers, sorted for lookups (`block-reuse.ts`), shared, sent once first. */
-  | { type: "reusable"; lookup: Uint8Array }
+  /**
+   * Sent once first when pieces are fingerprinted: the key (`piece-fingerprint.ts`), and the pieces an earlier
+   * archive offers, sorted for lookups (`block-reuse.ts`), in shared memory.
+   */
+  | { type: "setup"; fingerprintKey: Uint8Array; lookup?: Uint8Array }
   /** The first worker also hashes the archive and its entries (`hash-thread.ts`). */
   | HashRequest;
 
@@ -27,9 +31,9 @@ export type DeflateRequest =
 export type DeflateReply = ({ id: number; block: ArrayBuffer } & PiecedBlock) | { id: number; block: ArrayBuffer; error: string } | HashReply;
 
 export interface DeflateWorkersOptions {
-  /** Hash every piece's input (SHA-256) and hand the pieces back with the block. */
-  fingerprint?: boolean;
-  /** An earlier archive whose pieces stand in for pieces of the same input (implies `fingerprint`). */
+  /** Fingerprint every piece's input with this key (`piece-fingerprint.ts`) and hand the pieces back with the block. */
+  fingerprintKey?: Uint8Array;
+  /** An earlier archive whose pieces stand in for pieces of the same input (fingerprinted with its key then). */
   reuse?: ReusablePieces;
   /** The worker's module: `deflate.worker.ts` but in tests of what happens when a worker dies. */
   script?: URL;
@@ -59,6 +63,7 @@ export class DeflateWorkers {
   readonly #count: number;
   readonly #script: URL;
   #fingerprint: boolean;
+  readonly #fingerprintKey: Uint8Array | undefined;
   readonly #reuse: ReusablePieces | undefined;
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #waiting = new Map<number, Waiting>();
@@ -75,7 +80,8 @@ export class DeflateWorkers {
     this.#count = Math.max(1, count);
     this.#script = options.script ?? WORKER_URL;
     this.#reuse = options.reuse;
-    this.#fingerprint = Boolean(options.fingerprint || options.reuse);
+    this.#fingerprintKey = options.reuse?.fingerprintKey ?? options.fingerprintKey;
+    this.#fingerprint = this.#fingerprintKey !== undefined;
   }
 
   /**
@@ -105,8 +111,8 @@ export class DeflateWorkers {
       parts.push(from.data);
       if (!fingerprints) continue;
       const known = "crc32" in from ? { crc32: from.crc32 } : {};
-      const sha256 = fingerprints.subarray(32 * i, 32 * i + 32);
-      described.push({ inputLength: piece.inputLength, length: from.data.length, sha256, reused: "reuse" in piece, ...known });
+      const fingerprint = fingerprints.subarray(FINGERPRINT_BYTES * i, FINGERPRINT_BYTES * (i + 1));
+      described.push({ inputLength: piece.inputLength, length: from.data.length, fingerprint, reused: "reuse" in piece, ...known });
     }
     // With nothing reused the parts lie side by side in `output`, and concatBytes hands back a view of it.
     return { data: concatBytes(parts), ...(fingerprints ? { pieces: described } : {}) };
@@ -163,7 +169,10 @@ export class DeflateWorkers {
       worker.onerror = (event) => this.#fail(new Error(`A deflate worker failed: ${event.message}`));
       // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
       worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
-      if (this.#reuse) worker.postMessage({ type: "reusable", lookup: this.#reuse.lookup } satisfies DeflateRequest);
+      if (this.#fingerprintKey) {
+        const lookup = this.#reuse ? { lookup: this.#reuse.lookup } : {};
+        worker.postMessage({ type: "setup", fingerprintKey: this.#fingerprintKey, ...lookup } satisfies DeflateRequest);
+      }
       this.#workers.push({ worker, busy: 0 });
     }
     return this.#workers[index]!;

@@ -1,33 +1,37 @@
+import { FINGERPRINT_BYTES } from "./piece-fingerprint.ts";
+
 /**
- * Piece records packed in one buffer: for each deflated piece, its input's SHA-256 (32 bytes), whether it ends
- * its entry (1), where it sits in the archive (8, little-endian), its length (4) and its CRC-32 (4).
+ * Piece records packed in one buffer: for each deflated piece, its input's fingerprint (16 bytes,
+ * `piece-fingerprint.ts`), whether it ends its entry (1), where it sits in the archive (8, little-endian), its
+ * length (4) and its CRC-32 (4).
  *
  * Why packed: as JavaScript arrays of hex strings an index cost about 1.5 KB per piece across the job's thread
  * and both deflate workers, and a next backup of the 2 GB database held 301–304 MB at peak against 228–235 MB
- * for a first one. Packed, a piece is 49 bytes, and the lookup table is one shared buffer for all threads.
+ * for a first one. Packed, a piece is 33 bytes, and the lookup table is one shared buffer for all threads.
  */
-export const RECORD_BYTES = 49;
-/** The SHA-256 and the "last" byte: what a lookup compares. */
-const KEY_BYTES = 33;
+const F = FINGERPRINT_BYTES;
+export const RECORD_BYTES = F + 17;
+/** The fingerprint and the "last" byte: what a lookup compares. */
+const KEY_BYTES = F + 1;
 
 export interface PieceRecord {
-  sha256: Uint8Array;
+  fingerprint: Uint8Array;
   last: boolean;
   offset: number;
   length: number;
   crc32: number;
 }
 
-/** Record `i` of `records`; its `sha256` is a view into them. */
+/** Record `i` of `records`; its `fingerprint` is a view into them. */
 export function recordAt(records: Uint8Array, i: number): PieceRecord {
   const at = i * RECORD_BYTES;
   const view = new DataView(records.buffer, records.byteOffset + at, RECORD_BYTES);
   return {
-    sha256: records.subarray(at, at + 32),
-    last: records[at + 32] === 1,
-    offset: view.getUint32(33, true) + view.getUint32(37, true) * 2 ** 32,
-    length: view.getUint32(41, true),
-    crc32: view.getUint32(45, true),
+    fingerprint: records.subarray(at, at + F),
+    last: records[at + F] === 1,
+    offset: view.getUint32(F + 1, true) + view.getUint32(F + 5, true) * 2 ** 32,
+    length: view.getUint32(F + 9, true),
+    crc32: view.getUint32(F + 13, true),
   };
 }
 
@@ -35,12 +39,12 @@ export function recordAt(records: Uint8Array, i: number): PieceRecord {
 export function writeRecord(records: Uint8Array, i: number, record: PieceRecord): void {
   const at = i * RECORD_BYTES;
   const view = new DataView(records.buffer, records.byteOffset + at, RECORD_BYTES);
-  records.set(record.sha256, at);
-  records[at + 32] = record.last ? 1 : 0;
-  view.setUint32(33, record.offset % 2 ** 32, true);
-  view.setUint32(37, Math.floor(record.offset / 2 ** 32), true);
-  view.setUint32(41, record.length, true);
-  view.setUint32(45, record.crc32 >>> 0, true);
+  records.set(record.fingerprint, at);
+  records[at + F] = record.last ? 1 : 0;
+  view.setUint32(F + 1, record.offset % 2 ** 32, true);
+  view.setUint32(F + 5, Math.floor(record.offset / 2 ** 32), true);
+  view.setUint32(F + 9, record.length, true);
+  view.setUint32(F + 13, record.crc32 >>> 0, true);
 }
 
 /** How many records `records` holds. */
@@ -72,14 +76,14 @@ export class PieceRecordList {
   }
 }
 
-/** How record `i` compares with a key (a SHA-256 and whether the piece is last): SHA bytes first, then "last". */
-function compareKey(records: Uint8Array, i: number, sha256: Uint8Array, last: boolean): number {
+/** How record `i` compares with a key (a fingerprint and whether the piece is last): fingerprint first, then "last". */
+function compareKey(records: Uint8Array, i: number, fingerprint: Uint8Array, last: boolean): number {
   const at = i * RECORD_BYTES;
-  for (let k = 0; k < 32; k++) {
-    const d = records[at + k]! - sha256[k]!;
+  for (let k = 0; k < F; k++) {
+    const d = records[at + k]! - fingerprint[k]!;
     if (d !== 0) return d;
   }
-  return records[at + 32]! - (last ? 1 : 0);
+  return records[at + F]! - (last ? 1 : 0);
 }
 
 /** The records sorted by key, in memory every thread can read (for `findRecord`). */
@@ -97,12 +101,12 @@ export function sortedRecords(records: Uint8Array): Uint8Array {
 }
 
 /** The number of the record in `sorted` with this key, if there is one (a binary search). */
-export function findRecord(sorted: Uint8Array, sha256: Uint8Array, last: boolean): number | undefined {
+export function findRecord(sorted: Uint8Array, fingerprint: Uint8Array, last: boolean): number | undefined {
   let low = 0;
   let high = recordCount(sorted) - 1;
   while (low <= high) {
     const mid = (low + high) >>> 1;
-    const c = compareKey(sorted, mid, sha256, last);
+    const c = compareKey(sorted, mid, fingerprint, last);
     if (c === 0) return mid;
     if (c < 0) low = mid + 1;
     else high = mid - 1;

@@ -1,6 +1,7 @@
 import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./block-reuse.ts";
 import { isCompressible } from "./entry-paths.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
+import { newFingerprintKey } from "./piece-fingerprint.ts";
 import { openBlockDeflater } from "./runtime.ts";
 import { ZipStreamWriter } from "./zip-stream-writer.ts";
 
@@ -40,8 +41,11 @@ export interface WrittenArchive {
   manifest: Manifest;
   /** How much deflated input was deflated now, and how much reused. */
   reuse: ReuseCounts;
-  /** Every deflated piece's record (`piece-records.ts`), when asked for and the deflater could fingerprint them all. */
-  pieceRecords?: Uint8Array;
+  /**
+   * Every deflated piece's record (`piece-records.ts`) and the key they were fingerprinted with, when asked for
+   * and the deflater could fingerprint them all.
+   */
+  pieces?: { records: Uint8Array; fingerprintKey: Uint8Array };
 }
 
 /**
@@ -56,8 +60,10 @@ export async function writeArchive(
   options: WriteArchiveOptions,
 ): Promise<WrittenArchive> {
   const { signal, onProgress, level = 2 } = options;
+  // A line of indexes keeps one key: the pieces of this archive must be found with the key of the one it reuses.
+  const fingerprintKey = options.reuse?.fingerprintKey ?? (options.indexBlocks ? newFingerprintKey() : undefined);
   const deflater = openBlockDeflater({
-    ...(options.indexBlocks ? { fingerprint: true } : {}),
+    ...(fingerprintKey ? { fingerprintKey } : {}),
     ...(options.reuse ? { reuse: options.reuse } : {}),
   });
   const archiveHash = deflater.hashing.begin();
@@ -140,8 +146,9 @@ export async function writeArchive(
     await zip.close();
     if (writeError !== undefined) throw writeError;
     await writer.close();
-    const pieceRecords = blockIndex.records();
-    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...(pieceRecords ? { pieceRecords } : {}) };
+    const records = blockIndex.records();
+    const pieces = records && fingerprintKey ? { pieces: { records, fingerprintKey } } : {};
+    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...pieces };
   } catch (error) {
     await writer.abort(error).catch(() => {});
     throw error;

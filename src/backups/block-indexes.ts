@@ -41,10 +41,6 @@ async function open(store: BackupStore, index: BlockIndex): Promise<{ pieces: Re
 }
 
 /** Keeps the index of the backup just published, for the next ones. A failure only costs them its reuse. */
-export async function saveBlockIndex(
-  store: BackupStore,
-  archive: { key: string; size: number; sha256: string; level: number; records: Uint8Array },
-): Promise<void> {
-  const index: BlockIndex = { key: archive.key, archiveSize: archive.size, archiveSha256: archive.sha256, level: archive.level, records: archive.records };
-  await store.blockIndexes?.write(archive.key, serializeBlockIndex(index)).catch(() => {});
+export async function saveBlockIndex(store: BackupStore, index: BlockIndex): Promise<void> {
+  await store.blockIndexes?.write(index.key, serializeBlockIndex(index)).catch(() => {});
 }

@@ -40,8 +40,8 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
     const total = currentTotal();
     context.onProgress?.({ phase: "storing", bytesDone: total, bytesTotal: total, entriesDone: entriesTotal, entriesTotal });
     await pending.commit(written.sha256);
-    if (written.pieceRecords) {
-      await saveBlockIndex(store, { key: params.key, size: written.size, sha256: written.sha256, level: params.level, records: written.pieceRecords });
+    if (written.pieces) {
+      await saveBlockIndex(store, { key: params.key, archiveSize: written.size, archiveSha256: written.sha256, level: params.level, ...written.pieces });
     }
     return { key: params.key, size: written.size, sha256: written.sha256, entries: written.manifest.entries.length, reuse: written.reuse };
   } catch (error) {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { BlockIndexBuilder, parseBlockIndex, ReusablePieces, serializeBlockIndex, type BlockIndex } from "../../src/archive/block-reuse.ts";
+import { FINGERPRINT_BYTES, newFingerprintKey } from "../../src/archive/piece-fingerprint.ts";
 import { findRecord, recordAt, recordCount, RECORD_BYTES, writeRecord } from "../../src/archive/piece-records.ts";
 import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/read-archive.ts";
@@ -31,7 +32,7 @@ async function write(set: ReturnType<typeof dataSet>, reuse?: { archive: Uint8Ar
 const reader = (zip: Uint8Array) => ({ size: zip.length, read: async (o: number, l: number) => zip.slice(o, o + l) });
 
 function indexOf(written: WrittenArchive): BlockIndex {
-  return { key: "earlier.zip", archiveSize: written.size, archiveSha256: written.sha256, level: 2, records: written.pieceRecords! };
+  return { key: "earlier.zip", archiveSize: written.size, archiveSha256: written.sha256, level: 2, ...written.pieces! };
 }
 
 /** Every entry extracted by zip.js (an independent reader), each against the bytes it was made from. */
@@ -51,7 +52,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const deflatable = set.database.length + set.notes.length; // the photo is stored, not deflated
     expect(first.written.reuse.reusedBytes).toBe(0);
     // data.db: five 1 MiB blocks of 22 pieces and a last block of one; the notes and the manifest: one each.
-    expect(recordCount(first.written.pieceRecords!)).toBe(5 * 22 + 1 + 2);
+    expect(recordCount(first.written.pieces!.records)).toBe(5 * 22 + 1 + 2);
     const second = await write(set, first);
     // Only the manifest (its creation time differs) is deflated again.
     expect(second.written.reuse.reusedBytes).toBe(deflatable);
@@ -65,7 +66,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
   test("above the fast levels (zlib, one piece a block) whole blocks are reused the same way", async () => {
     const set = dataSet();
     const first = await write(set, undefined, 6);
-    expect(recordCount(first.written.pieceRecords!)).toBe(6 + 2); // data.db's six blocks, the notes, the manifest
+    expect(recordCount(first.written.pieces!.records)).toBe(6 + 2); // data.db's six blocks, the notes, the manifest
     const second = await write(set, first, 6);
     expect(second.written.reuse.reusedBytes).toBe(set.database.length + set.notes.length);
     await expectHolds(second.archive, set);
@@ -84,15 +85,28 @@ describe("reusing an earlier archive's deflated pieces", () => {
     await expectHolds(second.archive, changed);
   });
 
+  test("pieces fingerprinted with another key are not found: the key goes with the index", async () => {
+    const set = dataSet();
+    const first = await write(set);
+    const index = { ...indexOf(first.written), fingerprintKey: newFingerprintKey() };
+    const written = await writeArchive(
+      [source("data.db", set.database), source("storage/notes.txt", set.notes), source("storage/photo.jpg", set.photo)],
+      new WritableStream(),
+      { producer: "test", indexBlocks: true, reuse: new ReusablePieces(index, reader(first.archive)) },
+    );
+    expect(written.reuse.reusedBytes).toBe(0);
+    expect(written.pieces!.fingerprintKey).toEqual(index.fingerprintKey);
+  });
+
   test("a piece that ended its stream is only offered for an entry's last piece, and read back checked", async () => {
     const piece = new Uint8Array([1, 2, 3, 4]);
-    const sha256 = new Uint8Array(32).fill(0xbb);
+    const fingerprint = new Uint8Array(FINGERPRINT_BYTES).fill(0xbb);
     const records = new Uint8Array(RECORD_BYTES);
-    writeRecord(records, 0, { sha256, last: true, offset: 0, length: 4, crc32: Number(Bun.hash.crc32(piece)) });
-    const index: BlockIndex = { key: "a.zip", archiveSize: 4, archiveSha256: "a".repeat(64), level: 2, records };
+    writeRecord(records, 0, { fingerprint, last: true, offset: 0, length: 4, crc32: Number(Bun.hash.crc32(piece)) });
+    const index: BlockIndex = { key: "a.zip", archiveSize: 4, archiveSha256: "a".repeat(64), level: 2, fingerprintKey: newFingerprintKey(), records };
     const pieces = new ReusablePieces(index, reader(piece));
-    expect(findRecord(pieces.lookup, sha256, true)).toBe(0);
-    expect(findRecord(pieces.lookup, sha256, false)).toBeUndefined();
+    expect(findRecord(pieces.lookup, fingerprint, true)).toBe(0);
+    expect(findRecord(pieces.lookup, fingerprint, false)).toBeUndefined();
     expect(await pieces.read([0])).toEqual([{ data: piece, crc32: recordAt(records, 0).crc32 }]);
   });
 
@@ -104,7 +118,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
     const { offset, length } = recordAt(index.records, 1); // in data.db's first block
     damaged[offset + Math.floor(length / 2)]! ^= 0xff;
     const moved = recordAt(index.records, 30); // in its second block
-    writeRecord(index.records, 30, { ...moved, sha256: moved.sha256.slice(), offset: damaged.length - 10, length: 5000 });
+    writeRecord(index.records, 30, { ...moved, fingerprint: moved.fingerprint.slice(), offset: damaged.length - 10, length: 5000 });
     const chunks: Uint8Array[] = [];
     const written = await writeArchive(
       [source("data.db", set.database), source("storage/notes.txt", set.notes), source("storage/photo.jpg", set.photo)],
@@ -124,7 +138,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
       last: false,
       offset,
       inputLength: 100,
-      pieces: [10, 10].map((length) => ({ inputLength: 50, length, sha256: new Uint8Array(32), reused: false })),
+      pieces: [10, 10].map((length) => ({ inputLength: 50, length, fingerprint: new Uint8Array(FINGERPRINT_BYTES), reused: false })),
     });
     builder.add(block(0));
     expect(recordCount(builder.records()!)).toBe(2);
@@ -137,17 +151,19 @@ describe("reusing an earlier archive's deflated pieces", () => {
 
   test("an index is stored as JSON with packed records, and parsed strictly: anything malformed is no index at all", () => {
     const records = new Uint8Array(2 * RECORD_BYTES);
-    writeRecord(records, 0, { sha256: new Uint8Array(32).fill(1), last: false, offset: 2 ** 33 + 5, length: 47_000, crc32: 0xfedcba98 });
-    writeRecord(records, 1, { sha256: new Uint8Array(32).fill(2), last: true, offset: 7, length: 3, crc32: 1 });
-    const index: BlockIndex = { key: "a.zip", archiveSize: 2 ** 34, archiveSha256: "a".repeat(64), level: 2, records };
+    writeRecord(records, 0, { fingerprint: new Uint8Array(FINGERPRINT_BYTES).fill(1), last: false, offset: 2 ** 33 + 5, length: 47_000, crc32: 0xfedcba98 });
+    writeRecord(records, 1, { fingerprint: new Uint8Array(FINGERPRINT_BYTES).fill(2), last: true, offset: 7, length: 3, crc32: 1 });
+    const index: BlockIndex = { key: "a.zip", archiveSize: 2 ** 34, archiveSha256: "a".repeat(64), level: 2, fingerprintKey: newFingerprintKey(), records };
     const text = serializeBlockIndex(index);
     const parsed = parseBlockIndex(text)!;
     expect(parsed).toEqual(index);
-    expect(recordAt(parsed.records, 0)).toEqual({ sha256: new Uint8Array(32).fill(1), last: false, offset: 2 ** 33 + 5, length: 47_000, crc32: 0xfedcba98 });
+    expect(recordAt(parsed.records, 0)).toEqual({ fingerprint: new Uint8Array(FINGERPRINT_BYTES).fill(1), last: false, offset: 2 ** 33 + 5, length: 47_000, crc32: 0xfedcba98 });
     const json = JSON.parse(text);
     for (const bad of [
       "not json",
-      JSON.stringify({ ...json, format: 1 }),
+      JSON.stringify({ ...json, format: 2 }), // SHA-256 fingerprints, before keys
+      JSON.stringify({ ...json, fingerprintKey: undefined }),
+      JSON.stringify({ ...json, fingerprintKey: "AAAA" }), // not 16 bytes
       JSON.stringify({ ...json, count: 3 }), // more records claimed than there are
       JSON.stringify({ ...json, pieces: "not base64!" }),
       JSON.stringify({ ...json, archiveSha256: undefined }),

@@ -59,6 +59,9 @@ describe("a backup reuses the blocks of the newest earlier backup", () => {
     await server.pb.backups.create("second.zip");
     const second = reuseOf(server, "second.zip");
     expect(second.deflated).toBeLessThan(2000); // the manifest
+    // Its pieces were fingerprinted with the first index's key, and its own index keeps that key for the next.
+    const secondIndex = parseBlockIndex(await readFile(join(backups(), ".blocks", "second.zip.json"), "utf8"));
+    expect(secondIndex!.fingerprintKey).toEqual(index!.fingerprintKey);
     expect(second.reused + second.deflated).toBe(first.deflated);
     const [a, b] = await Promise.all(["first.zip", "second.zip"].map(async (key) => unzipAll(await readFile(join(backups(), key)))));
     for (const [path, bytes] of a!) if (path !== "backstream-manifest.json") expect(sha256Hex(b!.get(path)!)).toBe(sha256Hex(bytes));
@@ -116,6 +119,9 @@ describe("a backup reuses the blocks of the newest earlier backup", () => {
     for (const k of ["first.zip", "second.zip"]) await writeFile(join(backups(), ".blocks", `${k}.json`), "{}");
     await server.pb.backups.create("fifth.zip");
     expect(reuseOf(server, "fifth.zip").reused).toBe(0);
+    // With nothing reused, its index starts a line of its own, with a new key.
+    const keyOf = async (k: string) => parseBlockIndex(await readFile(join(backups(), ".blocks", `${k}.json`), "utf8"))!.fingerprintKey;
+    expect(await keyOf("fifth.zip")).not.toEqual(await keyOf("fourth.zip"));
     expect(Bun.spawnSync(["unzip", "-tq", join(backups(), "fifth.zip")]).exitCode).toBe(0);
   });
 
