@@ -56,8 +56,8 @@ interface Waiting {
  *
  * Why workers: libdeflate is reached through `Bun.deflateSync`, which runs on the calling thread; node:zlib's
  * async calls use the thread pool, but zlib is slower (PERF-NOTES). Threads created by a job thread share its
- * lowered priority, like the pool (`thread-priority.ts`). They also hash each piece for reuse when asked
- * (`block-reuse.ts`), and the first one hashes the archive and its entries (`hashing`, `hash-thread.ts`).
+ * lowered priority, like the pool (`thread-priority.ts`). They also fingerprint each piece for reuse when
+ * asked (`block-reuse.ts`), and hash the archive and its entries (`hashing`, `hash-thread.ts`).
  */
 export class DeflateWorkers {
   readonly #count: number;
@@ -72,12 +72,15 @@ export class DeflateWorkers {
    * blocks were only hashed for reuse, not deflated, they came faster than that and the process held 30 MB more.
    */
   readonly #free: ArrayBuffer[] = [];
-  readonly #hashing = new HashChannel((request, transfer) => this.#slot(0).worker.postMessage(request, transfer));
+  /** One per worker, each hash on the worker its channel posts to. */
+  readonly #hashChannels: HashChannel[];
+  #nextHashChannel = 0;
   #nextId = 0;
   #failure: Error | undefined;
 
   constructor(count = availableParallelism(), options: DeflateWorkersOptions = {}) {
     this.#count = Math.max(1, count);
+    this.#hashChannels = Array.from({ length: this.#count }, (_, i) => new HashChannel((request, transfer) => this.#slot(i).worker.postMessage(request, transfer)));
     this.#script = options.script ?? WORKER_URL;
     this.#reuse = options.reuse;
     this.#fingerprintKey = options.reuse?.fingerprintKey ?? options.fingerprintKey;
@@ -138,10 +141,15 @@ export class DeflateWorkers {
     if (!this.#reuse) this.#fingerprint = false;
   }
 
-  /** Hashing on the first worker, beside its share of the blocks (it gets fewer of them while it hashes). */
-  get hashing(): Hashing {
-    return this.#hashing;
-  }
+  /**
+   * Hashing on the workers, beside their share of the blocks (a worker gets fewer of them while it hashes). Each
+   * new hash goes to the next worker in turn: the archive's to the first, the first entry's (the database,
+   * usually the largest) to the second. Why: when most pieces are reused there is little to deflate, and all the
+   * hashes on one worker (1.3 GB on the bench's data) made it the slowest thread of a next backup.
+   */
+  readonly hashing: Hashing = {
+    begin: () => this.#hashChannels[this.#nextHashChannel++ % this.#count]!.begin(),
+  };
 
   /** Ends the workers; blocks still deflating fail. */
   close(): void {
@@ -158,8 +166,9 @@ export class DeflateWorkers {
   #slot(index: number) {
     while (this.#workers.length <= index) {
       const worker = new Worker(this.#script);
+      const hashChannel = this.#hashChannels[this.#workers.length]!;
       worker.onmessage = ({ data: reply }: MessageEvent<DeflateReply>) => {
-        if ("type" in reply) return this.#hashing.handle(reply);
+        if ("type" in reply) return hashChannel.handle(reply);
         const waiting = this.#waiting.get(reply.id);
         this.#waiting.delete(reply.id);
         if (this.#free.length < FREE_BUFFERS) this.#free.push(reply.block);
@@ -180,7 +189,7 @@ export class DeflateWorkers {
 
   #fail(error: Error): void {
     this.#failure ??= error;
-    this.#hashing.fail(this.#failure);
+    for (const channel of this.#hashChannels) channel.fail(this.#failure);
     for (const waiting of this.#waiting.values()) waiting.reject(error);
     this.#waiting.clear();
   }

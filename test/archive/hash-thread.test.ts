@@ -6,7 +6,7 @@ import { jsonRows } from "../support/sample-data.ts";
 
 const MiB = 1024 * 1024;
 
-describe("hashing on a deflate worker (HashChannel)", () => {
+describe("hashing on the deflate workers (HashChannel)", () => {
   let workers: DeflateWorkers | undefined;
   afterEach(() => workers?.close());
 
@@ -60,5 +60,26 @@ describe("hashing on a deflate worker (HashChannel)", () => {
     })().catch((error: Error) => error);
     expect((failure as Error).message).toBe("A deflate worker ended.");
     expect(((await workers.hashing.begin().digest().catch((error: Error) => error)) as Error).message).toBe("A deflate worker ended.");
+  });
+
+  test("with two workers the hashes take turns between them: the archive's on the first, the database's on the second", async () => {
+    workers = new DeflateWorkers(2, { script: new URL("../support/thread-id-hash.worker.ts", import.meta.url) });
+    const hashers = Array.from({ length: 4 }, () => workers!.hashing.begin());
+    for (const hasher of hashers) await hasher.update(jsonRows(1000, 1));
+    const threads = await Promise.all(hashers.map((hasher) => hasher.digest()));
+    expect(threads[0]).not.toBe(threads[1]);
+    expect([threads[2], threads[3]]).toEqual([threads[0], threads[1]]);
+  });
+
+  test("a worker that ends fails the hashes on the other worker too: the archive cannot be finished without them", async () => {
+    workers = new DeflateWorkers(2, { script: new URL("../support/exiting.worker.ts", import.meta.url) });
+    const first = workers.hashing.begin();
+    const second = workers.hashing.begin();
+    const failure = await (async () => {
+      await second.update(jsonRows(2 * MiB, 5));
+      return second.digest();
+    })().catch((error: Error) => error);
+    expect((failure as Error).message).toBe("A deflate worker ended.");
+    expect(((await first.digest().catch((error: Error) => error)) as Error).message).toBe("A deflate worker ended.");
   });
 });
