@@ -52,7 +52,8 @@ export class HashChannel implements Hashing {
   readonly #free: ArrayBuffer[] = [];
   #nextStream = 0;
   #inFlight = 0;
-  #drained: (() => void) | undefined;
+  /** Hashers waiting for batches to come back: several streams may be fed at once (a restore's lanes). */
+  readonly #waiting: (() => void)[] = [];
   #failure: Error | undefined;
 
   /** `post` sends a request to the thread, whose replies go to `handle`. */
@@ -97,7 +98,7 @@ export class HashChannel implements Hashing {
           offset += n;
           if (filled === batch.length) flush();
         }
-        while (this.#inFlight > MAX_IN_FLIGHT && !this.#failure) await new Promise<void>((resolve) => (this.#drained = resolve));
+        while (this.#inFlight > MAX_IN_FLIGHT && !this.#failure) await new Promise<void>((resolve) => this.#waiting.push(resolve));
         if (this.#failure) throw this.#failure;
       },
       digest: () => {
@@ -120,9 +121,7 @@ export class HashChannel implements Hashing {
   }
 
   #wake(): void {
-    const wake = this.#drained;
-    this.#drained = undefined;
-    wake?.();
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 }
 
