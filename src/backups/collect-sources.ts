@@ -46,7 +46,7 @@ function databaseSource(path: string, name: string, fileSize: number, mtime: Dat
     lastModified: mtime,
     async open() {
       try {
-        const snapshot = snapshotDatabase(path);
+        const snapshot = await snapshotDatabase(path);
         source.size = snapshot.size;
         return snapshot.stream;
       } catch (error) {

@@ -1,40 +1,28 @@
+import { Buffer } from "node:buffer";
+import { open, type FileHandle } from "node:fs/promises";
 import Database from "libsql";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import { BUSY_TIMEOUT_MS } from "./database-handle.ts";
+import { pageQueries, type PageQueries, type SnapshotConnection } from "./page-queries.ts";
+import { walPages } from "./wal-pages.ts";
 
 /**
- * Pages read per query: 256 pages of 4 KiB is 1 MiB a batch, the deflater's block size. Larger batches gained
+ * Pages read at a time: 256 pages of 4 KiB is 1 MiB a batch, the deflater's block size. Larger batches gained
  * nothing in speed and held more garbage at peak (1024-page batches about 90 MB more on the bench's database).
  */
 const PAGES_PER_BATCH = 256;
-
-/**
- * sqlite_dbpage answers `pgno = ?` directly but walks every page number for a range, which made each batch
- * cost O(database) (3.6 ms a query on 500 MB); joining a series of page numbers keeps every lookup an equality.
- */
-const PAGE_SERIES = "WITH RECURSIVE p(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM p WHERE n < ?)";
-
-/**
- * A batch as one value: its pages joined by SQLite, and how many there were.
- *
- * Why: as one row per page, the binding made a buffer for each page and this module copied them into the
- * batch; that was most of the cost of reading the pages (0.52–0.58 s for the bench's 500 MB database, against
- * 0.30–0.32 s this way). `group_concat` reads a blob's bytes as text in the database's encoding, unchanged when
- * that is UTF-8 (NUL bytes included: it counts bytes, not characters), and the cast takes them back as a blob;
- * a UTF-16 database would have them converted, so it is read a page a row (`PAGE_ROWS_SQL`).
- * Order: `CROSS JOIN` keeps the page numbers as the outer loop (SQLite's documented way to fix a join's order),
- * a recursive CTE without ORDER BY yields its rows first in, first out, and the aggregate takes rows as the loop
- * makes them. An `ORDER BY` in the aggregate would say so too, but it sorts the pages in a temp b-tree first
- * (0.64 s). The snapshot's tests compare its bytes with the database file's across several batches.
- */
-const PAGE_BATCH_SQL = `${PAGE_SERIES} SELECT CAST(group_concat(data, '') AS BLOB), count(*) FROM p CROSS JOIN sqlite_dbpage ON pgno = n`;
-const PAGE_ROWS_SQL = `${PAGE_SERIES} SELECT data FROM p JOIN sqlite_dbpage ON pgno = n ORDER BY n`;
+/** A batch with more pages than this in the WAL is read through SQLite whole: one query rather than many. */
+const MAX_WAL_PAGES_PER_BATCH = 32;
+/** Journal modes without a WAL: the read transaction's shared lock keeps every writer out of the file. */
+const ROLLBACK_MODES = new Set(["delete", "truncate", "persist", "memory", "off"]);
 
 /** A consistent, point-in-time image of one database, streamed page by page. */
 export interface DatabaseSnapshot {
   /** Exact size of the image in bytes (page size × page count at the snapshot's moment). */
   size: number;
   stream: ReadableStream<Uint8Array>;
+  /** Where its pages are read from: the file where it holds them as the snapshot sees them (`fileReader`), or SQLite. */
+  pagesFrom: "file" | "sqlite";
 }
 
 /**
@@ -47,76 +35,116 @@ export interface DatabaseSnapshot {
  * It talks to the `libsql` binding under `@libsql/client` directly, with one prepared statement in raw mode:
  * the client's result sets (a row object per page) cost more than SQLite's own work, and reading the bench's
  * 500 MB database went from 0.93 s to 0.45 s. The transaction ends when the stream is drained or cancelled.
+ *
+ * Most pages are read from the database file itself, a batch at a time (`fileReader`), and only those the WAL
+ * may hold through SQLite.
  */
-export function snapshotDatabase(path: string): DatabaseSnapshot {
+export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> {
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-  const finish = () => {
-    if (!db.open) return;
-    // Ended explicitly: a statement the binding has not finalized yet keeps a closed connection (and its
-    // snapshot) alive until garbage collection, and the app's next checkpoint would wait for it.
-    if (db.inTransaction) db.exec("ROLLBACK");
-    db.close();
+  let file: FileHandle | undefined;
+  const finish = async () => {
+    if (db.open) {
+      // Ended explicitly: a statement the binding has not finalized yet keeps a closed connection (and its
+      // snapshot) alive until garbage collection, and the app's next checkpoint would wait for it.
+      if (db.inTransaction) db.exec("ROLLBACK");
+      db.close();
+    }
+    await file?.close().catch(() => {});
+    file = undefined;
   };
   try {
     db.exec("BEGIN");
     // The first read starts the snapshot; page_count and every page below come from that same snapshot.
     const pageSize = Number((db.prepare("PRAGMA page_size").raw().get() as [number])[0]);
     const pageCount = Number((db.prepare("PRAGMA page_count").raw().get() as [number])[0]);
-    const readBatch = batchReader(db, pageSize);
+    const queries = pageQueries(db, pageSize);
+    const fromFile = await fileReader(path, db, { pageSize, pageCount }, queries);
+    file = fromFile?.file;
+    const readBatch = fromFile?.read ?? (async (first: number, last: number) => queries.range(first, last));
     let next = 1;
     const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
+      async pull(controller) {
         try {
           if (next > pageCount) {
-            finish();
+            await finish();
             controller.close();
             return;
           }
           const last = Math.min(pageCount, next + PAGES_PER_BATCH - 1);
-          const chunk = readBatch(next, last);
+          const chunk = await readBatch(next, last);
           next = last + 1;
           controller.enqueue(chunk);
         } catch (error) {
-          finish();
+          await finish();
           controller.error(error);
         }
       },
-      cancel() {
-        finish();
+      async cancel() {
+        await finish();
       },
     });
-    return { size: pageSize * pageCount, stream };
+    return { size: pageSize * pageCount, stream, pagesFrom: fromFile ? "file" : "sqlite" };
   } catch (error) {
-    finish();
+    await finish();
     throw error;
   }
 }
 
 /**
- * Reads pages `first` to `last` of the snapshot as one buffer, checked to hold every one of them whole (a
- * database that shrank during its snapshot would be missing some).
+ * Reads the snapshot's pages from the database file where the file holds them as the snapshot sees them, and the
+ * others through SQLite; undefined where that cannot be told (an unknown journal mode or WAL format), or where
+ * the file's first pages are not SQLite's (an encrypted database): everything is read through SQLite then.
+ *
+ * Why: through SQLite every page is a 4 KiB read and a copy or two on the job's thread: 0.30 s for the bench's
+ * database, the largest part of that thread's work in a backup that reuses most pieces. From the file a batch is
+ * one 1 MiB read on the thread pool.
+ * Why the file holds the snapshot's bytes: in WAL mode a page with no frame in the WAL has its snapshot version in
+ * the file, and no checkpoint can overwrite it while the snapshot is held (a checkpoint copies no frame newer
+ * than the oldest reader's snapshot, and none at all while a reader ignores the WAL). The WAL is read after the
+ * snapshot started, so it holds every frame the snapshot sees (SQLite restarts a WAL only when no reader uses
+ * it); those pages, and any past the file's end (the database grew since its last checkpoint), are read through
+ * SQLite. In the rollback modes the transaction's shared lock keeps writers out of the file altogether.
  */
-function batchReader(db: InstanceType<typeof Database>, pageSize: number): (first: number, last: number) => Uint8Array {
-  const check = (first: number, last: number, pages: number, bytes: number) => {
-    if (pages !== last - first + 1) throw new Error("The database changed size during its snapshot.");
-    if (bytes !== pages * pageSize) throw new Error(`Pages ${first} to ${last} of the database are not ${pageSize} bytes each.`);
-  };
-  const encoding = String((db.prepare("PRAGMA encoding").raw().get() as [string])[0]);
-  if (encoding === "UTF-8") {
-    const batch = db.prepare<[number, number]>(PAGE_BATCH_SQL).raw();
-    return (first, last) => {
-      const [data, pages] = batch.get(first, last) as [Uint8Array | null, number];
-      check(first, last, Number(pages), data?.length ?? 0);
-      return data!;
-    };
-  }
-  const rows = db.prepare<[number, number]>(PAGE_ROWS_SQL).raw();
-  return (first, last) => {
-    const pages = (rows.all(first, last) as [Uint8Array][]).map(([page]) => page);
-    check(first, last, pages.length, pages.every((page) => page.length === pageSize) ? pages.length * pageSize : -1);
-    // Not zeroed first: every byte is set below.
-    const chunk = uninitializedBytes(pages.length * pageSize);
-    for (const [i, page] of pages.entries()) chunk.set(page, i * pageSize);
+async function fileReader(
+  path: string,
+  db: SnapshotConnection,
+  { pageSize, pageCount }: { pageSize: number; pageCount: number },
+  queries: PageQueries,
+): Promise<{ file: FileHandle; read: (first: number, last: number) => Promise<Uint8Array> } | undefined> {
+  if (pageCount === 0) return undefined;
+  const mode = String((db.prepare("PRAGMA journal_mode").raw().get() as [string])[0]).toLowerCase();
+  const inWal = mode === "wal" ? await walPages(`${path}-wal`, pageSize) : ROLLBACK_MODES.has(mode) ? new Set<number>() : undefined;
+  if (!inWal) return undefined;
+  const file = await open(path, "r");
+  const read = async (first: number, last: number) => {
+    let walCount = 0;
+    for (let pgno = first; pgno <= last && walCount <= MAX_WAL_PAGES_PER_BATCH; pgno++) if (inWal.has(pgno)) walCount++;
+    if (walCount > MAX_WAL_PAGES_PER_BATCH) return queries.range(first, last);
+    // Not zeroed first: every page is filled by the read or set below.
+    const chunk = uninitializedBytes((last - first + 1) * pageSize);
+    const filled = await readFully(file, chunk, (first - 1) * pageSize);
+    for (let pgno = first; pgno <= last; pgno++) {
+      const at = (pgno - first) * pageSize;
+      if (inWal.has(pgno) || at + pageSize > filled) chunk.set(queries.page(pgno), at);
+    }
     return chunk;
   };
+  const last = Math.min(pageCount, PAGES_PER_BATCH);
+  const [fromFile, fromSqlite] = [await read(1, last), queries.range(1, last)];
+  if (!Buffer.from(fromFile.buffer, fromFile.byteOffset, fromFile.length).equals(fromSqlite)) {
+    await file.close();
+    return undefined;
+  }
+  return { file, read };
+}
+
+/** Reads into all of `into` from `position`, or up to the file's end; returns the bytes read. */
+async function readFully(file: FileHandle, into: Uint8Array, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < into.length) {
+    const { bytesRead } = await file.read(into, filled, into.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }

@@ -16,12 +16,12 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
  * A WAL database of `rows` rows with text and blobs (NUL bytes and bytes that are not UTF-8 included, which a
  * text conversion would change), in the given encoding and page size.
  */
-function makeDatabase(name: string, options: { encoding: string; pageSize: number; rows: number }): string {
+function makeDatabase(name: string, options: { encoding: string; pageSize: number; rows: number; journal?: string }): string {
   const path = join(dir, name);
   const db = new Database(path);
   db.exec(`PRAGMA encoding = '${options.encoding}'`);
   db.exec(`PRAGMA page_size = ${options.pageSize}`);
-  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(`PRAGMA journal_mode = ${options.journal ?? "WAL"}`);
   db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, title TEXT, data BLOB)");
   db.exec("CREATE INDEX t_title ON t (title)");
   const insert = db.prepare("INSERT INTO t (title, data) VALUES (?, ?)");
@@ -56,7 +56,8 @@ describe("a snapshot is the database's pages, byte for byte", () => {
   ] as const) {
     test(`${encoding}, ${pageSize}-byte pages, with part of it still in the WAL`, async () => {
       const path = makeDatabase(`${encoding}-${pageSize}.db`, { encoding, pageSize, rows });
-      const snapshot = snapshotDatabase(path); // taken while the WAL still holds the rows
+      const snapshot = await snapshotDatabase(path); // taken while the WAL still holds the rows
+      expect(snapshot.pagesFrom).toBe("file"); // those in the WAL through SQLite
       const image = await readAll(snapshot.stream);
       checkpoint(path);
       const file = new Uint8Array(await readFile(path));
@@ -67,11 +68,52 @@ describe("a snapshot is the database's pages, byte for byte", () => {
     });
   }
 
+  test("a few pages changed in the WAL are read through SQLite and the rest from the file, in a rollback-journal database too", async () => {
+    const path = makeDatabase("scattered.db", { encoding: "UTF-8", pageSize: 4096, rows: 6000 });
+    checkpoint(path);
+    const db = new Database(path);
+    // A page here and there in the WAL, none among the first: a file read that missed them would go unnoticed
+    // by the check of the first batch.
+    db.exec("UPDATE t SET title = 'changed ' || id WHERE id % 500 = 0 AND id > 3000");
+    db.close();
+    const snapshot = await snapshotDatabase(path);
+    expect(snapshot.pagesFrom).toBe("file");
+    const image = await readAll(snapshot.stream);
+    checkpoint(path);
+    expect(Buffer.compare(image, new Uint8Array(await readFile(path)))).toBe(0);
+
+    const rollbackPath = makeDatabase("rollback.db", { encoding: "UTF-8", pageSize: 4096, rows: 3000, journal: "DELETE" });
+    const rollbackSnapshot = await snapshotDatabase(rollbackPath);
+    expect(rollbackSnapshot.pagesFrom).toBe("file");
+    const rollback = await readAll(rollbackSnapshot.stream);
+    expect(Buffer.compare(rollback, new Uint8Array(await readFile(rollbackPath)))).toBe(0);
+  });
+
+  test("a WAL restarted while it streams (its old frames left behind, new ones over them) changes nothing in it", async () => {
+    const path = makeDatabase("restarted.db", { encoding: "UTF-8", pageSize: 4096, rows: 6000 });
+    checkpoint(path);
+    const writer = new Database(path);
+    // Frames in the WAL, all copied to the file but the WAL not truncated: what an app's automatic checkpoints leave.
+    writer.exec("UPDATE t SET title = title || ' once'");
+    writer.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    const before = new Uint8Array(await readFile(path));
+    const snapshot = await snapshotDatabase(path);
+    expect(snapshot.pagesFrom).toBe("file");
+    const reader = snapshot.stream.getReader();
+    const chunks = [(await reader.read()).value!];
+    // The next write starts the WAL over, with new salts, on top of the old frames; a checkpoint tries to copy.
+    writer.exec("UPDATE t SET title = title || ' twice', data = zeroblob(350)");
+    writer.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
+    writer.close();
+    expect(Buffer.compare(concatBytes(chunks), before)).toBe(0);
+  });
+
   test("writes committed while it streams are not in it", async () => {
     const path = makeDatabase("moving.db", { encoding: "UTF-8", pageSize: 4096, rows: 6000 });
     checkpoint(path);
     const before = new Uint8Array(await readFile(path));
-    const snapshot = snapshotDatabase(path);
+    const snapshot = await snapshotDatabase(path);
     const reader = snapshot.stream.getReader();
     const first = await reader.read();
     // Rows changed all over the table, in pages of the batches still to come, and checkpointed as far as may be.
