@@ -10,9 +10,10 @@ import { isDataRootEntry } from "./data-dir.ts";
  * (their `-wal`/`-shm` files left out, the snapshot already holds their committed pages), then every other
  * regular file, depth first, with `/`-separated relative paths. Symlinks and special files are skipped:
  * a backup holds files only. Snapshots start when the archive reaches them, so each stays open only
- * for as long as its own pages stream.
+ * for as long as its own pages stream. `databaseFds`: descriptors this process keeps open on some of the
+ * databases, by name, for their snapshots to read pages through (`snapshotDatabase`).
  */
-export async function collectSources(dir: string): Promise<{ sources: ArchiveSource[]; bytesTotal: number }> {
+export async function collectSources(dir: string, databaseFds: Record<string, number> = {}): Promise<{ sources: ArchiveSource[]; bytesTotal: number }> {
   const rootNames = (await readdir(dir)).filter(isDataRootEntry).sort();
   const databases = rootNames.filter((name) => name.endsWith(".db"));
   const skipped = new Set(databases.flatMap((db) => [`${db}-wal`, `${db}-shm`, `${db}-journal`]));
@@ -20,7 +21,7 @@ export async function collectSources(dir: string): Promise<{ sources: ArchiveSou
   for (const name of databases) {
     const info = await lstat(join(dir, name));
     if (!info.isFile()) continue;
-    sources.push(databaseSource(join(dir, name), name, info.size, info.mtime));
+    sources.push(databaseSource(join(dir, name), name, info.size, info.mtime, Object.hasOwn(databaseFds, name) ? databaseFds[name] : undefined));
   }
   const walk = async (relative: string) => {
     const absolute = join(dir, relative);
@@ -38,7 +39,7 @@ export async function collectSources(dir: string): Promise<{ sources: ArchiveSou
   return { sources, bytesTotal: sources.reduce((sum, s) => sum + s.size, 0) };
 }
 
-function databaseSource(path: string, name: string, fileSize: number, mtime: Date): ArchiveSource {
+function databaseSource(path: string, name: string, fileSize: number, mtime: Date, pagesFd: number | undefined): ArchiveSource {
   const source: ArchiveSource = {
     path: name,
     // The file's size is a close estimate for progress; the snapshot below sets the exact one.
@@ -46,7 +47,7 @@ function databaseSource(path: string, name: string, fileSize: number, mtime: Dat
     lastModified: mtime,
     async open() {
       try {
-        const snapshot = await snapshotDatabase(path);
+        const snapshot = await snapshotDatabase(path, pagesFd === undefined ? {} : { pagesFd });
         source.size = snapshot.size;
         return snapshot.stream;
       } catch (error) {

@@ -1,3 +1,4 @@
+import { closeSync, openSync } from "node:fs";
 import { createClient, type Client, type InStatement, type ResultSet } from "@libsql/client";
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
@@ -36,6 +37,7 @@ const SCHEMA = [
  */
 export class DatabaseHandle {
   #client: Client | undefined;
+  #pagesFd: number | undefined;
   /** Settles when a swap in progress has reopened the database (or failed to). */
   #swapping: Promise<void> | undefined;
 
@@ -47,6 +49,18 @@ export class DatabaseHandle {
     const client = await openDatabase(this.path);
     for (const statement of SCHEMA) await client.execute(statement);
     this.#client = client;
+    this.#pagesFd = openSync(this.path, "r");
+  }
+
+  /**
+   * A read-only descriptor of the database file, open while the connection is, for a backup to read pages from
+   * (`snapshot-database.ts`). Why the handle keeps it: closing any descriptor of a file drops every POSIX lock
+   * the process holds on it, SQLite's included, and a backup that opened and closed its own let another process
+   * think it was the last connection and delete the WAL under this one ("database disk image is malformed").
+   * So it is closed only after the connection is.
+   */
+  get pagesFd(): number | undefined {
+    return this.#pagesFd;
   }
 
   /**
@@ -83,12 +97,15 @@ export class DatabaseHandle {
   /** Closes the connection, checkpointing the WAL so that the file alone holds the data. */
   async close(): Promise<void> {
     const client = this.#client;
+    const pagesFd = this.#pagesFd;
     this.#client = undefined;
+    this.#pagesFd = undefined;
     if (!client) return;
     try {
       await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {
       client.close();
+      if (pagesFd !== undefined) closeSync(pagesFd);
     }
   }
 }

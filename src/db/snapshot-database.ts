@@ -1,5 +1,7 @@
 import { Buffer } from "node:buffer";
-import { open, type FileHandle } from "node:fs/promises";
+import { fstat as fstatCallback, read } from "node:fs";
+import { stat } from "node:fs/promises";
+import { promisify } from "node:util";
 import Database from "libsql";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import { BUSY_TIMEOUT_MS } from "./database-handle.ts";
@@ -36,21 +38,20 @@ export interface DatabaseSnapshot {
  * the client's result sets (a row object per page) cost more than SQLite's own work, and reading the bench's
  * 500 MB database went from 0.93 s to 0.45 s. The transaction ends when the stream is drained or cancelled.
  *
- * Most pages are read from the database file itself, a batch at a time (`fileReader`), and only those the WAL
- * may hold through SQLite.
+ * Given `pagesFd`, a read-only descriptor of the file that the caller keeps open beyond the snapshot, most pages
+ * are read from the file itself, a batch at a time, and only those the WAL may hold through SQLite
+ * (`fileReader`). The snapshot never opens a descriptor of the file of its own: closing it would drop every
+ * POSIX lock this process holds on the file, SQLite's included (the server's connection to `data.db`), and
+ * another process could then take the database for its own (delete the WAL under it, for one).
  */
-export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> {
+export async function snapshotDatabase(path: string, options: { pagesFd?: number } = {}): Promise<DatabaseSnapshot> {
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-  let file: FileHandle | undefined;
   const finish = async () => {
-    if (db.open) {
-      // Ended explicitly: a statement the binding has not finalized yet keeps a closed connection (and its
-      // snapshot) alive until garbage collection, and the app's next checkpoint would wait for it.
-      if (db.inTransaction) db.exec("ROLLBACK");
-      db.close();
-    }
-    await file?.close().catch(() => {});
-    file = undefined;
+    if (!db.open) return;
+    // Ended explicitly: a statement the binding has not finalized yet keeps a closed connection (and its
+    // snapshot) alive until garbage collection, and the app's next checkpoint would wait for it.
+    if (db.inTransaction) db.exec("ROLLBACK");
+    db.close();
   };
   try {
     db.exec("BEGIN");
@@ -58,9 +59,8 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
     const pageSize = Number((db.prepare("PRAGMA page_size").raw().get() as [number])[0]);
     const pageCount = Number((db.prepare("PRAGMA page_count").raw().get() as [number])[0]);
     const queries = pageQueries(db, pageSize);
-    const fromFile = await fileReader(path, db, { pageSize, pageCount }, queries);
-    file = fromFile?.file;
-    const readBatch = fromFile?.read ?? (async (first: number, last: number) => queries.range(first, last));
+    const fromFile = options.pagesFd === undefined ? undefined : await fileReader(path, options.pagesFd, db, { pageSize, pageCount }, queries);
+    const readBatch = fromFile ?? (async (first: number, last: number) => queries.range(first, last));
     let next = 1;
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -91,9 +91,10 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
 }
 
 /**
- * Reads the snapshot's pages from the database file where the file holds them as the snapshot sees them, and the
- * others through SQLite; undefined where that cannot be told (an unknown journal mode or WAL format), or where
- * the file's first pages are not SQLite's (an encrypted database): everything is read through SQLite then.
+ * Reads the snapshot's pages from the database file (through `fd`) where the file holds them as the snapshot sees
+ * them, and the others through SQLite; undefined where that cannot be told (an unknown journal mode or WAL
+ * format), where `fd` is not the file at `path`, or where the file's first pages are not SQLite's (an encrypted
+ * database): everything is read through SQLite then.
  *
  * Why: through SQLite every page is a 4 KiB read and a copy or two on the job's thread: 0.30 s for the bench's
  * database, the largest part of that thread's work in a backup that reuses most pieces. From the file a batch is
@@ -107,22 +108,24 @@ export async function snapshotDatabase(path: string): Promise<DatabaseSnapshot> 
  */
 async function fileReader(
   path: string,
+  fd: number,
   db: SnapshotConnection,
   { pageSize, pageCount }: { pageSize: number; pageCount: number },
   queries: PageQueries,
-): Promise<{ file: FileHandle; read: (first: number, last: number) => Promise<Uint8Array> } | undefined> {
+): Promise<((first: number, last: number) => Promise<Uint8Array>) | undefined> {
   if (pageCount === 0) return undefined;
+  const [byPath, byFd] = await Promise.all([stat(path), fstat(fd)]);
+  if (byPath.dev !== byFd.dev || byPath.ino !== byFd.ino) return undefined;
   const mode = String((db.prepare("PRAGMA journal_mode").raw().get() as [string])[0]).toLowerCase();
   const inWal = mode === "wal" ? await walPages(`${path}-wal`, pageSize) : ROLLBACK_MODES.has(mode) ? new Set<number>() : undefined;
   if (!inWal) return undefined;
-  const file = await open(path, "r");
-  const read = async (first: number, last: number) => {
+  const readBatch = async (first: number, last: number) => {
     let walCount = 0;
     for (let pgno = first; pgno <= last && walCount <= MAX_WAL_PAGES_PER_BATCH; pgno++) if (inWal.has(pgno)) walCount++;
     if (walCount > MAX_WAL_PAGES_PER_BATCH) return queries.range(first, last);
     // Not zeroed first: every page is filled by the read or set below.
     const chunk = uninitializedBytes((last - first + 1) * pageSize);
-    const filled = await readFully(file, chunk, (first - 1) * pageSize);
+    const filled = await readFully(fd, chunk, (first - 1) * pageSize);
     for (let pgno = first; pgno <= last; pgno++) {
       const at = (pgno - first) * pageSize;
       if (inWal.has(pgno) || at + pageSize > filled) chunk.set(queries.page(pgno), at);
@@ -130,19 +133,18 @@ async function fileReader(
     return chunk;
   };
   const last = Math.min(pageCount, PAGES_PER_BATCH);
-  const [fromFile, fromSqlite] = [await read(1, last), queries.range(1, last)];
-  if (!Buffer.from(fromFile.buffer, fromFile.byteOffset, fromFile.length).equals(fromSqlite)) {
-    await file.close();
-    return undefined;
-  }
-  return { file, read };
+  const [fromFile, fromSqlite] = [await readBatch(1, last), queries.range(1, last)];
+  return Buffer.from(fromFile.buffer, fromFile.byteOffset, fromFile.length).equals(fromSqlite) ? readBatch : undefined;
 }
 
+const readAt = promisify(read);
+const fstat = promisify(fstatCallback);
+
 /** Reads into all of `into` from `position`, or up to the file's end; returns the bytes read. */
-async function readFully(file: FileHandle, into: Uint8Array, position: number): Promise<number> {
+async function readFully(fd: number, into: Uint8Array, position: number): Promise<number> {
   let filled = 0;
   while (filled < into.length) {
-    const { bytesRead } = await file.read(into, filled, into.length - filled, position + filled);
+    const { bytesRead } = await readAt(fd, into, filled, into.length - filled, position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }

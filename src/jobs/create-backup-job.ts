@@ -17,7 +17,7 @@ export interface JobContext {
  */
 export async function createBackupJob(params: CreateBackupParams, context: JobContext = {}): Promise<CreateBackupResult> {
   const store = await createStore(params.store);
-  const { sources, bytesTotal } = await collectSources(params.dataDir);
+  const { sources, bytesTotal } = await collectSources(params.dataDir, params.databaseFds);
   const entriesTotal = sources.length;
   // A database's size is estimated from its file until its snapshot opens (first thing the archive does);
   // from then on the total is exact, so keep it current without summing every file again.

@@ -19,6 +19,12 @@ export interface CreateBackupParams {
   key: string;
   producer: string;
   level: number;
+  /**
+   * Descriptors of database files that this process keeps open beside its own connection to them, by their name
+   * at the data directory's root (the server's `data.db`): their snapshots read pages through them
+   * (`snapshot-database.ts`). They stay open when the job ends.
+   */
+  databaseFds?: Record<string, number>;
 }
 
 /** Check a stored archive and extract it into `stagingDir`, then check the extracted database. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createClient } from "@libsql/client";
@@ -86,6 +87,41 @@ describe("create while the app keeps working", () => {
       await rm(`${snapshotPath}-shm`, { force: true });
     }
     await server.pb.backups.delete("while-writing.zip");
+  });
+
+  test("a backup leaves the server's hold on data.db in place: another process cannot take the database for itself", async () => {
+    // Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and a
+    // backup that read pages through a descriptor of its own did once. The server's connection then no longer
+    // held the lock that tells other processes it is there: the app's last connection to close deleted the WAL
+    // under it, and every backup after failed with "database disk image is malformed". Leaving WAL mode is what
+    // shows it here: SQLite allows it only to a process that can lock the file against every other one.
+    const dir = await makeTempDir();
+    let serverProcess: Awaited<ReturnType<typeof spawnServer>> | undefined;
+    try {
+      await seedDataDir(dir);
+      await growDatabase(dir, 4);
+      serverProcess = await spawnServer(dir);
+      const pb = new PocketBase(serverProcess.url);
+      await pb.collection("_superusers").authWithPassword(ADMIN_EMAIL, ADMIN_PASSWORD);
+      await pb.backups.create("held.zip");
+      const app = Bun.spawnSync([
+        process.execPath,
+        "-e",
+        `import Database from "libsql";
+         const db = new Database(${JSON.stringify(join(dir, "data.db"))}, { timeout: 100 });
+         let mode;
+         try { mode = db.prepare("PRAGMA journal_mode = DELETE").raw().get()[0]; } catch (error) { mode = String(error.message); }
+         db.close();
+         console.log(mode);`,
+      ], { cwd: resolve(import.meta.dir, "../..") });
+      expect(app.exitCode).toBe(0);
+      expect(app.stdout.toString().trim()).not.toBe("delete");
+      await pb.backups.create("after.zip");
+      expect(serverProcess.output()).not.toContain("ERROR");
+    } finally {
+      await serverProcess?.kill("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("the API answers while a large backup runs in the worker", async () => {

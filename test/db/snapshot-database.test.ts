@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { closeSync, openSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "libsql";
@@ -7,10 +8,22 @@ import { snapshotDatabase } from "../../src/db/snapshot-database.ts";
 import { makeTempDir } from "../support/test-server.ts";
 
 let dir: string;
+/** Descriptors the tests keep open to read pages through, as the server does with `data.db`'s; closed last. */
+const fds: number[] = [];
 beforeAll(async () => {
   dir = await makeTempDir();
 });
-afterAll(() => rm(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  for (const fd of fds.splice(0)) closeSync(fd);
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A snapshot of `path`, its pages read through a descriptor of the file as the server passes one. */
+function snapshotOf(path: string) {
+  const pagesFd = openSync(path, "r");
+  fds.push(pagesFd);
+  return snapshotDatabase(path, { pagesFd });
+}
 
 /**
  * A WAL database of `rows` rows with text and blobs (NUL bytes and bytes that are not UTF-8 included, which a
@@ -56,7 +69,7 @@ describe("a snapshot is the database's pages, byte for byte", () => {
   ] as const) {
     test(`${encoding}, ${pageSize}-byte pages, with part of it still in the WAL`, async () => {
       const path = makeDatabase(`${encoding}-${pageSize}.db`, { encoding, pageSize, rows });
-      const snapshot = await snapshotDatabase(path); // taken while the WAL still holds the rows
+      const snapshot = await snapshotOf(path); // taken while the WAL still holds the rows
       expect(snapshot.pagesFrom).toBe("file"); // those in the WAL through SQLite
       const image = await readAll(snapshot.stream);
       checkpoint(path);
@@ -76,14 +89,14 @@ describe("a snapshot is the database's pages, byte for byte", () => {
     // by the check of the first batch.
     db.exec("UPDATE t SET title = 'changed ' || id WHERE id % 500 = 0 AND id > 3000");
     db.close();
-    const snapshot = await snapshotDatabase(path);
+    const snapshot = await snapshotOf(path);
     expect(snapshot.pagesFrom).toBe("file");
     const image = await readAll(snapshot.stream);
     checkpoint(path);
     expect(Buffer.compare(image, new Uint8Array(await readFile(path)))).toBe(0);
 
     const rollbackPath = makeDatabase("rollback.db", { encoding: "UTF-8", pageSize: 4096, rows: 3000, journal: "DELETE" });
-    const rollbackSnapshot = await snapshotDatabase(rollbackPath);
+    const rollbackSnapshot = await snapshotOf(rollbackPath);
     expect(rollbackSnapshot.pagesFrom).toBe("file");
     const rollback = await readAll(rollbackSnapshot.stream);
     expect(Buffer.compare(rollback, new Uint8Array(await readFile(rollbackPath)))).toBe(0);
@@ -97,7 +110,7 @@ describe("a snapshot is the database's pages, byte for byte", () => {
     writer.exec("UPDATE t SET title = title || ' once'");
     writer.exec("PRAGMA wal_checkpoint(PASSIVE)");
     const before = new Uint8Array(await readFile(path));
-    const snapshot = await snapshotDatabase(path);
+    const snapshot = await snapshotOf(path);
     expect(snapshot.pagesFrom).toBe("file");
     const reader = snapshot.stream.getReader();
     const chunks = [(await reader.read()).value!];
@@ -109,11 +122,26 @@ describe("a snapshot is the database's pages, byte for byte", () => {
     expect(Buffer.compare(concatBytes(chunks), before)).toBe(0);
   });
 
+  test("without a descriptor of the file, or with one of another file, every page is read through SQLite", async () => {
+    const path = makeDatabase("no-fd.db", { encoding: "UTF-8", pageSize: 4096, rows: 3000 });
+    const plain = await snapshotDatabase(path);
+    expect(plain.pagesFrom).toBe("sqlite");
+    const image = await readAll(plain.stream);
+    const other = makeDatabase("other.db", { encoding: "UTF-8", pageSize: 4096, rows: 3000 });
+    const otherFd = openSync(other, "r");
+    fds.push(otherFd);
+    const mismatched = await snapshotDatabase(path, { pagesFd: otherFd });
+    expect(mismatched.pagesFrom).toBe("sqlite");
+    expect(Buffer.compare(await readAll(mismatched.stream), image)).toBe(0);
+    checkpoint(path);
+    expect(Buffer.compare(image, new Uint8Array(await readFile(path)))).toBe(0);
+  });
+
   test("writes committed while it streams are not in it", async () => {
     const path = makeDatabase("moving.db", { encoding: "UTF-8", pageSize: 4096, rows: 6000 });
     checkpoint(path);
     const before = new Uint8Array(await readFile(path));
-    const snapshot = await snapshotDatabase(path);
+    const snapshot = await snapshotOf(path);
     const reader = snapshot.stream.getReader();
     const first = await reader.read();
     // Rows changed all over the table, in pages of the batches still to come, and checkpointed as far as may be.
