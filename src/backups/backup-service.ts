@@ -83,18 +83,20 @@ export class BackupService {
     const job = this.deps.jobs.start(kind, key);
     try {
       const { store, descriptor } = this.deps.store();
-      const pagesFd = this.deps.db.pagesFd;
-      const result = await this.deps.runJob(
-        {
-          kind: "create",
-          dataDir: this.deps.dataDir,
-          store: descriptor,
-          key,
-          producer: this.deps.producer,
-          level: this.deps.level ?? 2,
-          ...(pagesFd !== undefined ? { databaseFds: { "data.db": pagesFd } } : {}),
-        },
-        { onProgress: (p) => this.deps.jobs.progress(job, p) },
+      // The job reads data.db's pages through the server's own descriptor of it (`DatabaseHandle.withPagesFd`).
+      const result = await this.deps.db.withPagesFd((pagesFd) =>
+        this.deps.runJob(
+          {
+            kind: "create",
+            dataDir: this.deps.dataDir,
+            store: descriptor,
+            key,
+            producer: this.deps.producer,
+            level: this.deps.level ?? 2,
+            ...(pagesFd !== undefined ? { databaseFds: { "data.db": pagesFd } } : {}),
+          },
+          { onProgress: (p) => this.deps.jobs.progress(job, p) },
+        ),
       );
       store.expect(key, true); // the worker published it: listings here wait for it to show
       this.deps.jobs.finish(job);

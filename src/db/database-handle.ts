@@ -38,6 +38,9 @@ const SCHEMA = [
 export class DatabaseHandle {
   #client: Client | undefined;
   #pagesFd: number | undefined;
+  /** How many `withPagesFd` calls are using each descriptor, and which of them the handle is done with. */
+  readonly #pagesFdUsers = new Map<number, number>();
+  readonly #pagesFdsToClose = new Set<number>();
   /** Settles when a swap in progress has reopened the database (or failed to). */
   #swapping: Promise<void> | undefined;
 
@@ -53,14 +56,29 @@ export class DatabaseHandle {
   }
 
   /**
-   * A read-only descriptor of the database file, open while the connection is, for a backup to read pages from
-   * (`snapshot-database.ts`). Why the handle keeps it: closing any descriptor of a file drops every POSIX lock
+   * Runs `use` with a read-only descriptor of the database file (undefined while closed), for a backup to read
+   * pages through (`snapshot-database.ts`). It stays open until `use` settles, also when the handle closes
+   * meanwhile (a server stopping during a backup): a closed descriptor's number can be given to the next file
+   * opened, and a read through it would take that file's bytes for the database's.
+   * Why the handle keeps one open beside its connection: closing any descriptor of a file drops every POSIX lock
    * the process holds on it, SQLite's included, and a backup that opened and closed its own let another process
    * think it was the last connection and delete the WAL under this one ("database disk image is malformed").
    * So it is closed only after the connection is.
    */
-  get pagesFd(): number | undefined {
-    return this.#pagesFd;
+  async withPagesFd<T>(use: (fd: number | undefined) => Promise<T>): Promise<T> {
+    const fd = this.#pagesFd;
+    if (fd === undefined) return use(undefined);
+    this.#pagesFdUsers.set(fd, (this.#pagesFdUsers.get(fd) ?? 0) + 1);
+    try {
+      return await use(fd);
+    } finally {
+      const users = this.#pagesFdUsers.get(fd)! - 1;
+      if (users > 0) this.#pagesFdUsers.set(fd, users);
+      else {
+        this.#pagesFdUsers.delete(fd);
+        if (this.#pagesFdsToClose.delete(fd)) closeSync(fd);
+      }
+    }
   }
 
   /**
@@ -105,7 +123,8 @@ export class DatabaseHandle {
       await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {
       client.close();
-      if (pagesFd !== undefined) closeSync(pagesFd);
+      if (pagesFd !== undefined && this.#pagesFdUsers.has(pagesFd)) this.#pagesFdsToClose.add(pagesFd);
+      else if (pagesFd !== undefined) closeSync(pagesFd);
     }
   }
 }

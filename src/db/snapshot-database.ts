@@ -46,7 +46,7 @@ export interface DatabaseSnapshot {
  */
 export async function snapshotDatabase(path: string, options: { pagesFd?: number } = {}): Promise<DatabaseSnapshot> {
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-  const finish = async () => {
+  const finish = () => {
     if (!db.open) return;
     // Ended explicitly: a statement the binding has not finalized yet keeps a closed connection (and its
     // snapshot) alive until garbage collection, and the app's next checkpoint would wait for it.
@@ -66,7 +66,7 @@ export async function snapshotDatabase(path: string, options: { pagesFd?: number
       async pull(controller) {
         try {
           if (next > pageCount) {
-            await finish();
+            finish();
             controller.close();
             return;
           }
@@ -75,17 +75,17 @@ export async function snapshotDatabase(path: string, options: { pagesFd?: number
           next = last + 1;
           controller.enqueue(chunk);
         } catch (error) {
-          await finish();
+          finish();
           controller.error(error);
         }
       },
-      async cancel() {
-        await finish();
+      cancel() {
+        finish();
       },
     });
     return { size: pageSize * pageCount, stream, pagesFrom: fromFile ? "file" : "sqlite" };
   } catch (error) {
-    await finish();
+    finish();
     throw error;
   }
 }

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { fstatSync, statSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseHandle, openDatabase } from "../../src/db/database-handle.ts";
@@ -95,6 +96,46 @@ test("a swap that fails reopens the old file, and queries that waited run on it"
     expect((await handle.execute("SELECT count(*) FROM t")).rows[0]![0]).toBe(1);
   } finally {
     await handle.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("the descriptor a backup reads pages through stays open until the backup ends, even if the handle closes first", async () => {
+  const dir = await makeTempDir();
+  const db = new DatabaseHandle(join(dir, "data.db"));
+  try {
+    await db.open();
+    const isOpen = (fd: number) => {
+      try {
+        fstatSync(fd);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let seen: number | undefined;
+    const { promise: backupDone, resolve: endBackup } = Promise.withResolvers<void>();
+    const backup = db.withPagesFd(async (fd) => {
+      seen = fd;
+      await backupDone;
+    });
+    expect(seen).toBeDefined();
+    expect(fstatSync(seen!).ino).toBe(statSync(db.path).ino);
+    await db.close(); // a server stopping while the backup runs
+    expect(isOpen(seen!)).toBe(true); // its number cannot go to another file while the backup reads through it
+    endBackup();
+    await backup;
+    expect(isOpen(seen!)).toBe(false);
+    // Closed, the handle has none to give.
+    expect(await db.withPagesFd(async (fd) => fd)).toBeUndefined();
+    // Without a backup using it, closing the handle closes it at once.
+    await db.open();
+    const fd = (await db.withPagesFd(async (fd) => fd))!;
+    expect(isOpen(fd)).toBe(true);
+    await db.close();
+    expect(isOpen(fd)).toBe(false);
+  } finally {
+    await db.close();
     await rm(dir, { recursive: true, force: true });
   }
 });
