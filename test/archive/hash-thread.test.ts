@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { inflateRawSync } from "node:zlib";
 import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
+import type { Sha256Hasher } from "../../src/archive/hash-thread.ts";
 import { sha256Hex } from "../support/archives.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
@@ -64,15 +65,19 @@ describe("hashing on the deflate workers (HashChannel)", () => {
     expect(Buffer.from(inflateRawSync((await deflated).data)).equals(Buffer.from(data.subarray(0, MiB)))).toBe(true);
   });
 
-  test("a worker that ends on its own fails the hash instead of leaving it waiting, and so do later ones", async () => {
-    workers = new DeflateWorkers(1, { script: new URL("../support/exiting.worker.ts", import.meta.url) });
-    const hasher = workers.hashing.begin();
-    const failure = await (async () => {
-      await hasher.update(jsonRows(2 * MiB, 5));
+  /** The message `hasher` fails with after `bytes` are fed to it and its digest asked for. */
+  const failureOf = async (hasher: Sha256Hasher, bytes = 0) => {
+    const failed = await (async () => {
+      if (bytes) await hasher.update(jsonRows(bytes, 5));
       return hasher.digest();
     })().catch((error: Error) => error);
-    expect((failure as Error).message).toBe("A deflate worker ended.");
-    expect(((await workers.hashing.begin().digest().catch((error: Error) => error)) as Error).message).toBe("A deflate worker ended.");
+    return (failed as Error).message;
+  };
+
+  test("a worker that ends on its own fails the hash instead of leaving it waiting, and so do later ones", async () => {
+    workers = new DeflateWorkers(1, { script: new URL("../support/exiting.worker.ts", import.meta.url) });
+    expect(await failureOf(workers.hashing.begin(), 2 * MiB)).toBe("A deflate worker ended.");
+    expect(await failureOf(workers.hashing.begin())).toBe("A deflate worker ended.");
   });
 
   test("with two workers the hashes take turns between them: the archive's on the first, the database's on the second", async () => {
@@ -88,11 +93,7 @@ describe("hashing on the deflate workers (HashChannel)", () => {
     workers = new DeflateWorkers(2, { script: new URL("../support/exiting.worker.ts", import.meta.url) });
     const first = workers.hashing.begin();
     const second = workers.hashing.begin();
-    const failure = await (async () => {
-      await second.update(jsonRows(2 * MiB, 5));
-      return second.digest();
-    })().catch((error: Error) => error);
-    expect((failure as Error).message).toBe("A deflate worker ended.");
-    expect(((await first.digest().catch((error: Error) => error)) as Error).message).toBe("A deflate worker ended.");
+    expect(await failureOf(second, 2 * MiB)).toBe("A deflate worker ended.");
+    expect(await failureOf(first)).toBe("A deflate worker ended.");
   });
 });
