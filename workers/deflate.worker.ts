@@ -1,6 +1,6 @@
 // A thin shell: deflates the blocks it is sent (Bun only: libdeflate is reached through Bun.deflateSync),
-// fingerprinting their pieces and skipping those an earlier archive already holds (`block-reuse.ts`); the first
-// one also hashes the archive and its entries (`hash-thread.ts`). Buffers go back with the replies.
+// fingerprinting their pieces and skipping those an earlier archive already holds (`block-reuse.ts`), and hashes
+// the streams of the archive and its entries it is given (`hash-thread.ts`). Buffers go back with the replies.
 import { deflateBlockSync, type PieceOptions } from "../src/archive/deflate-block.ts";
 import type { DeflateReply, DeflateRequest } from "../src/archive/deflate-workers.ts";
 import { hashRequestHandler } from "../src/archive/hash-thread.ts";

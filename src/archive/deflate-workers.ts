@@ -3,7 +3,7 @@ import type { ReusablePieces } from "./block-reuse.ts";
 import { concatBytes } from "./concat-bytes.ts";
 import type { BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
 import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./hash-thread.ts";
-import { FINGERPRINT_BYTES } from "./piece-fingerprint.ts";
+import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
 
 export type DeflateRequest =
   | {
@@ -24,16 +24,19 @@ export type DeflateRequest =
    * archive offers, sorted for lookups (`block-reuse.ts`), in shared memory.
    */
   | { type: "setup"; fingerprintKey: Uint8Array; lookup?: Uint8Array }
-  /** The first worker also hashes the archive and its entries (`hash-thread.ts`). */
+  /** The workers also hash the archive and its entries, each stream on one of them (`hash-thread.ts`). */
   | HashRequest;
 
 /** Every reply hands the request's `block` buffer back, to be filled again. */
 export type DeflateReply = ({ id: number; block: ArrayBuffer } & PiecedBlock) | { id: number; block: ArrayBuffer; error: string } | HashReply;
 
 export interface DeflateWorkersOptions {
-  /** Fingerprint every piece's input with this key (`piece-fingerprint.ts`) and hand the pieces back with the block. */
-  fingerprintKey?: Uint8Array;
-  /** An earlier archive whose pieces stand in for pieces of the same input (fingerprinted with its key then). */
+  /**
+   * Fingerprint every piece's input (`piece-fingerprint.ts`) and hand the pieces back with the block: with the
+   * key of the archive reused, or else a new one (`fingerprintKey`).
+   */
+  fingerprint?: boolean;
+  /** An earlier archive whose pieces stand in for pieces of the same input (implies `fingerprint`). */
   reuse?: ReusablePieces;
   /** The worker's module: `deflate.worker.ts` but in tests of what happens when a worker dies. */
   script?: URL;
@@ -63,7 +66,8 @@ export class DeflateWorkers {
   readonly #count: number;
   readonly #script: URL;
   #fingerprint: boolean;
-  readonly #fingerprintKey: Uint8Array | undefined;
+  /** The key pieces are fingerprinted with, when they are: an index of them must keep it. */
+  readonly fingerprintKey: Uint8Array | undefined;
   readonly #reuse: ReusablePieces | undefined;
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #waiting = new Map<number, Waiting>();
@@ -83,8 +87,9 @@ export class DeflateWorkers {
     this.#hashChannels = Array.from({ length: this.#count }, (_, i) => new HashChannel((request, transfer) => this.#slot(i).worker.postMessage(request, transfer)));
     this.#script = options.script ?? WORKER_URL;
     this.#reuse = options.reuse;
-    this.#fingerprintKey = options.reuse?.fingerprintKey ?? options.fingerprintKey;
-    this.#fingerprint = this.#fingerprintKey !== undefined;
+    // A line of indexes keeps one key: new pieces must be found with the key of the archive they may reuse.
+    this.fingerprintKey = options.reuse?.fingerprintKey ?? (options.fingerprint ? newFingerprintKey() : undefined);
+    this.#fingerprint = this.fingerprintKey !== undefined;
   }
 
   /**
@@ -178,9 +183,9 @@ export class DeflateWorkers {
       worker.onerror = (event) => this.#fail(new Error(`A deflate worker failed: ${event.message}`));
       // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
       worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
-      if (this.#fingerprintKey) {
+      if (this.fingerprintKey) {
         const lookup = this.#reuse ? { lookup: this.#reuse.lookup } : {};
-        worker.postMessage({ type: "setup", fingerprintKey: this.#fingerprintKey, ...lookup } satisfies DeflateRequest);
+        worker.postMessage({ type: "setup", fingerprintKey: this.fingerprintKey, ...lookup } satisfies DeflateRequest);
       }
       this.#workers.push({ worker, busy: 0 });
     }

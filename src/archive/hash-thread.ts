@@ -52,7 +52,7 @@ export class HashChannel implements Hashing {
   readonly #free: ArrayBuffer[] = [];
   #nextStream = 0;
   #inFlight = 0;
-  /** Hashers waiting for batches to come back: several streams may be fed at once (a restore's lanes). */
+  /** Hashers waiting for batches to come back: several streams may be fed at once, and each must wake. */
   readonly #waiting: (() => void)[] = [];
   #failure: Error | undefined;
 

@@ -58,16 +58,23 @@ const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.
  * Where to deflate an archive's blocks: libdeflate on worker threads under Bun (faster than zlib at about the
  * same size, `deflate-block.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
  * Only the workers fingerprint blocks and reuse an earlier archive's (`block-reuse.ts`): zlib's blocks come
- * back without a fingerprint, so no index is made of them. `hashing` is where the archive and its entries are
- * hashed: on the first worker, or this thread.
+ * back without a fingerprint, so no index is made of them; `fingerprintKey` is the key the workers use.
+ * `hashing` is where the archive and its entries are hashed: on the workers, or this thread.
  */
 export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
   deflate: DeflateBlock;
   hashing: Hashing;
+  fingerprintKey?: Uint8Array;
   stopFingerprinting(): void;
   close(): void;
 } {
   if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, hashing: inlineHashing, stopFingerprinting() {}, close() {} };
   const workers = new DeflateWorkers(undefined, options);
-  return { deflate: workers.deflate, hashing: workers.hashing, stopFingerprinting: () => workers.stopFingerprinting(), close: () => workers.close() };
+  return {
+    deflate: workers.deflate,
+    hashing: workers.hashing,
+    ...(workers.fingerprintKey ? { fingerprintKey: workers.fingerprintKey } : {}),
+    stopFingerprinting: () => workers.stopFingerprinting(),
+    close: () => workers.close(),
+  };
 }

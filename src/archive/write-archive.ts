@@ -1,7 +1,6 @@
 import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./block-reuse.ts";
 import { isCompressible } from "./entry-paths.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
-import { newFingerprintKey } from "./piece-fingerprint.ts";
 import { openBlockDeflater } from "./runtime.ts";
 import { ZipStreamWriter } from "./zip-stream-writer.ts";
 
@@ -60,10 +59,8 @@ export async function writeArchive(
   options: WriteArchiveOptions,
 ): Promise<WrittenArchive> {
   const { signal, onProgress, level = 2 } = options;
-  // A line of indexes keeps one key: the pieces of this archive must be found with the key of the one it reuses.
-  const fingerprintKey = options.reuse?.fingerprintKey ?? (options.indexBlocks ? newFingerprintKey() : undefined);
   const deflater = openBlockDeflater({
-    ...(fingerprintKey ? { fingerprintKey } : {}),
+    ...(options.indexBlocks ? { fingerprint: true } : {}),
     ...(options.reuse ? { reuse: options.reuse } : {}),
   });
   const archiveHash = deflater.hashing.begin();
@@ -147,7 +144,7 @@ export async function writeArchive(
     if (writeError !== undefined) throw writeError;
     await writer.close();
     const records = blockIndex.records();
-    const pieces = records && fingerprintKey ? { pieces: { records, fingerprintKey } } : {};
+    const pieces = records && deflater.fingerprintKey ? { pieces: { records, fingerprintKey: deflater.fingerprintKey } } : {};
     return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...pieces };
   } catch (error) {
     await writer.abort(error).catch(() => {});

@@ -1,11 +1,12 @@
 import { Buffer } from "node:buffer";
-import { fstat as fstatCallback, read } from "node:fs";
+import { fstat as fstatCallback } from "node:fs";
 import { stat } from "node:fs/promises";
 import { promisify } from "node:util";
 import Database from "libsql";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import { BUSY_TIMEOUT_MS } from "./database-handle.ts";
 import { pageQueries, type PageQueries, type SnapshotConnection } from "./page-queries.ts";
+import { readFully } from "./read-fully.ts";
 import { walPages } from "./wal-pages.ts";
 
 /**
@@ -137,16 +138,4 @@ async function fileReader(
   return Buffer.from(fromFile.buffer, fromFile.byteOffset, fromFile.length).equals(fromSqlite) ? readBatch : undefined;
 }
 
-const readAt = promisify(read);
 const fstat = promisify(fstatCallback);
-
-/** Reads into all of `into` from `position`, or up to the file's end; returns the bytes read. */
-async function readFully(fd: number, into: Uint8Array, position: number): Promise<number> {
-  let filled = 0;
-  while (filled < into.length) {
-    const { bytesRead } = await readAt(fd, into, filled, into.length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled;
-}

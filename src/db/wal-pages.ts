@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { readFully } from "./read-fully.ts";
 
 /** The two magic numbers of a WAL file's header (big- or little-endian checksums). */
 const WAL_MAGIC = new Set([0x377f0682, 0x377f0683]);
@@ -26,19 +27,21 @@ export async function walPages(walPath: string, pageSize: number): Promise<Set<n
   try {
     const size = (await handle.stat()).size;
     if (size < HEADER_BYTES) return pages;
-    const header = await readAt(handle, 0, HEADER_BYTES);
-    const view = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
+    const header = new Uint8Array(HEADER_BYTES);
+    await readFully(handle.fd, header, 0);
+    const view = new DataView(header.buffer);
     if (!WAL_MAGIC.has(view.getUint32(0)) || view.getUint32(8) !== pageSize) return undefined;
     const salt1 = view.getUint32(16);
     const salt2 = view.getUint32(20);
     const frameBytes = FRAME_HEADER_BYTES + pageSize;
     const frames = Math.floor((size - HEADER_BYTES) / frameBytes);
     const framesPerRead = Math.max(1, Math.floor(READ_BYTES / frameBytes));
+    const buffer = new Uint8Array(Math.min(frames, framesPerRead) * frameBytes); // one for every read
+    const headers = new DataView(buffer.buffer);
     for (let first = 0; first < frames; first += framesPerRead) {
       const count = Math.min(framesPerRead, frames - first);
-      const bytes = await readAt(handle, HEADER_BYTES + first * frameBytes, count * frameBytes);
-      const headers = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      for (let i = 0; i < count && (i + 1) * frameBytes <= bytes.length; i++) {
+      const filled = await readFully(handle.fd, buffer.subarray(0, count * frameBytes), HEADER_BYTES + first * frameBytes);
+      for (let i = 0; i < count && (i + 1) * frameBytes <= filled; i++) {
         const at = i * frameBytes;
         if (headers.getUint32(at + 8) === salt1 && headers.getUint32(at + 12) === salt2) pages.add(headers.getUint32(at));
       }
@@ -47,15 +50,4 @@ export async function walPages(walPath: string, pageSize: number): Promise<Set<n
   } finally {
     await handle.close();
   }
-}
-
-async function readAt(handle: Awaited<ReturnType<typeof open>>, position: number, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return bytes.subarray(0, filled);
 }

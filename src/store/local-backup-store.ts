@@ -26,7 +26,8 @@ export class LocalBackupStore implements BackupStore {
     },
     write: (key, text) => {
       assertSafeKey(key);
-      // Private like the archives: piece hashes would let a reader confirm guesses at the data.
+      // Private like the archives: piece fingerprints, with their key beside them, would let a reader confirm
+      // guesses at the data.
       return writeFileAtomic(this.#blocksPath(key), text, 0o600);
     },
   };

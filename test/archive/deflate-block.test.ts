@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { deflatePieces } from "../../src/archive/deflate-block.ts";
 import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
-import { newFingerprintKey, pieceFingerprinter } from "../../src/archive/piece-fingerprint.ts";
+import { pieceFingerprinter } from "../../src/archive/piece-fingerprint.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
 const libdeflate = (data: Uint8Array) => Bun.deflateSync(data as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" });
@@ -62,13 +62,12 @@ describe("DeflateWorkers", () => {
   });
 
   test("with fingerprints on, each block comes back with its pieces: input lengths, output lengths, input fingerprints", async () => {
-    const fingerprintKey = newFingerprintKey();
-    workers = new DeflateWorkers(1, { fingerprintKey });
+    workers = new DeflateWorkers(1, { fingerprint: true });
     const block = jsonRows(MiB, 7);
     const { data, pieces } = await workers.deflate(block, false, 2);
     expect(pieces).toHaveLength(22);
     expect(pieces!.reduce((sum, p) => sum + p.length, 0)).toBe(data.length);
-    const fingerprint = pieceFingerprinter(fingerprintKey);
+    const fingerprint = pieceFingerprinter(workers.fingerprintKey!);
     let at = 0;
     for (const piece of pieces!) {
       expect(piece.fingerprint).toEqual(new Uint8Array(fingerprint(block.subarray(at, (at += piece.inputLength)))));
