@@ -207,12 +207,13 @@ export class BackupService {
       await rm(paths.staging, { recursive: true, force: true });
       await mkdir(paths.staging, { recursive: true });
       const { descriptor } = this.deps.store();
-      await this.deps.runJob(
+      const extracted = await this.deps.runJob(
         {
           kind: "extract",
           store: descriptor,
           key,
           stagingDir: paths.staging,
+          liveDir: dataDir,
           ...(this.deps.restoreReserveBytes !== undefined ? { reserveBytes: this.deps.restoreReserveBytes } : {}),
           ...(this.deps.pauseAt === "extracting" ? { pauseAt: "extracting" } : {}),
         },
@@ -228,7 +229,7 @@ export class BackupService {
       await db.reopenAround(() => swapInRestoredData(dataDir, (step: SwapStep) => this.#pause(step)));
       await this.deps.afterRestore();
       this.deps.jobs.finish(job);
-      log.info("backup restored", { key });
+      log.info("backup restored", { key, copiedFromLive: extracted.copiedFromLive.entries });
     } catch (error) {
       await rm(paths.staging, { recursive: true, force: true }).catch(() => {});
       this.deps.jobs.finish(job, error);

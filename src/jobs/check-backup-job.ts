@@ -1,16 +1,19 @@
 import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { readArchive } from "../archive/read-archive.ts";
+import { readArchive, type HeldEntries } from "../archive/read-archive.ts";
 import { DEFAULT_RESTORE_RESERVE_BYTES, freeSpaceProblem } from "../backups/free-space.ts";
 import { quickCheckInWorker } from "../db/quick-check.ts";
 import { InvalidBackupError } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { CheckBackupParams, CheckBackupResult, ExtractBackupParams } from "./job-messages.ts";
 import type { JobContext } from "./create-backup-job.ts";
+import { LiveCopies } from "./live-copies.ts";
 
 /**
  * Reads a stored archive and checks every path and checksum; with a staging directory it also extracts
  * the entries there (files fsynced) and checks that the extracted `data.db` passes `PRAGMA quick_check`.
+ * With `liveDir`, uploads that the data directory already holds unchanged are copied from it instead
+ * (`live-copies.ts`).
  * The caller owns the staging directory and removes it on failure.
  */
 export async function checkBackupJob(
@@ -32,20 +35,34 @@ export async function checkBackupJob(
     const problem = await freeSpaceProblem(dir, bytes, reserve);
     if (problem) throw new Error(problem);
   };
-  const extractTo = async (path: string) => {
+  const pauseIfAsked = async () => {
     if (params.kind === "extract" && params.pauseAt === "extracting" && extracted > 0) {
       context.onProgress?.({ phase: "paused", bytesDone: 0, bytesTotal: 0, entriesDone: extracted, entriesTotal: 0 });
       await new Promise(() => {});
     }
     extracted++;
+  };
+  const extractTo = async (path: string) => {
+    await pauseIfAsked();
     const target = join(stagingDir!, path);
     return fileSink(target, syncs, path === "data.db" ? () => checkDatabase(target) : undefined);
+  };
+  const liveCopies = params.kind === "extract" && params.liveDir ? new LiveCopies(params.liveDir) : undefined;
+  const held: HeldEntries | undefined = liveCopies && {
+    mayHold: (path, size) => liveCopies.mayHold(path, size),
+    take: async (path, size, sha256) => {
+      await pauseIfAsked();
+      const copy = await liveCopies.copy(path, join(stagingDir!, path), size, sha256);
+      if (copy) await syncs.add(copy);
+      return copy !== undefined;
+    },
   };
   try {
     const report = await readArchive(source, {
       ...(context.signal ? { signal: context.signal } : {}),
       onProgress: (p) => context.onProgress?.({ phase: stagingDir ? "extracting" : "checking", ...p }),
       ...(stagingDir ? { sink: (path: string) => extractTo(path), beforeEntries: (bytes: number) => checkFreeSpace(stagingDir, bytes) } : {}),
+      ...(held ? { held } : {}),
     });
     if (stagingDir) {
       context.onProgress?.({ phase: "checking database", bytesDone: report.bytes, bytesTotal: report.bytes, entriesDone: report.entries, entriesTotal: report.entries });
@@ -55,7 +72,7 @@ export async function checkBackupJob(
       const [problems] = await Promise.all([dbCheck!, syncs.flush()]);
       if (problems.length) throw new InvalidBackupError(`The restored data.db fails its integrity check: ${problems.slice(0, 3).join("; ")}`);
     }
-    return { entries: report.entries, bytes: report.bytes, hasManifest: report.manifest !== undefined };
+    return { entries: report.entries, bytes: report.bytes, hasManifest: report.manifest !== undefined, copiedFromLive: report.held };
   } finally {
     await syncs.settle();
     await dbCheck; // the caller may remove the staging folder next

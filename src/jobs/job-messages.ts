@@ -35,6 +35,8 @@ export interface ExtractBackupParams {
   stagingDir: string;
   /** Free disk space to leave to the app beside the restored data (`DEFAULT_RESTORE_RESERVE_BYTES` if absent). */
   reserveBytes?: number;
+  /** The data directory the restore replaces: uploads it holds unchanged are copied from it (`live-copies.ts`). */
+  liveDir?: string;
   /** Test hook: stop after the first extracted entry, so a crash test can kill the process mid-extraction. */
   pauseAt?: "extracting";
 }
@@ -71,6 +73,8 @@ export interface CheckBackupResult {
   entries: number;
   bytes: number;
   hasManifest: boolean;
+  /** Entries of an extraction copied from the live data directory rather than extracted, and their bytes. */
+  copiedFromLive: { entries: number; bytes: number };
 }
 
 /** `POST /api/backups/{key}/verify`'s answer. */

@@ -8,12 +8,17 @@
  *
  * Why read ahead: a reader that has used half of its window usually wants the next one; fetching it while the
  * first half is processed keeps a lane from waiting a round trip per window on a real network.
+ *
+ * Ranges marked with `skip` (entries a restore copies from the live data instead) are left out of windows and
+ * read-ahead, so their bytes are not downloaded beside their neighbours'.
  */
 export class RangeCache {
   /** Most recently used last. A window's bytes may still be arriving. */
   #windows: Window[] = [];
   /** Ranges fetched so far, merged and in order: a range fetched once is not read ahead again. */
   #fetched: [number, number][] = [];
+  /** Ranges no reader is expected to need, merged and in order (a restore may skip thousands of uploads). */
+  #skipped: [number, number][] = [];
 
   constructor(
     readonly size: number,
@@ -31,7 +36,9 @@ export class RangeCache {
     for (let at = offset; at < end;) {
       let window = this.#windows.find((w) => w.start <= at && at < w.end);
       if (window) this.#touch(window);
-      else window = this.#fetch(at, Math.max(end - at, this.options.windowSize));
+      // In a skipped range only what is asked for (a data descriptor read just past its entry's end reaches 8
+      // bytes into the next entry, which is skipped).
+      else window = this.#fetch(at, this.#isSkipped(at) ? end - at : Math.max(end - at, this.options.windowSize));
       const to = Math.min(end, window.end);
       window.readTo = Math.max(window.readTo, to);
       pieces.push({ window, from: at, to });
@@ -43,21 +50,38 @@ export class RangeCache {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
+  /**
+   * Marks bytes no reader is expected to need: no window reaches into them and read-ahead goes past them. A read
+   * of them after all still gets them, but only what it asks for.
+   */
+  skip(ranges: [start: number, end: number][]): void {
+    this.#skipped = mergeRanges([...this.#skipped, ...ranges.filter(([start, end]) => start < end)]);
+  }
+
   /** Drops every window (a closed source holds no memory). */
   clear(): void {
     this.#windows = [];
     this.#fetched = [];
+    this.#skipped = [];
+  }
+
+  #isSkipped(at: number): boolean {
+    const range = this.#skipped[firstAfter(this.#skipped, at) - 1];
+    return range !== undefined && at < range[1];
   }
 
   #readAhead(start: number) {
+    // Merged ranges never touch, so the end of the one `start` is in is not skipped.
+    if (this.#isSkipped(start)) start = this.#skipped[firstAfter(this.#skipped, start) - 1]![1];
     // Past an entry's end lies the next entry, which another reader has often fetched and read already.
     if (start >= this.size || this.#fetched.some(([from, to]) => from <= start && start < to)) return;
     this.#fetch(start, this.options.windowSize).bytes.catch(() => {}); // a reader that needs it sees the error
   }
 
-  /** A new window from `start`, up to `length` bytes but never into the next cached one. */
+  /** A new window from `start`, up to `length` bytes but never into the next cached one or skipped range. */
   #fetch(start: number, length: number): Window {
-    const end = Math.min(this.size, start + length, ...this.#windows.filter((w) => w.start > start).map((w) => w.start));
+    const nextSkipped = this.#skipped[firstAfter(this.#skipped, start)]?.[0] ?? Infinity;
+    const end = Math.min(this.size, start + length, nextSkipped, ...this.#windows.filter((w) => w.start > start).map((w) => w.start));
     const window: Window = { start, end, readTo: start, bytes: this.fetchRange(start, end - start) };
     this.#remember(start, end);
     // A failed fetch is not kept: the next read of that range tries again.
@@ -72,13 +96,7 @@ export class RangeCache {
   }
 
   #remember(start: number, end: number) {
-    const merged: [number, number][] = [];
-    for (const range of [...this.#fetched, [start, end] as [number, number]].sort((a, b) => a[0] - b[0])) {
-      const last = merged.at(-1);
-      if (last && range[0] <= last[1]) last[1] = Math.max(last[1], range[1]);
-      else merged.push([...range]);
-    }
-    this.#fetched = merged;
+    this.#fetched = mergeRanges([...this.#fetched, [start, end]]);
   }
 
   #touch(window: Window) {
@@ -92,4 +110,27 @@ interface Window {
   /** How far reads have gone into it. */
   readTo: number;
   bytes: Promise<Uint8Array>;
+}
+
+/** The ranges sorted, with overlapping and touching ones joined. */
+function mergeRanges(ranges: [number, number][]): [number, number][] {
+  const merged: [number, number][] = [];
+  for (const range of [...ranges].sort((a, b) => a[0] - b[0])) {
+    const last = merged.at(-1);
+    if (last && range[0] <= last[1]) last[1] = Math.max(last[1], range[1]);
+    else merged.push([...range]);
+  }
+  return merged;
+}
+
+/** Index of the first of the sorted `ranges` that starts after `at` (binary search). */
+function firstAfter(ranges: [number, number][], at: number): number {
+  let low = 0;
+  let high = ranges.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (ranges[middle]![0] <= at) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }

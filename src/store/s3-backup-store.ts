@@ -306,6 +306,7 @@ export class S3BackupStore implements BackupStore {
     return {
       size,
       read: (offset, length) => cache.read(offset, length),
+      skip: (ranges) => cache.skip(ranges),
       close: async () => cache.clear(),
     };
   }

@@ -30,6 +30,18 @@ async function buildArchive(): Promise<{ zip: Uint8Array; dbBytes: Uint8Array }>
   return { zip: new Uint8Array(Buffer.concat(chunks)), dbBytes };
 }
 
+/** Where each entry's local header starts, by name, found by scanning for local header signatures. */
+function localHeaderOffsets(zip: Uint8Array): Map<number, string> {
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  const found = new Map<number, string>();
+  for (let at = 0; at + 30 <= zip.length; at++) {
+    if (view.getUint32(at, true) !== 0x04034b50) continue;
+    const nameLength = view.getUint16(at + 26, true);
+    found.set(at, new TextDecoder().decode(zip.subarray(at + 30, at + 30 + nameLength)));
+  }
+  return found;
+}
+
 const reader = (zip: Uint8Array) => ({ size: zip.length, read: async (o: number, l: number) => zip.slice(o, o + l) });
 
 describe("writeArchive + readArchive", () => {
@@ -46,6 +58,45 @@ describe("writeArchive + readArchive", () => {
     const report = await readArchive(reader(zip));
     expect(report.entries).toBe(3);
     expect(report.manifest?.entries.map((e) => e.path)).toEqual(["data.db", "storage/a/photo.jpg", "storage/a/empty.txt"]);
+  });
+
+  test("entries the caller may hold: asked with the manifest's sizes and SHA-256, left out of read-ahead, and if held neither read nor sunk", async () => {
+    const { zip } = await buildArchive();
+    const maybe: [string, number][] = [];
+    const taken: [string, number, string][] = [];
+    const sunk: string[] = [];
+    const skipped: [number, number][] = [];
+    const report = await readArchive(
+      { ...reader(zip), skip: (ranges) => void skipped.push(...ranges) },
+      {
+        held: {
+          mayHold: async (path, size) => {
+            maybe.push([path, size]);
+            return path.startsWith("storage/");
+          },
+          // the photo is held; the empty file, though asked about, is not after all
+          take: async (path, size, sha256) => {
+            taken.push([path, size, sha256]);
+            return path === "storage/a/photo.jpg";
+          },
+        },
+        sink: async (path) => {
+          sunk.push(path);
+          return new WritableStream();
+        },
+      },
+    );
+    const listed = report.manifest!.entries;
+    expect(maybe.sort()).toEqual(listed.map((e): [string, number] => [e.path, e.size]).sort());
+    expect(taken.sort()).toEqual(listed.filter((e) => e.path.startsWith("storage/")).map((e): [string, number, string] => [e.path, e.size, e.sha256]).sort());
+    expect(sunk.sort()).toEqual(["data.db", "storage/a/empty.txt"]);
+    expect(report.held).toEqual({ entries: 1, bytes: 60_000 });
+    expect(report.entries).toBe(3);
+    // Each skipped range is one storage entry's local header and data: the photo's holds its 60,000 stored bytes.
+    const offsets = localHeaderOffsets(zip);
+    expect(skipped.map(([start]) => offsets.get(start)).sort()).toEqual(["storage/a/empty.txt", "storage/a/photo.jpg"]);
+    const [photoStart, photoEnd] = skipped.find(([start]) => offsets.get(start) === "storage/a/photo.jpg")!;
+    expect(photoEnd - photoStart).toBe(30 + "storage/a/photo.jpg".length + 60_000);
   });
 
   test("a file of zeros, which deflates close to deflate's 1032:1 ceiling, is written and read back, not refused as a bomb", async () => {

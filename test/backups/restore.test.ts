@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { cp, mkdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
@@ -92,6 +92,43 @@ describe("restore", () => {
     await server.pb.collection("_superusers").authWithPassword("admin@example.com", "correct-horse-battery");
     expect((await server.pb.backups.getFullList()).map((b) => b.key)).toContain("round.zip");
     expect((await call(`${server.url}/api/health`, { token: server.pb.authStore.token })).body).toEqual({ code: 200, message: "API is healthy.", data: { canBackup: true } });
+  });
+
+  test("uploads the live data still holds unchanged are copied, the rest extracted: all end as in the backup", async () => {
+    const server = await seededServer();
+    const before = await snapshotState(server.dir);
+    await server.pb.backups.create("uploads.zip");
+    // mutate: file0 rewritten (another size), photo.jpg deleted, a new file added
+    await mutate(server.dir);
+    const storage = join(server.dir, "storage");
+    // same size, other bytes: only the checksum tells it apart
+    const file1 = join(storage, "col1", "rec1", "file1.txt");
+    await writeFile(file1, "x".repeat((await readFile(file1)).length));
+    // a link to a file outside the data directory, with the very bytes the backup holds: not followed
+    const outside = await makeTempDir();
+    try {
+      await cp(join(storage, "col0", "rec2", "file2.txt"), join(outside, "file2.txt"));
+      await rm(join(storage, "col0", "rec2", "file2.txt"));
+      await symlink(join(outside, "file2.txt"), join(storage, "col0", "rec2", "file2.txt"));
+
+      await server.pb.backups.restore("uploads.zip");
+      const job = await restoreOutcome(server);
+      expect(job.error).toBeNull();
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+    expect(await snapshotState(server.dir)).toEqual(before);
+    // file3 and file4 were copied; file0, file1, file2 and photo.jpg extracted
+    const line = server.logs.findLast((l) => l.includes("backup restored"));
+    expect(line).toContain(`"copiedFromLive":2`);
+    // the copies are files of their own: the replaced data in the trash is another inode
+    const [trash] = await readdir(join(server.dir, ".pb_temp_to_delete"));
+    const [restored, replaced] = await Promise.all([
+      stat(join(storage, "col1", "rec3", "file3.txt")),
+      stat(join(server.dir, ".pb_temp_to_delete", trash!, "storage", "col1", "rec3", "file3.txt")),
+    ]);
+    expect(restored.ino).not.toBe(replaced.ino);
+    expect(restored.nlink).toBe(1);
   });
 
   test("requests that arrive while the database file is swapped wait for it, not fail with a 500", async () => {
