@@ -21,16 +21,20 @@ function remote(size: number) {
   return { bytes, log, fetchRange };
 }
 
+/** 500 reads at offsets and of lengths drawn from `seed`, each checked against the object's bytes. */
+async function expectRandomReads(cache: RangeCache, bytes: Uint8Array, seed: number) {
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let i = 0; i < 500; i++) {
+    const offset = random(bytes.length);
+    const length = random(40 * KiB) + 1;
+    expect(await cache.read(offset, length)).toEqual(bytes.subarray(offset, Math.min(bytes.length, offset + length)));
+  }
+}
+
 test("every read returns exactly the object's bytes, across window ends and up to the object's end", async () => {
   const object = remote(100 * KiB + 7);
   const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 16 * KiB, maxWindows: 3 });
-  let seed = 7;
-  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
-  for (let i = 0; i < 500; i++) {
-    const offset = random(object.bytes.length);
-    const length = random(40 * KiB) + 1;
-    expect(await cache.read(offset, length)).toEqual(object.bytes.subarray(offset, Math.min(object.bytes.length, offset + length)));
-  }
+  await expectRandomReads(cache, object.bytes, 7);
   expect((await cache.read(object.bytes.length, 10)).length).toBe(0);
 });
 
@@ -114,12 +118,6 @@ describe("skipped ranges (entries a restore copies from elsewhere)", () => {
     const object = remote(100 * KiB + 7);
     const cache = new RangeCache(object.bytes.length, object.fetchRange, { windowSize: 16 * KiB, maxWindows: 3 });
     cache.skip([[31 * KiB + 40, 70 * KiB], [5 * KiB, 9 * KiB], [99 * KiB, 100 * KiB + 7], [30 * KiB, 31 * KiB]]);
-    let seed = 11;
-    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
-    for (let i = 0; i < 500; i++) {
-      const offset = random(object.bytes.length);
-      const length = random(40 * KiB) + 1;
-      expect(await cache.read(offset, length)).toEqual(object.bytes.subarray(offset, Math.min(object.bytes.length, offset + length)));
-    }
+    await expectRandomReads(cache, object.bytes, 11);
   });
 });
