@@ -7,7 +7,7 @@ import { recordCount } from "../../src/archive/piece-records.ts";
 import { LocalBackupStore } from "../../src/store/local-backup-store.ts";
 import { sha256Hex, unzipAll } from "../support/archives.ts";
 import { seedDataDir } from "../support/data-dir.ts";
-import { makeTempDir, startTestServer, type TestServer } from "../support/test-server.ts";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
 
 /** What the server logged for the backup `key`: how many input bytes it deflated and how many it reused. */
 function reuseOf(server: TestServer, key: string): { deflated: number; reused: number } {
@@ -99,6 +99,19 @@ describe("a backup reuses the blocks of the newest earlier backup", () => {
     const fourth = reuseOf(server, "fourth.zip");
     expect(fourth.reused).toBeGreaterThan(4 * 1024 * 1024);
     expect(fourth.deflated).toBeGreaterThan(2 * 1024 * 1024);
+  });
+
+  test("after a restore, the next backup reuses the restored backup's pieces", async () => {
+    const restored = reuseOf(server, "fourth.zip");
+    await server.pb.backups.restore("fourth.zip");
+    const job = await waitFor(() => !server.ctx.backups.busy && server.ctx.jobs.last?.kind === "restore" && server.ctx.jobs.last, "the restore");
+    expect(job.error).toBeNull();
+    await server.pb.collection("_superusers").authWithPassword(ADMIN_EMAIL, ADMIN_PASSWORD);
+    await server.pb.backups.create("after-restore.zip");
+    const after = reuseOf(server, "after-restore.zip");
+    expect(after.deflated).toBeLessThan(2000); // the manifest
+    expect(after.reused + after.deflated).toBe(restored.reused + restored.deflated);
+    await server.pb.backups.delete("after-restore.zip");
   });
 
   test("an index that is malformed, or whose archive was replaced behind the store's back, is not used", async () => {
