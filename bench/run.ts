@@ -100,17 +100,16 @@ async function addChanges(dataDir: string, percent: number): Promise<number> {
   }
 }
 
-/** "… MB reused, … MB deflated" for the backup `key`, from the server's log line for it. */
-function reuseLine(server: ServerProcess, key: string): string {
-  const line = server.output().split("\n").findLast((l) => l.includes("backup created") && l.includes(key)) ?? "";
-  const bytes = (name: string) => Number(new RegExp(`${name}[":= ]+(\\d+)`).exec(line)?.[1] ?? NaN) / MB;
-  return `${bytes("reusedBytes").toFixed(1)} MB reused, ${bytes("deflatedBytes").toFixed(1)} MB deflated`;
+/** A number the server logged as `field` on its last line with `event` (and `key`, when given). */
+function loggedNumber(server: ServerProcess, event: string, field: string, key = ""): number {
+  const line = server.output().split("\n").findLast((l) => l.includes(event) && l.includes(key)) ?? "";
+  return Number(new RegExp(`${field}[":= ]+(\\d+)`).exec(line)?.[1] ?? NaN);
 }
 
-/** "… uploads copied" for the latest restore, from the server's log line for it. */
-function copiedLine(server: ServerProcess): string {
-  const line = server.output().split("\n").findLast((l) => l.includes("backup restored")) ?? "";
-  return `${/copiedFromLive[":= ]+(\d+)/.exec(line)?.[1] ?? "?"} uploads copied`;
+/** "… MB reused, … MB deflated" for the backup `key`, from the server's log line for it. */
+function reuseLine(server: ServerProcess, key: string): string {
+  const mb = (field: string) => (loggedNumber(server, "backup created", field, key) / MB).toFixed(1);
+  return `${mb("reusedBytes")} MB reused, ${mb("deflatedBytes")} MB deflated`;
 }
 
 /** Makes the next backup start from nothing, as the first one on a server does: no earlier backup's index. */
@@ -246,42 +245,33 @@ async function main() {
       await rm(join(work, ".pb_temp_to_delete"), { recursive: true, force: true });
       return restored;
     };
-    const restoreOntoUploads = async () => {
+    const ontoUploads = async () => {
       await settle();
       const restored = await restoreAndLogin();
       restoreMs.push(restored.ms);
       restoreWithLoginMs.push(restored.withLoginMs);
-      return { restored, copied: copiedLine(server) };
+      const copied = loggedNumber(server, "backup restored", "copiedFromLive");
+      return `onto its uploads ${restored.ms.toFixed(0)} ms (${restored.withLoginMs.toFixed(0)} ms to a working login; ${copied} uploads copied)`;
     };
-    const restoreWithoutUploads = async () => {
+    const withoutUploads = async () => {
       await rm(join(work, "storage"), { recursive: true });
       await settle();
-      restoreAllMs.push((await restoreAndLogin()).ms);
-      return copiedLine(server);
+      const restored = await restoreAndLogin();
+      restoreAllMs.push(restored.ms);
+      return `with the uploads deleted ${restored.ms.toFixed(0)} ms (${loggedNumber(server, "backup restored", "copiedFromLive")} uploads copied)`;
     };
     for (let i = 0; i < opts.runs; i++) {
-      // Which of the two goes first alternates: the second of a pair ran faster or slower for it alone.
-      let onto: Awaited<ReturnType<typeof restoreOntoUploads>>;
-      let copiedWithoutUploads: string;
-      if (i % 2 === 0) {
-        onto = await restoreOntoUploads();
-        copiedWithoutUploads = await restoreWithoutUploads();
-      } else {
-        copiedWithoutUploads = await restoreWithoutUploads();
-        onto = await restoreOntoUploads();
-      }
-      const { restored, copied } = onto;
+      // The two take turns going first: the second of a pair ran faster or slower for its place alone.
+      const restores = i % 2 === 0 ? [ontoUploads, withoutUploads] : [withoutUploads, ontoUploads];
+      for (const restore of restores) log(`restore ${i} ${await restore()}`);
       if (pbStyle) {
         const target = join(out, "extract");
         await rm(target, { recursive: true, force: true });
         await settle();
         pbExtractMs.push(await run([pbStyle, "x", archive, target]));
         await rm(target, { recursive: true, force: true });
+        log(`restore ${i} pb-style extract ${pbExtractMs.at(-1)!.toFixed(0)} ms`);
       }
-      log(
-        `restore ${i}: ${restored.ms.toFixed(0)} ms (${restored.withLoginMs.toFixed(0)} ms to a working login; ${copied}); ` +
-          `with the uploads deleted ${restoreAllMs.at(-1)!.toFixed(0)} ms (${copiedWithoutUploads}); pb-style extract ${pbExtractMs.at(-1)?.toFixed(0)} ms`,
-      );
     }
     await server.stop();
 

@@ -39,6 +39,8 @@ export class LiveCopies {
    * leaves nothing at `target`.
    */
   async copy(path: string, target: string, size: number, sha256: string): Promise<FileHandle | undefined> {
+    // Looked up again, not taken from `mayHold`: seconds may pass between the two, and a path that became a FIFO
+    // or a link out of storage/ meanwhile must not be opened (copying from a FIFO would block).
     const source = await this.#regularUpload(path, size);
     if (!source) return undefined;
     let handle: FileHandle | undefined;

@@ -38,7 +38,7 @@ export class RangeCache {
       if (window) this.#touch(window);
       // In a skipped range only what is asked for (a data descriptor read just past its entry's end reaches 8
       // bytes into the next entry, which is skipped).
-      else window = this.#fetch(at, this.#isSkipped(at) ? end - at : Math.max(end - at, this.options.windowSize));
+      else window = this.#fetch(at, this.#skippedRangeAt(at) ? end - at : Math.max(end - at, this.options.windowSize));
       const to = Math.min(end, window.end);
       window.readTo = Math.max(window.readTo, to);
       pieces.push({ window, from: at, to });
@@ -65,14 +65,15 @@ export class RangeCache {
     this.#skipped = [];
   }
 
-  #isSkipped(at: number): boolean {
+  /** The skipped range `at` lies in, if any. */
+  #skippedRangeAt(at: number): [number, number] | undefined {
     const range = this.#skipped[firstAfter(this.#skipped, at) - 1];
-    return range !== undefined && at < range[1];
+    return range && at < range[1] ? range : undefined;
   }
 
   #readAhead(start: number) {
     // Merged ranges never touch, so the end of the one `start` is in is not skipped.
-    if (this.#isSkipped(start)) start = this.#skipped[firstAfter(this.#skipped, start) - 1]![1];
+    start = this.#skippedRangeAt(start)?.[1] ?? start;
     // Past an entry's end lies the next entry, which another reader has often fetched and read already.
     if (start >= this.size || this.#fetched.some(([from, to]) => from <= start && start < to)) return;
     this.#fetch(start, this.options.windowSize).bytes.catch(() => {}); // a reader that needs it sees the error

@@ -1,19 +1,15 @@
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { describe, expect, test } from "bun:test";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { recoverRestore, swapInRestoredData } from "../../src/backups/restore-swap.ts";
 import { hashTree } from "../support/data-dir.ts";
-import { makeTempDir } from "../support/test-server.ts";
+import { tempDirsRemovedAfterEach } from "../support/temp-dirs.ts";
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirsRemovedAfterEach();
 
 /** A data directory with old data at the root and new data staged, as the restore leaves it before the swap. */
 async function stagedDir() {
-  const dir = await makeTempDir();
-  dirs.push(dir);
+  const dir = await tempDir();
   await writeFile(join(dir, "data.db"), "old db");
   await writeFile(join(dir, "data.db-wal"), "old wal");
   await mkdir(join(dir, "storage", "a"), { recursive: true });

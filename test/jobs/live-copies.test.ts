@@ -1,20 +1,16 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LiveCopies } from "../../src/jobs/live-copies.ts";
-import { makeTempDir } from "../support/test-server.ts";
+import { tempDirsRemovedAfterEach } from "../support/temp-dirs.ts";
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirsRemovedAfterEach();
 
 /** A data directory `live/` with uploads, and an empty staging folder beside it. */
 async function setup() {
-  const root = await makeTempDir();
-  dirs.push(root);
+  const root = await tempDir();
   const live = join(root, "live");
   const staging = join(root, "staging");
   await mkdir(join(live, "storage", "col"), { recursive: true });
