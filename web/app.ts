@@ -174,11 +174,19 @@ async function remove(key: string) {
   }
 }
 
+/**
+ * Set once a restore is under way: its end reloads the page, which then asks for a login. Until then requests
+ * refused because the restore rotated the token show nothing; a login form shown meanwhile would be wiped by the
+ * reload, together with a login made in it.
+ */
+let restoring = false;
+
 async function restore(key: string) {
   const warning = "The current data is replaced by the backup's, and everyone is logged out.";
   if (!(await confirmAction(`Restore backup ${key}?`, warning))) return;
   try {
     await pb.backups.restore(key);
+    restoring = true;
     say(`Restoring ${key}… the page reloads when the server is idle again.`);
     await waitUntilIdle();
     pb.authStore.clear();
@@ -388,6 +396,7 @@ async function testS3() {
 
 function handleAuthLoss(error: unknown): boolean {
   if (error instanceof ClientResponseError && (error.status === 401 || error.status === 403)) {
+    if (restoring) return true;
     pb.authStore.clear();
     showLogin();
     return true;

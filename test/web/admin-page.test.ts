@@ -114,9 +114,13 @@ describe.skipIf(!haveBrowser)("the admin page in Chromium", () => {
     await row("uploaded_copy.zip").getByRole("button", { name: "Restore" }).click();
     await page.getByText("Restore backup uploaded_copy.zip?").waitFor();
     await page.getByText("everyone is logged out").waitFor();
+    // A mark that the reload wipes: the login form must come from the reloaded page, not before it (a login made
+    // in a form shown before the reload was lost with it).
+    await page.evaluate(() => Object.assign(window, { beforeReload: true }));
     await page.getByRole("button", { name: "Confirm" }).click();
     // the page reloads once the server is idle, and asks for a login again
     await page.getByLabel("Email").waitFor({ timeout: 60000 });
+    expect(await page.evaluate(() => "beforeReload" in window)).toBe(false);
     expect(server.ctx.jobs.last?.kind).toBe("restore");
     expect(server.ctx.jobs.last?.error).toBeNull();
     await logIn();
