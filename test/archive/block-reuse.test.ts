@@ -5,7 +5,7 @@ import { findRecord, recordAt, recordCount, RECORD_BYTES, writeRecord } from "..
 import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/read-archive.ts";
 import { writeArchive, type ArchiveSource, type WrittenArchive } from "../../src/archive/write-archive.ts";
-import { entryDataOffset, sha256Hex, unzipAll } from "../support/archives.ts";
+import { entryHeaderOffset, sha256Hex, unzipAll } from "../support/archives.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
 const MiB = 1024 * 1024;
@@ -57,8 +57,9 @@ describe("reusing an earlier archive's deflated pieces", () => {
     // Only the manifest (its creation time differs) is deflated again.
     expect(second.written.reuse.reusedBytes).toBe(deflatable);
     expect(second.written.reuse.deflatedBytes).toBe(first.written.reuse.deflatedBytes - deflatable);
-    const manifestAt = entryDataOffset(first.archive, MANIFEST_PATH);
-    expect(entryDataOffset(second.archive, MANIFEST_PATH)).toBe(manifestAt);
+    // Up to the manifest's local header: that header holds the manifest's own time, which may differ.
+    const manifestAt = entryHeaderOffset(first.archive, MANIFEST_PATH);
+    expect(entryHeaderOffset(second.archive, MANIFEST_PATH)).toBe(manifestAt);
     expect(Buffer.from(second.archive.subarray(0, manifestAt)).equals(Buffer.from(first.archive.subarray(0, manifestAt)))).toBe(true);
     await expectHolds(second.archive, set);
   });

@@ -34,13 +34,18 @@ export async function storeBytes(store: LocalBackupStore, key: string, bytes: Ui
 
 /** The offset of the first data byte of `path` in a zip, found through its local header. */
 export function entryDataOffset(zip: Uint8Array, path: string): number {
+  const header = entryHeaderOffset(zip, path);
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  return header + 30 + view.getUint16(header + 26, true) + view.getUint16(header + 28, true);
+}
+
+/** Where the local header of the entry `path` starts. */
+export function entryHeaderOffset(zip: Uint8Array, path: string): number {
   const name = new TextEncoder().encode(path);
   const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
   for (let i = 0; i + 30 < zip.length; i++) {
     if (view.getUint32(i, true) !== 0x04034b50) continue;
-    const nameLength = view.getUint16(i + 26, true);
-    const extraLength = view.getUint16(i + 28, true);
-    if (nameLength === name.length && name.every((b, k) => zip[i + 30 + k] === b)) return i + 30 + nameLength + extraLength;
+    if (view.getUint16(i + 26, true) === name.length && name.every((b, k) => zip[i + 30 + k] === b)) return i;
   }
   throw new Error(`no local header for ${path}`);
 }
