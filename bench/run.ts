@@ -100,11 +100,13 @@ async function addChanges(dataDir: string, percent: number): Promise<number> {
   }
 }
 
-/** A number the server logged as `field` on its last line with `event` (and `key`, when given). */
-function loggedNumber(server: ServerProcess, event: string, field: string, key = ""): number {
+/** What the server logged as `field` on its last line with `event` (and `key`, when given): a number or a word. */
+function loggedValue(server: ServerProcess, event: string, field: string, key = ""): string | undefined {
   const line = server.output().split("\n").findLast((l) => l.includes(event) && l.includes(key)) ?? "";
-  return Number(new RegExp(`${field}[":= ]+(\\d+)`).exec(line)?.[1] ?? NaN);
+  return new RegExp(`${field}[":= ]+"?([\\w.-]+)`).exec(line)?.[1];
 }
+
+const loggedNumber = (server: ServerProcess, event: string, field: string, key = "") => Number(loggedValue(server, event, field, key) ?? NaN);
 
 /** "… MB reused, … MB deflated" for the backup `key`, from the server's log line for it. */
 function reuseLine(server: ServerProcess, key: string): string {
@@ -197,10 +199,11 @@ async function main() {
       await rm(join(work, "backups", `bench_next_${i}.zip`), { force: true });
       if (i > 0) await rm(join(work, "backups", name), { force: true });
       log(
-        `backup ${i}: ${b.ms.toFixed(0)} ms, peak RSS ${(b.peakRss / MB).toFixed(0)} MB; pb-style ${pbCreateMs.at(-1)?.toFixed(0)} ms; ` +
+        `backup ${i}: ${b.ms.toFixed(0)} ms (deflated with ${loggedValue(server, "backup created", "deflater", name)}), peak RSS ${(b.peakRss / MB).toFixed(0)} MB; pb-style ${pbCreateMs.at(-1)?.toFixed(0)} ms; ` +
           `next backup after ${rowsAdded} new rows ${next.ms.toFixed(0)} ms, peak RSS ${(next.peakRss / MB).toFixed(0)} MB (${reuseLine(server, `bench_next_${i}.zip`)})`,
       );
     }
+    const deflater = loggedValue(server, "backup created", "deflater", "bench_0.zip") ?? "unknown";
     const archive = join(work, "backups", "bench_0.zip");
     const archiveBytes = statSync(archive).size;
     const pbArchiveBytes = pbStyle ? statSync(join(out, "pb.zip")).size : NaN;
@@ -298,6 +301,7 @@ async function main() {
         nproc: cpus().length,
         cpu: cpus()[0]?.model,
         bun: Bun.version,
+        deflater,
         date: new Date().toISOString(),
         commit: Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: opts.serverRoot }).stdout.toString().trim(),
       },
@@ -345,7 +349,7 @@ interface Results {
   peakRss: { smallMb: number; bigMb: number; nextMb: number };
   writerStall: { maxGapMs: number };
   health: { idleP50Ms: number; idleP99Ms: number; busyP50Ms: number; busyP99Ms: number };
-  machine: { nproc: number; cpu: string; bun: string; commit: string };
+  machine: { nproc: number; cpu: string; bun: string; deflater: string; commit: string };
 }
 
 function printTable(res: Results) {
@@ -390,7 +394,7 @@ function printTable(res: Results) {
     `\n${opts.dbMb} MB db + ${opts.storageMb} MB storage (big: ${opts.bigDbMb} MB db), medians of ${opts.runs} runs; ` +
       `restore timed from POST …/restore to the restored database serving (the old token refused), BACKSTREAM_RESTORE_DELAY_MS=0 (PocketBase's 1 s delay not counted); ` +
       `writer probe: one insert every 5 ms, synchronous=${opts.probeSync}; dirty pages synced to disk before every timed run. ` +
-      `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, commit ${res.machine.commit}.`,
+      `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, deflater ${res.machine.deflater}, commit ${res.machine.commit}.`,
   );
 }
 

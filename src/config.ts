@@ -21,6 +21,7 @@ export const ENV_NAMES = [
   "BACKSTREAM_S3_PART_MB",
   "BACKSTREAM_S3_RETRY_ATTEMPTS",
   "BACKSTREAM_S3_RETRY_BASE_MS",
+  "BACKSTREAM_DEFLATER",
   "BACKSTREAM_TEST_PAUSE_AT",
 ] as const;
 
@@ -45,6 +46,8 @@ export const ConfigSchema = v.object({
   s3PartMb: v.optional(v.pipe(IntegerStringSchema, v.minValue(5, "BACKSTREAM_S3_PART_MB must be at least 5"))),
   s3RetryAttempts: v.optional(v.pipe(IntegerStringSchema, v.minValue(1, "BACKSTREAM_S3_RETRY_ATTEMPTS must be at least 1")), "6"),
   s3RetryBaseMs: v.optional(IntegerStringSchema, "100"),
+  /** What deflates backups: ISA-L where its library loads ("isa-l", the default), or always libdeflate. */
+  deflater: v.optional(v.picklist(["isa-l", "libdeflate"], "BACKSTREAM_DEFLATER must be isa-l or libdeflate"), "isa-l"),
   /** Test hook: a restore step name at which the restore stops and waits to be killed. Never set in production. */
   testPauseAt: v.optional(v.string()),
   s3Seed: v.object({
@@ -94,6 +97,7 @@ export function loadConfig(flags: Record<string, string>, env: Record<string, st
     s3PartMb: nonEmpty(env.BACKSTREAM_S3_PART_MB),
     s3RetryAttempts: nonEmpty(env.BACKSTREAM_S3_RETRY_ATTEMPTS),
     s3RetryBaseMs: nonEmpty(env.BACKSTREAM_S3_RETRY_BASE_MS),
+    deflater: nonEmpty(env.BACKSTREAM_DEFLATER),
     s3Seed: {
       endpoint: nonEmpty(env.PB_BACKUPS_S3_ENDPOINT),
       bucket: nonEmpty(env.PB_BACKUPS_S3_BUCKET),

@@ -84,6 +84,7 @@ async function startLocked(
     runJob: options.runJob ?? runJobInWorker,
     restoreDelayMs: config.restoreDelayMs,
     restoreReserveBytes: config.restoreReserveMb * 1024 * 1024,
+    deflater: config.deflater,
     afterRestore: async () => {
       // New secret: every token issued before the restore stops working, as the superusers changed.
       secret = await rotateServerSecret(paths.dir);

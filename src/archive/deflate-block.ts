@@ -76,41 +76,60 @@ export interface PiecedBlock {
 }
 
 /**
- * What a deflate worker does with a block: libdeflate in pieces at the fast levels, zlib in one call (one piece)
- * above them (libdeflate's higher levels write several blocks per piece, which `spliceInPlace` cannot join).
+ * How a deflate worker deflates one piece of a block at the fast levels: raw deflate data that another piece may
+ * follow (ending on a byte boundary without a final block) unless `final`, as one array or as parts.
+ * `libdeflatePieces` and `flushedPieces` make one.
  */
-export function deflateBlockSync(
-  block: Uint8Array,
-  last: boolean,
-  level: number,
-  libdeflate: (piece: Uint8Array) => Uint8Array,
-  options: PieceOptions = {},
-): PiecedBlock {
-  if (level <= FAST_LEVEL) return deflatePieces(block, last, libdeflate, options);
+export type PieceDeflater = (piece: Uint8Array, final: boolean) => Uint8Array | [Uint8Array, readonly number[]];
+
+/**
+ * What a deflate worker does with a block: pieces deflated by `pieceDeflater` at the fast levels, zlib in one call
+ * (one piece) above them (libdeflate's higher levels write several blocks per piece, which `spliceInPlace`
+ * cannot join).
+ */
+export function deflateBlockSync(block: Uint8Array, last: boolean, level: number, pieceDeflater: PieceDeflater, options: PieceOptions = {}): PiecedBlock {
+  if (level <= FAST_LEVEL) return deflatePieces(block, last, pieceDeflater, options);
   return piecesOf(block, [block.length], last, options, () => zlib.deflateRawSync(block, zlibOptions(last, level)));
 }
 
 /**
- * Deflates `block` with `libdeflate` (a whole-stream compressor, fastest level) in pieces of at most 48 KiB,
- * each spliced to the next (`deflate-splice.ts`). A piece that cannot be spliced (rare: a block full of
- * matches, or fixed codes) is deflated by zlib with a sync flush instead.
+ * Deflates `block` in pieces of at most 48 KiB, each with `pieceDeflater`.
  *
- * Why: on the bench's data this is about 1.1× faster than zlib level 2 at the same size, single-threaded, and
- * the archive is written 5–8% sooner (README "Performance"). Each piece starting without a window costs about
- * what libdeflate's better matching gains. Pieces that stand alone are also what makes reuse fine-grained: a
- * changed database page costs the one or two pieces it lies in, not its whole 1 MiB block (`block-reuse.ts`).
+ * Why pieces: each one starting without a window costs about what a faster compressor's better matching gains
+ * (README "Performance"), and pieces that stand alone are what makes reuse fine-grained: a changed database page
+ * costs the one or two pieces it lies in, not its whole 1 MiB block (`block-reuse.ts`).
  */
-export function deflatePieces(block: Uint8Array, last: boolean, libdeflate: (piece: Uint8Array) => Uint8Array, options: PieceOptions = {}): PiecedBlock {
+export function deflatePieces(block: Uint8Array, last: boolean, pieceDeflater: PieceDeflater, options: PieceOptions = {}): PiecedBlock {
   const count = Math.max(1, Math.ceil(block.length / PIECE_LIMIT));
   const pieceSize = Math.ceil(block.length / count);
   const lengths = Array.from({ length: count }, (_, i) => Math.min(pieceSize, Math.max(0, block.length - i * pieceSize)));
-  return piecesOf(block, lengths, last, options, (piece, final) => {
+  return piecesOf(block, lengths, last, options, pieceDeflater);
+}
+
+/**
+ * Pieces from `libdeflate` (a whole-stream compressor, fastest level), each spliced to the next
+ * (`deflate-splice.ts`). A piece that cannot be spliced (rare: a block full of matches, or fixed codes) is
+ * deflated by zlib with a sync flush instead. On the bench's data this is about 1.1× faster than zlib level 2 at
+ * the same size, single-threaded.
+ */
+export function libdeflatePieces(libdeflate: (piece: Uint8Array) => Uint8Array): PieceDeflater {
+  return (piece, final) => {
     const whole = libdeflate(piece);
     if (final) return whole;
     const tail = spliceInPlace(whole);
-    return tail ? [whole, tail] : zlib.deflateRawSync(piece, zlibOptions(false, FAST_LEVEL));
-  });
+    return tail ? [whole, tail] : zlibPiece(piece);
+  };
 }
+
+/**
+ * Pieces from a compressor that ends an open piece with a flush itself (ISA-L, `isal-deflate.ts`); a piece it
+ * gives up on (undefined) is deflated by zlib instead.
+ */
+export function flushedPieces(deflate: (piece: Uint8Array, final: boolean) => Uint8Array | undefined): PieceDeflater {
+  return (piece, final) => deflate(piece, final) ?? (final ? zlib.deflateRawSync(piece, zlibOptions(true, FAST_LEVEL)) : zlibPiece(piece));
+}
+
+const zlibPiece = (piece: Uint8Array) => zlib.deflateRawSync(piece, zlibOptions(false, FAST_LEVEL));
 
 /** Deflates `block` a piece at a time (`lengths` of input each), skipping the reusable ones. */
 function piecesOf(

@@ -20,15 +20,26 @@ export type DeflateRequest =
       reuse: boolean;
     }
   /**
-   * Sent once first when pieces are fingerprinted: the key (`piece-fingerprint.ts`), and the pieces an earlier
-   * archive offers, sorted for lookups (`block-reuse.ts`), in shared memory.
+   * Sent once first: which compressor to deflate pieces with where it loads, and when pieces are fingerprinted,
+   * the key (`piece-fingerprint.ts`) and the pieces an earlier archive offers, sorted for lookups
+   * (`block-reuse.ts`), in shared memory. The worker answers with the compressor it uses.
    */
-  | { type: "setup"; fingerprintKey: Uint8Array; lookup?: Uint8Array }
+  | { type: "setup"; deflater: PieceDeflaterName; fingerprintKey?: Uint8Array; lookup?: Uint8Array }
   /** The workers also hash the archive and its entries, each stream on one of them (`hash-thread.ts`). */
   | HashRequest;
 
 /** Every reply hands the request's `block` buffer back, to be filled again. */
-export type DeflateReply = ({ id: number; block: ArrayBuffer } & PiecedBlock) | { id: number; block: ArrayBuffer; error: string } | HashReply;
+export type DeflateReply =
+  | ({ id: number; block: ArrayBuffer } & PiecedBlock)
+  | { id: number; block: ArrayBuffer; error: string }
+  | { type: "ready"; deflater: PieceDeflaterName }
+  | HashReply;
+
+/**
+ * What deflates the pieces of a block at the fast levels: ISA-L where its library is installed and loads (about
+ * 1.7× libdeflate's speed at the same size, `isal-deflate.ts`), libdeflate otherwise or when asked.
+ */
+export type PieceDeflaterName = "isa-l" | "libdeflate";
 
 export interface DeflateWorkersOptions {
   /**
@@ -40,6 +51,8 @@ export interface DeflateWorkersOptions {
   reuse?: ReusablePieces;
   /** The worker's module: `deflate.worker.ts` but in tests of what happens when a worker dies. */
   script?: URL;
+  /** "libdeflate" to leave ISA-L alone even where it is installed; "isa-l" (the default) uses it where it loads. */
+  deflater?: PieceDeflaterName;
 }
 
 const WORKER_URL = new URL("../../workers/deflate.worker.ts", import.meta.url);
@@ -69,6 +82,8 @@ export class DeflateWorkers {
   /** The key pieces are fingerprinted with, when they are: an index of them must keep it. */
   readonly fingerprintKey: Uint8Array | undefined;
   readonly #reuse: ReusablePieces | undefined;
+  readonly #deflater: PieceDeflaterName;
+  #deflaterUsed: PieceDeflaterName | undefined;
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #waiting = new Map<number, Waiting>();
   /**
@@ -87,6 +102,7 @@ export class DeflateWorkers {
     this.#hashChannels = Array.from({ length: this.#count }, (_, i) => new HashChannel((request, transfer) => this.#slot(i).worker.postMessage(request, transfer)));
     this.#script = options.script ?? WORKER_URL;
     this.#reuse = options.reuse;
+    this.#deflater = options.deflater ?? "isa-l";
     // A line of indexes keeps one key: new pieces must be found with the key of the archive they may reuse.
     this.fingerprintKey = options.reuse?.fingerprintKey ?? (options.fingerprint ? newFingerprintKey() : undefined);
     this.#fingerprint = this.fingerprintKey !== undefined;
@@ -156,6 +172,11 @@ export class DeflateWorkers {
     begin: () => this.#hashChannels[this.#nextHashChannel++ % this.#count]!.begin(),
   };
 
+  /** The compressor the workers deflate pieces with, once one of them has said (before its first block's reply). */
+  get deflaterUsed(): PieceDeflaterName | undefined {
+    return this.#deflaterUsed;
+  }
+
   /** Ends the workers; blocks still deflating fail. */
   close(): void {
     this.#fail(new Error("The deflate workers were closed."));
@@ -173,7 +194,10 @@ export class DeflateWorkers {
       const worker = new Worker(this.#script);
       const hashChannel = this.#hashChannels[this.#workers.length]!;
       worker.onmessage = ({ data: reply }: MessageEvent<DeflateReply>) => {
-        if ("type" in reply) return hashChannel.handle(reply);
+        if ("type" in reply) {
+          if (reply.type === "ready") return void (this.#deflaterUsed = reply.deflater);
+          return hashChannel.handle(reply);
+        }
         const waiting = this.#waiting.get(reply.id);
         this.#waiting.delete(reply.id);
         if (this.#free.length < FREE_BUFFERS) this.#free.push(reply.block);
@@ -183,10 +207,8 @@ export class DeflateWorkers {
       worker.onerror = (event) => this.#fail(new Error(`A deflate worker failed: ${event.message}`));
       // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
       worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
-      if (this.fingerprintKey) {
-        const lookup = this.#reuse ? { lookup: this.#reuse.lookup } : {};
-        worker.postMessage({ type: "setup", fingerprintKey: this.fingerprintKey, ...lookup } satisfies DeflateRequest);
-      }
+      const fingerprinting = this.fingerprintKey ? { fingerprintKey: this.fingerprintKey, ...(this.#reuse ? { lookup: this.#reuse.lookup } : {}) } : {};
+      worker.postMessage({ type: "setup", deflater: this.#deflater, ...fingerprinting } satisfies DeflateRequest);
       this.#workers.push({ worker, busy: 0 });
     }
     return this.#workers[index]!;

@@ -55,8 +55,8 @@ export const crc32Implementation = bunHash ? "Bun.hash.crc32" : "portable";
 const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.deflateSync;
 
 /**
- * Where to deflate an archive's blocks: libdeflate on worker threads under Bun (faster than zlib at about the
- * same size, `deflate-block.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
+ * Where to deflate an archive's blocks: ISA-L or libdeflate on worker threads under Bun (faster than zlib at
+ * about the same size, `deflate-workers.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
  * Only the workers fingerprint blocks and reuse an earlier archive's (`block-reuse.ts`): zlib's blocks come
  * back without a fingerprint, so no index is made of them; `fingerprintKey` is the key the workers use.
  * `hashing` is where the archive and its entries are hashed: on the workers, or this thread.
@@ -65,14 +65,17 @@ export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
   deflate: DeflateBlock;
   hashing: Hashing;
   fingerprintKey?: Uint8Array;
+  /** What deflated the blocks at the fast levels, for logs: known once a block has been deflated. */
+  deflaterUsed(): string | undefined;
   stopFingerprinting(): void;
   close(): void;
 } {
-  if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, hashing: inlineHashing, stopFingerprinting() {}, close() {} };
+  if (typeof bunDeflateSync !== "function") return { deflate: zlibDeflateBlock, hashing: inlineHashing, deflaterUsed: () => "zlib", stopFingerprinting() {}, close() {} };
   const workers = new DeflateWorkers(undefined, options);
   return {
     deflate: workers.deflate,
     hashing: workers.hashing,
+    deflaterUsed: () => workers.deflaterUsed,
     ...(workers.fingerprintKey ? { fingerprintKey: workers.fingerprintKey } : {}),
     stopFingerprinting: () => workers.stopFingerprinting(),
     close: () => workers.close(),

@@ -1,6 +1,7 @@
 import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./block-reuse.ts";
 import { isCompressible } from "./entry-paths.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
+import type { PieceDeflaterName } from "./deflate-workers.ts";
 import { openBlockDeflater } from "./runtime.ts";
 import { ZipStreamWriter } from "./zip-stream-writer.ts";
 
@@ -31,6 +32,8 @@ export interface WriteArchiveOptions {
   indexBlocks?: boolean;
   /** An earlier archive whose pieces stand in for pieces of the same input. */
   reuse?: ReusablePieces;
+  /** What deflates at the fast levels where the runtime has a choice (`deflate-workers.ts`); ISA-L where it loads. */
+  deflater?: PieceDeflaterName;
 }
 
 export interface WrittenArchive {
@@ -40,6 +43,8 @@ export interface WrittenArchive {
   manifest: Manifest;
   /** How much deflated input was deflated now, and how much reused. */
   reuse: ReuseCounts;
+  /** What deflated it ("isa-l", "libdeflate", "zlib"), when anything was deflated at the fast levels. */
+  deflater?: string;
   /**
    * Every deflated piece's record (`piece-records.ts`) and the key they were fingerprinted with, when asked for
    * and the deflater could fingerprint them all.
@@ -62,6 +67,7 @@ export async function writeArchive(
   const deflater = openBlockDeflater({
     ...(options.indexBlocks ? { fingerprint: true } : {}),
     ...(options.reuse ? { reuse: options.reuse } : {}),
+    ...(options.deflater ? { deflater: options.deflater } : {}),
   });
   const archiveHash = deflater.hashing.begin();
   let archiveBytes = 0;
@@ -145,7 +151,8 @@ export async function writeArchive(
     await writer.close();
     const records = blockIndex.records();
     const pieces = records && deflater.fingerprintKey ? { pieces: { records, fingerprintKey: deflater.fingerprintKey } } : {};
-    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...pieces };
+    const used = deflater.deflaterUsed();
+    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...(used ? { deflater: used } : {}), ...pieces };
   } catch (error) {
     await writer.abort(error).catch(() => {});
     throw error;

@@ -1,6 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import type { DatabaseHandle } from "../db/database-handle.ts";
 import { looksLikeZip } from "../archive/read-archive.ts";
+import type { PieceDeflaterName } from "../archive/deflate-workers.ts";
 import { Sha256Stream } from "../archive/sha256-stream.ts";
 import { badRequest, InvalidBackupError, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
@@ -30,6 +31,8 @@ export interface BackupServiceDeps {
   runJob: JobRunner;
   /** Deflate level for compressible entries. */
   level?: number;
+  /** What deflates at the fast levels (`deflate-workers.ts`): ISA-L where it loads, unless "libdeflate". */
+  deflater?: PieceDeflaterName;
   restoreDelayMs: number;
   /** Free disk space a restore leaves to the app beside the restored data (`DEFAULT_RESTORE_RESERVE_BYTES`). */
   restoreReserveBytes?: number;
@@ -93,6 +96,7 @@ export class BackupService {
             key,
             producer: this.deps.producer,
             level: this.deps.level ?? 2,
+            ...(this.deps.deflater ? { deflater: this.deps.deflater } : {}),
             ...(pagesFd !== undefined ? { databaseFds: { "data.db": pagesFd } } : {}),
           },
           { onProgress: (p) => this.deps.jobs.progress(job, p) },
@@ -100,7 +104,8 @@ export class BackupService {
       );
       store.expect(key, true); // the worker published it: listings here wait for it to show
       this.deps.jobs.finish(job);
-      this.deps.log.info("backup created", { key, deflatedBytes: result.reuse.deflatedBytes, reusedBytes: result.reuse.reusedBytes });
+      const { deflatedBytes, reusedBytes } = result.reuse;
+      this.deps.log.info("backup created", { key, deflatedBytes, reusedBytes, ...(result.deflater ? { deflater: result.deflater } : {}) });
       return key;
     } catch (error) {
       this.deps.jobs.finish(job, error);

@@ -100,6 +100,7 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
       runJob: runJobInWorker,
       restoreDelayMs: 0,
       restoreReserveBytes: config.restoreReserveMb * 1024 * 1024,
+      deflater: config.deflater,
       afterRestore: async () => {
         // as in the server: tokens issued before the restore stop working
         await rotateServerSecret(paths.dir);

@@ -30,6 +30,7 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
   try {
     const written = await writeArchive(sources, pending.stream, {
       level: params.level,
+      ...(params.deflater ? { deflater: params.deflater } : {}),
       producer: params.producer,
       indexBlocks: store.blockIndexes !== undefined,
       ...(previous ? { reuse: previous.pieces } : {}),
@@ -43,7 +44,8 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
     if (written.pieces) {
       await saveBlockIndex(store, { key: params.key, archiveSize: written.size, archiveSha256: written.sha256, level: params.level, ...written.pieces });
     }
-    return { key: params.key, size: written.size, sha256: written.sha256, entries: written.manifest.entries.length, reuse: written.reuse };
+    const deflater = written.deflater ? { deflater: written.deflater } : {};
+    return { key: params.key, size: written.size, sha256: written.sha256, entries: written.manifest.entries.length, reuse: written.reuse, ...deflater };
   } catch (error) {
     await pending.abort().catch(() => {});
     throw error;

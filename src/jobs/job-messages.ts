@@ -1,4 +1,5 @@
 import type { ReuseCounts } from "../archive/block-reuse.ts";
+import type { PieceDeflaterName } from "../archive/deflate-workers.ts";
 import type { SerializedError } from "../errors.ts";
 import type { StoreDescriptor } from "../store/backup-store.ts";
 
@@ -19,6 +20,8 @@ export interface CreateBackupParams {
   key: string;
   producer: string;
   level: number;
+  /** What deflates at the fast levels (`deflate-workers.ts`); ISA-L where it loads when absent. */
+  deflater?: PieceDeflaterName;
   /**
    * Descriptors of database files that this process keeps open beside its own connection to them, by their name
    * at the data directory's root (the server's `data.db`): their snapshots read pages through them
@@ -67,6 +70,8 @@ export interface CreateBackupResult {
   entries: number;
   /** How much deflated input was deflated now, and how much copied from an earlier backup (`block-reuse.ts`). */
   reuse: ReuseCounts;
+  /** What deflated it ("isa-l", "libdeflate", "zlib"), when anything was deflated at the fast levels. */
+  deflater?: string;
 }
 
 export interface CheckBackupResult {

@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
-import { deflatePieces } from "../../src/archive/deflate-block.ts";
+import { deflatePieces, flushedPieces, libdeflatePieces } from "../../src/archive/deflate-block.ts";
 import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
 import { pieceFingerprinter } from "../../src/archive/piece-fingerprint.ts";
+import { ISAL_MAX_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
+import { isalRequired } from "../support/isal.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
-const libdeflate = (data: Uint8Array) => Bun.deflateSync(data as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" });
+const libdeflate = libdeflatePieces((data) => Bun.deflateSync(data as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" }));
 const MiB = 1024 * 1024;
 
 describe("deflatePieces", () => {
@@ -21,14 +23,28 @@ describe("deflatePieces", () => {
 
   test("pieces libdeflate cannot hand over spliceable (fixed codes here) are deflated by zlib instead", () => {
     let calls = 0;
-    const fixedCodes = (piece: Uint8Array) => {
+    const fixedCodes = libdeflatePieces((piece) => {
       calls++;
       return deflateRawSync(piece, { strategy: constants.Z_FIXED });
-    };
+    });
     const input = jsonRows(300_000);
     const open = deflatePieces(input.subarray(0, 200_000), false, fixedCodes).output;
     const last = deflatePieces(input.subarray(200_000), true, fixedCodes).output;
     expect(calls).toBeGreaterThan(4);
+    expect(Buffer.from(inflateRawSync(Buffer.concat([open, last]))).equals(Buffer.from(input))).toBe(true);
+  });
+
+  test("pieces a flushing compressor gives up on are deflated by zlib, open ones with a sync flush", () => {
+    let calls = 0;
+    const givesUp = flushedPieces(() => {
+      calls++;
+      return undefined;
+    });
+    const input = jsonRows(300_000);
+    const open = deflatePieces(input.subarray(0, 200_000), false, givesUp).output;
+    const last = deflatePieces(input.subarray(200_000), true, givesUp).output;
+    expect(calls).toBe(8); // 5 pieces of 40,000 bytes, then 3 of 33,334
+    expect(Buffer.from(open.subarray(-4))).toEqual(Buffer.from([0, 0, 0xff, 0xff]));
     expect(Buffer.from(inflateRawSync(Buffer.concat([open, last]))).equals(Buffer.from(input))).toBe(true);
   });
 
@@ -51,6 +67,23 @@ describe("DeflateWorkers", () => {
     expect(Buffer.from(inflateRawSync(Buffer.concat(out.map((b) => b.data)))).equals(Buffer.from(input))).toBe(true);
     // The caller's buffer is copied, not taken: it is still whole.
     expect(blocks[0]!.length).toBe(MiB);
+  });
+
+  test("asked for libdeflate, the workers deflate with it and say so", async () => {
+    workers = new DeflateWorkers(1, { deflater: "libdeflate" });
+    const block = jsonRows(MiB, 3);
+    const { data } = await workers.deflate(block, false, 2);
+    expect(workers.deflaterUsed).toBe("libdeflate");
+    expect(Buffer.from(data).equals(Buffer.from(deflatePieces(block, false, libdeflate).output))).toBe(true);
+  });
+
+  const isal = openIsalDeflate(ISAL_MAX_LEVEL);
+  test.skipIf(!isal && !isalRequired)("by default the workers deflate with ISA-L where it loads, and say so", async () => {
+    workers = new DeflateWorkers(1);
+    const block = jsonRows(MiB, 3);
+    const { data } = await workers.deflate(block, false, 2);
+    expect(workers.deflaterUsed).toBe("isa-l");
+    expect(Buffer.from(data).equals(Buffer.from(deflatePieces(block, false, flushedPieces(isal!)).output))).toBe(true);
   });
 
   test("a Buffer block stays the caller's: its slice would share memory, so it is copied before the transfer", async () => {

@@ -1,0 +1,93 @@
+/**
+ * Intel's ISA-L deflate (`libisal`, Debian's `libisal2`) through `bun:ffi`, for the deflate workers: about
+ * 1.7–1.9× libdeflate's fastest level on the bench's data at the same size (README "Performance"). Bun only, and
+ * only where the library is installed and passes a round trip through zlib when it loads; the workers use
+ * libdeflate otherwise (`deflate.worker.ts`). Outside `src/archive`, which must also run on Deno.
+ *
+ * Each piece is deflated by `isal_deflate_stateless`, which starts without a window, as libdeflate's pieces do:
+ * a piece that does not end its entry ends with a full flush (an empty stored block, on a byte boundary), so it
+ * can be followed by the next piece and reused alone (`block-reuse.ts`), with no splicing (`deflate-splice.ts`).
+ */
+import { dlopen, FFIType, ptr } from "bun:ffi";
+import { inflateRawSync } from "node:zlib";
+import { uninitializedBytes } from "../uninitialized-bytes.ts";
+
+/** A piece's raw deflate data; `final` ends the stream, anything else ends with a full flush. */
+export type PieceDeflate = (piece: Uint8Array, final: boolean) => Uint8Array | undefined;
+
+/** Names the library goes by: Debian and Ubuntu (`libisal2`), a build from source, Homebrew's `isa-l`. */
+const LIBRARY_NAMES = ["libisal.so.2", "libisal.so", "libisal.2.dylib", "libisal.dylib"];
+
+/**
+ * `struct isal_zstream` (igzip_lib.h, ISA-L 2.x, 64-bit): the public fields come first, then the internal state.
+ * Its size is 82,384 bytes in ISA-L 2.30; room is kept for later versions. The round trip at load catches a
+ * layout that does not match.
+ */
+const STREAM_BYTES = 128 * 1024;
+const FIELD = { nextIn: 0, availIn: 8, nextOut: 16, availOut: 24, totalOut: 28, level: 40, levelBufSize: 44, levelBuf: 48, endOfStream: 56, flush: 58, gzipFlag: 60 };
+const FULL_FLUSH = 2;
+const COMP_OK = 0;
+/** Enough for `ISAL_DEF_LVL3_DEFAULT` (348,160 bytes in 2.30), the largest a level up to 3 asks for. */
+const LEVEL_BUF_BYTES = 512 * 1024;
+/** ISA-L's highest level. */
+export const ISAL_MAX_LEVEL = 3;
+
+/**
+ * A `PieceDeflate` on ISA-L at `level` (0–3), or undefined where the library cannot be loaded or its output does
+ * not inflate back to its input. One per thread: the stream state and work buffer are reused by every call.
+ */
+export function openIsalDeflate(level: number): PieceDeflate | undefined {
+  if (process.arch !== "x64" && process.arch !== "arm64") return undefined; // the layout above is for 64-bit pointers
+  const lib = openLibrary();
+  if (!lib) return undefined;
+  const stream = new Uint8Array(STREAM_BYTES);
+  const fields = new DataView(stream.buffer);
+  const levelBuf = new Uint8Array(LEVEL_BUF_BYTES);
+  const deflate: PieceDeflate = (piece, final) => {
+    // Stored blocks are the worst case: 5 bytes of header per 65,535 bytes, plus the final flush and the slack
+    // ISA-L wants for its last writes.
+    const output = uninitializedBytes(piece.length + 5 * Math.ceil(piece.length / 65535 + 1) + 1024);
+    lib.symbols.isal_deflate_stateless_init(stream);
+    fields.setBigUint64(FIELD.nextIn, BigInt(piece.length > 0 ? ptr(piece) : ptr(output)), true);
+    fields.setUint32(FIELD.availIn, piece.length, true);
+    fields.setBigUint64(FIELD.nextOut, BigInt(ptr(output)), true);
+    fields.setUint32(FIELD.availOut, output.length, true);
+    fields.setUint32(FIELD.level, level, true);
+    fields.setUint32(FIELD.levelBufSize, levelBuf.length, true);
+    fields.setBigUint64(FIELD.levelBuf, BigInt(ptr(levelBuf)), true);
+    fields.setUint16(FIELD.endOfStream, final ? 1 : 0, true);
+    fields.setUint16(FIELD.flush, final ? 0 : FULL_FLUSH, true);
+    fields.setUint16(FIELD.gzipFlag, 0, true);
+    if (lib.symbols.isal_deflate_stateless(stream) !== COMP_OK) return undefined;
+    return output.subarray(0, fields.getUint32(FIELD.totalOut, true));
+  };
+  return roundTrips(deflate) ? deflate : undefined;
+}
+
+function openLibrary() {
+  for (const name of LIBRARY_NAMES) {
+    try {
+      return dlopen(name, {
+        isal_deflate_stateless_init: { args: [FFIType.ptr], returns: FFIType.void },
+        isal_deflate_stateless: { args: [FFIType.ptr], returns: FFIType.i32 },
+      });
+    } catch {
+      // not under this name; try the next
+    }
+  }
+  return undefined;
+}
+
+/** Whether two pieces, one open and one final, inflate back to their input, the open one ending on a full flush. */
+function roundTrips(deflate: PieceDeflate): boolean {
+  const text = new TextEncoder().encode(Array.from({ length: 3000 }, (_, i) => `{"id":${i},"title":"row ${i * 7919 % 1000}"}\n`).join(""));
+  const open = deflate(text.subarray(0, 40_000), false);
+  const final = deflate(text.subarray(40_000), true);
+  if (!open || !final || open.length < 4) return false;
+  const flushed = open.subarray(-4).every((byte, i) => byte === [0x00, 0x00, 0xff, 0xff][i]);
+  try {
+    return flushed && Buffer.from(inflateRawSync(Buffer.concat([open, final]))).equals(Buffer.from(text));
+  } catch {
+    return false;
+  }
+}
