@@ -1,8 +1,8 @@
 /**
- * Intel's ISA-L deflate (`libisal`, Debian's `libisal2`) through `bun:ffi`, for the deflate workers: about
- * 1.7–1.9× libdeflate's fastest level on the bench's data at the same size (README "Performance"). Bun only, and
- * only where the library is installed and passes a round trip through zlib when it loads; the workers use
- * libdeflate otherwise (`deflate.worker.ts`). Outside `src/archive`, which must also run on Deno.
+ * Intel's ISA-L deflate (`libisal`, Debian's `libisal2`) through `bun:ffi`, for the deflate workers: at its
+ * first level about 1.8–2× libdeflate's fastest on the bench's data, for 4% more output (README "Performance").
+ * Bun only, and only where the library is installed and passes a round trip through zlib when it loads; the
+ * workers use libdeflate otherwise (`deflate.worker.ts`). Outside `src/archive`, which must also run on Deno.
  *
  * Each piece is deflated by `isal_deflate_stateless`, which starts without a window, as libdeflate's pieces do:
  * a piece that does not end its entry ends with a full flush (an empty stored block, on a byte boundary), so it
@@ -29,8 +29,11 @@ const FULL_FLUSH = 2;
 const COMP_OK = 0;
 /** Enough for `ISAL_DEF_LVL3_DEFAULT` (348,160 bytes in 2.30), the largest a level up to 3 asks for. */
 const LEVEL_BUF_BYTES = 512 * 1024;
-/** ISA-L's highest level. */
-export const ISAL_MAX_LEVEL = 3;
+/**
+ * The level backups use: ISA-L's first. In first backups of the bench's data through the server, alternated, it
+ * took 9% less CPU than level 3 (the highest) for an archive 2% larger, still 0.98× pb-style-zip's.
+ */
+export const ISAL_LEVEL = 1;
 
 /**
  * A `PieceDeflate` on ISA-L at `level` (0–3), or undefined where the library cannot be loaded or its output does

@@ -3,7 +3,7 @@ import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { deflatePieces, flushedPieces, libdeflatePieces } from "../../src/archive/deflate-block.ts";
 import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
 import { pieceFingerprinter } from "../../src/archive/piece-fingerprint.ts";
-import { ISAL_MAX_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
+import { ISAL_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
 import { isalRequired } from "../support/isal.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
@@ -77,7 +77,7 @@ describe("DeflateWorkers", () => {
     expect(Buffer.from(data).equals(Buffer.from(deflatePieces(block, false, libdeflate).output))).toBe(true);
   });
 
-  const isal = openIsalDeflate(ISAL_MAX_LEVEL);
+  const isal = openIsalDeflate(ISAL_LEVEL);
   test.skipIf(!isal && !isalRequired)("by default the workers deflate with ISA-L where it loads, and say so", async () => {
     workers = new DeflateWorkers(1);
     const block = jsonRows(MiB, 3);
