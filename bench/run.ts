@@ -7,6 +7,7 @@ import { createClient } from "@libsql/client";
 import { parseFlags } from "../src/config.ts";
 import { ensureDataSet } from "./generate-data.ts";
 import { login, pingHealth, sampleRss, startServerProcess, watchNextJob, type ServerProcess } from "./server-process.ts";
+import { logLineField } from "../test/support/test-server.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const { flags } = parseFlags(process.argv.slice(2));
@@ -103,7 +104,7 @@ async function addChanges(dataDir: string, percent: number): Promise<number> {
 /** What the server logged as `field` on its last line with `event` (and `key`, when given): a number or a word. */
 function loggedValue(server: ServerProcess, event: string, field: string, key = ""): string | undefined {
   const line = server.output().split("\n").findLast((l) => l.includes(event) && l.includes(key)) ?? "";
-  return new RegExp(`${field}[":= ]+"?([\\w.-]+)`).exec(line)?.[1];
+  return logLineField(line, field);
 }
 
 const loggedNumber = (server: ServerProcess, event: string, field: string, key = "") => Number(loggedValue(server, event, field, key) ?? NaN);

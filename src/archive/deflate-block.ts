@@ -117,7 +117,7 @@ export function libdeflatePieces(libdeflate: (piece: Uint8Array) => Uint8Array):
     const whole = libdeflate(piece);
     if (final) return whole;
     const tail = spliceInPlace(whole);
-    return tail ? [whole, tail] : zlibPiece(piece);
+    return tail ? [whole, tail] : zlibPiece(piece, false);
   };
 }
 
@@ -126,10 +126,10 @@ export function libdeflatePieces(libdeflate: (piece: Uint8Array) => Uint8Array):
  * gives up on (undefined) is deflated by zlib instead.
  */
 export function flushedPieces(deflate: (piece: Uint8Array, final: boolean) => Uint8Array | undefined): PieceDeflater {
-  return (piece, final) => deflate(piece, final) ?? (final ? zlib.deflateRawSync(piece, zlibOptions(true, FAST_LEVEL)) : zlibPiece(piece));
+  return (piece, final) => deflate(piece, final) ?? zlibPiece(piece, final);
 }
 
-const zlibPiece = (piece: Uint8Array) => zlib.deflateRawSync(piece, zlibOptions(false, FAST_LEVEL));
+const zlibPiece = (piece: Uint8Array, final: boolean) => zlib.deflateRawSync(piece, zlibOptions(final, FAST_LEVEL));
 
 /** Deflates `block` a piece at a time (`lengths` of input each), skipping the reusable ones. */
 function piecesOf(

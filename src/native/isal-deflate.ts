@@ -46,18 +46,19 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
   const stream = new Uint8Array(STREAM_BYTES);
   const fields = new DataView(stream.buffer);
   const levelBuf = new Uint8Array(LEVEL_BUF_BYTES);
+  const levelBufAddress = BigInt(ptr(levelBuf));
   const deflate: PieceDeflate = (piece, final) => {
     // Stored blocks are the worst case: 5 bytes of header per 65,535 bytes, plus the final flush and the slack
     // ISA-L wants for its last writes.
     const output = uninitializedBytes(piece.length + 5 * Math.ceil(piece.length / 65535 + 1) + 1024);
-    lib.symbols.isal_deflate_stateless_init(stream);
+    lib.symbols.isal_deflate_stateless_init(stream); // resets every field below, so each is set again
     fields.setBigUint64(FIELD.nextIn, BigInt(piece.length > 0 ? ptr(piece) : ptr(output)), true);
     fields.setUint32(FIELD.availIn, piece.length, true);
     fields.setBigUint64(FIELD.nextOut, BigInt(ptr(output)), true);
     fields.setUint32(FIELD.availOut, output.length, true);
     fields.setUint32(FIELD.level, level, true);
     fields.setUint32(FIELD.levelBufSize, levelBuf.length, true);
-    fields.setBigUint64(FIELD.levelBuf, BigInt(ptr(levelBuf)), true);
+    fields.setBigUint64(FIELD.levelBuf, levelBufAddress, true);
     fields.setUint16(FIELD.endOfStream, final ? 1 : 0, true);
     fields.setUint16(FIELD.flush, final ? 0 : FULL_FLUSH, true);
     fields.setUint16(FIELD.gzipFlag, 0, true);

@@ -7,13 +7,11 @@ import { recordCount } from "../../src/archive/piece-records.ts";
 import { LocalBackupStore } from "../../src/store/local-backup-store.ts";
 import { sha256Hex, unzipAll } from "../support/archives.ts";
 import { seedDataDir } from "../support/data-dir.ts";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, loggedField, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
 
 /** What the server logged for the backup `key`: how many input bytes it deflated and how many it reused. */
 function reuseOf(server: TestServer, key: string): { deflated: number; reused: number } {
-  const line = server.logs.findLast((l) => l.includes("backup created") && l.includes(key));
-  if (!line) throw new Error(`no "backup created" line for ${key}`);
-  const number = (name: string) => Number(new RegExp(`${name}[":= ]+(\\d+)`).exec(line)?.[1]);
+  const number = (field: string) => Number(loggedField(server, "backup created", key, field));
   return { deflated: number("deflatedBytes"), reused: number("reusedBytes") };
 }
 

@@ -4,17 +4,11 @@ import { join } from "node:path";
 import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { loadConfig } from "../../src/config.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
-import { unzipAll } from "../support/archives.ts";
+import { sha256Hex, unzipAll } from "../support/archives.ts";
 import { hashTree, seedDataDir } from "../support/data-dir.ts";
 import { isalRequired } from "../support/isal.ts";
-import { makeTempDir, startTestServer, type TestServer } from "../support/test-server.ts";
+import { loggedField, makeTempDir, startTestServer } from "../support/test-server.ts";
 import { checkZipIndependently } from "../support/zip-check.ts";
-
-/** The `deflater` the server logged for the backup `key`. */
-function deflaterOf(server: TestServer, key: string): string | undefined {
-  const line = server.logs.findLast((l) => l.includes("backup created") && l.includes(key));
-  return /deflater[":= ]+"?([a-z-]+)/.exec(line ?? "")?.[1];
-}
 
 let dir: string;
 beforeAll(async () => {
@@ -30,18 +24,16 @@ async function backUp(env: Record<string, string>, key: string) {
     await server.pb.backups.create(key);
     const path = join(dir, "backups", key);
     checkZipIndependently(path);
-    return { deflater: deflaterOf(server, key), files: await unzipAll(new Uint8Array(await readFile(path))) };
+    return { deflater: loggedField(server, "backup created", key, "deflater"), files: await unzipAll(new Uint8Array(await readFile(path))) };
   } finally {
     await server.close();
   }
 }
 
-const sha256 = (data: Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
-
 /** Each file's path and SHA-256 as unzipped, beside the manifest's list of them. */
 function contents(files: Map<string, Uint8Array>) {
   const manifest = JSON.parse(new TextDecoder().decode(files.get(MANIFEST_PATH))) as { entries: { path: string; sha256: string }[] };
-  const unzipped = [...files].filter(([path]) => path !== MANIFEST_PATH).map(([path, data]) => ({ path, sha256: sha256(data) }));
+  const unzipped = [...files].filter(([path]) => path !== MANIFEST_PATH).map(([path, data]) => ({ path, sha256: sha256Hex(data) }));
   return { unzipped, listed: manifest.entries.map(({ path, sha256 }) => ({ path, sha256 })) };
 }
 

@@ -58,6 +58,16 @@ export async function startTestServer(options: { dir?: string; env?: Record<stri
   };
 }
 
+/** The value of `field` (a number or a word) in one of the server's log lines. */
+export const logLineField = (line: string, field: string): string | undefined => new RegExp(`${field}[":= ]+"?([\\w.-]+)`).exec(line)?.[1];
+
+/** What the server logged as `field` on its last `event` line about `key`; throws without one. */
+export function loggedField(server: TestServer, event: string, key: string, field: string): string | undefined {
+  const line = server.logs.findLast((l) => l.includes(event) && l.includes(key));
+  if (!line) throw new Error(`no "${event}" line for ${key}`);
+  return logLineField(line, field);
+}
+
 /** Waits for a condition, polling; fails with `message` after `timeoutMs`. Never a fixed sleep. */
 export async function waitFor<T>(check: () => T | Promise<T>, message: string, timeoutMs = 30000): Promise<Exclude<T, false | 0 | "" | null | undefined>> {
   const deadline = Date.now() + timeoutMs;
