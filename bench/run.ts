@@ -217,7 +217,7 @@ async function main() {
     const idlePing = pingHealth(server.url, token);
     await Bun.sleep(2000);
     const idleLatencies = await idlePing.stop();
-    const probe = Bun.spawn(["bun", join(ROOT, "bench/writer-probe.ts"), join(work, "data.db"), "5", opts.probeSync], { cwd: ROOT, stdout: "pipe" });
+    const probe = Bun.spawn([process.execPath, join(ROOT, "bench/writer-probe.ts"), join(work, "data.db"), "5", opts.probeSync], { cwd: ROOT, stdout: "pipe" });
     const probeOut = probe.stdout.getReader();
     await probeOut.read(); // {"ready":true}
     await Bun.sleep(300);
