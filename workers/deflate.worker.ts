@@ -1,13 +1,14 @@
 // A thin shell: deflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else libdeflate
 // through Bun.deflateSync), fingerprinting their pieces and skipping those an earlier archive already holds
 // (`block-reuse.ts`), and hashes the streams of the archive and its entries it is given (`hash-thread.ts`).
-// Buffers go back with the replies.
+// Blocks and hash batches are read where they lie, in shared memory (`shared-slots.ts`).
 import { deflateBlockSync, flushedPieces, libdeflatePieces, type PieceDeflater, type PieceOptions } from "../src/archive/deflate-block.ts";
 import type { DeflateReply, DeflateRequest, PieceDeflaterName } from "../src/archive/deflate-workers.ts";
 import { hashRequestHandler } from "../src/archive/hash-thread.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../src/native/isal-deflate.ts";
 import { pieceFingerprinter } from "../src/archive/piece-fingerprint.ts";
 import { findRecord } from "../src/archive/piece-records.ts";
+import { slotView } from "../src/archive/shared-slots.ts";
 
 declare const self: Worker;
 
@@ -15,7 +16,8 @@ const libdeflate = libdeflatePieces((piece) => Bun.deflateSync(piece as Uint8Arr
 let pieceDeflater: PieceDeflater = libdeflate;
 let fingerprint: ((piece: Uint8Array) => Uint8Array) | undefined;
 let lookup: Uint8Array | undefined;
-const hash = hashRequestHandler((reply, transfer) => self.postMessage(reply satisfies DeflateReply, transfer));
+let inputs: { buffer: SharedArrayBuffer; slotBytes: number } | undefined;
+const hash = hashRequestHandler((reply) => self.postMessage(reply satisfies DeflateReply));
 
 self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
   if (request.type === "setup") {
@@ -23,22 +25,24 @@ self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
     pieceDeflater = isal ? flushedPieces(isal) : libdeflate;
     if (request.fingerprintKey) fingerprint = pieceFingerprinter(request.fingerprintKey);
     lookup = request.lookup;
+    inputs = { buffer: request.inputs, slotBytes: request.slotBytes };
     const deflater: PieceDeflaterName = isal ? "isa-l" : "libdeflate";
     self.postMessage({ type: "ready", deflater } satisfies DeflateReply);
     return;
   }
   if (request.type !== "deflate") return hash(request);
-  const { id, block } = request;
+  const { id, input, length } = request;
   try {
+    const block = typeof input === "number" ? slotView(inputs!.buffer, inputs!.slotBytes, input, length) : new Uint8Array(input, 0, length);
     const reusable = request.reuse && lookup ? { reusable: (key: Uint8Array, last: boolean) => findRecord(lookup!, key, last) } : {};
     const options: PieceOptions = request.fingerprint && fingerprint ? { fingerprint, ...reusable } : {};
-    const { output, pieces, fingerprints } = deflateBlockSync(new Uint8Array(block, 0, request.length), request.last, request.level, pieceDeflater, options);
-    // A copy when the output is a view into a larger buffer (or into the block), so only its own bytes go: a
+    const { output, pieces, fingerprints } = deflateBlockSync(block, request.last, request.level, pieceDeflater, options);
+    // A copy when the output is a view into a larger buffer (or into shared memory), so only its own bytes go: a
     // real copy, since a `Buffer`'s `slice` (zlib's output is one) would share the larger buffer.
-    const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && output.buffer !== block ? output : new Uint8Array(output);
-    const transfer = [block, own.buffer as ArrayBuffer, ...(fingerprints ? [fingerprints.buffer as ArrayBuffer] : [])];
-    self.postMessage({ id, block, output: own, pieces, ...(fingerprints ? { fingerprints } : {}) } satisfies DeflateReply, transfer);
+    const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && !(output.buffer instanceof SharedArrayBuffer) ? output : new Uint8Array(output);
+    const transfer = [own.buffer as ArrayBuffer, ...(fingerprints ? [fingerprints.buffer as ArrayBuffer] : [])];
+    self.postMessage({ id, output: own, pieces, ...(fingerprints ? { fingerprints } : {}) } satisfies DeflateReply, transfer);
   } catch (error) {
-    self.postMessage({ id, block, error: error instanceof Error ? error.message : String(error) } satisfies DeflateReply, [block]);
+    self.postMessage({ id, error: error instanceof Error ? error.message : String(error) } satisfies DeflateReply);
   }
 };

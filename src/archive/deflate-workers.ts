@@ -4,13 +4,17 @@ import { concatBytes } from "./concat-bytes.ts";
 import type { BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
 import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./hash-thread.ts";
 import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
+import { SharedSlots } from "./shared-slots.ts";
 
 export type DeflateRequest =
   | {
       type: "deflate";
       id: number;
-      /** A copy of the block in its first `length` bytes, transferred; it comes back with the reply. */
-      block: ArrayBuffer;
+      /**
+       * Where a copy of the block is, in its first `length` bytes: a slot of the `inputs` sent with `setup`, or
+       * shared memory of its own for a block larger than a slot.
+       */
+      input: number | SharedArrayBuffer;
       length: number;
       last: boolean;
       level: number;
@@ -20,18 +24,19 @@ export type DeflateRequest =
       reuse: boolean;
     }
   /**
-   * Sent once first: which compressor to deflate pieces with where it loads, and when pieces are fingerprinted,
-   * the key (`piece-fingerprint.ts`) and the pieces an earlier archive offers, sorted for lookups
-   * (`block-reuse.ts`), in shared memory. The worker answers with the compressor it uses.
+   * Sent once first: which compressor to deflate pieces with where it loads, the slots blocks are copied into
+   * (`shared-slots.ts`), and when pieces are fingerprinted, the key (`piece-fingerprint.ts`) and the pieces an
+   * earlier archive offers, sorted for lookups (`block-reuse.ts`), in shared memory. The worker answers with the
+   * compressor it uses.
    */
-  | { type: "setup"; deflater: PieceDeflaterName; fingerprintKey?: Uint8Array; lookup?: Uint8Array }
+  | { type: "setup"; deflater: PieceDeflaterName; inputs: SharedArrayBuffer; slotBytes: number; fingerprintKey?: Uint8Array; lookup?: Uint8Array }
   /** The workers also hash the archive and its entries, each stream on one of them (`hash-thread.ts`). */
   | HashRequest;
 
-/** Every reply hands the request's `block` buffer back, to be filled again. */
+/** A block's reply also says its input slot may be filled again. */
 export type DeflateReply =
-  | ({ id: number; block: ArrayBuffer } & PiecedBlock)
-  | { id: number; block: ArrayBuffer; error: string }
+  | ({ id: number } & PiecedBlock)
+  | { id: number; error: string }
   | { type: "ready"; deflater: PieceDeflaterName }
   | HashReply;
 
@@ -57,10 +62,13 @@ export interface DeflateWorkersOptions {
 
 const WORKER_URL = new URL("../../workers/deflate.worker.ts", import.meta.url);
 
-/** Size of the buffers blocks are copied into: the deflater's block size, or a block's own when larger. */
-const BUFFER_BYTES = 1024 * 1024;
-/** Buffers kept for reuse: enough for the blocks in flight (`MAX_PENDING_BYTES` in the zip writer) and some. */
-const FREE_BUFFERS = 4;
+/** Size of the slots blocks are copied into: the deflater's block size (a larger block gets memory of its own). */
+const SLOT_BYTES = 1024 * 1024;
+/**
+ * Blocks in flight at most: those the zip writer lets wait (`MAX_PENDING_BYTES`, 4 MiB) and the one it is
+ * starting, and some for a block deflated again after a reused piece failed its check; more wait for a slot.
+ */
+const INPUT_SLOTS = 8;
 
 interface Waiting {
   resolve: (reply: PiecedBlock) => void;
@@ -68,10 +76,12 @@ interface Waiting {
 }
 
 /**
- * Worker threads that deflate blocks with libdeflate (`deflate.worker.ts`), one per core, started on first use.
+ * Worker threads that deflate blocks with ISA-L or libdeflate (`deflate.worker.ts`), one per core, started on
+ * first use.
  *
- * Why workers: libdeflate is reached through `Bun.deflateSync`, which runs on the calling thread; node:zlib's
- * async calls use the thread pool, but zlib is slower (PERF-NOTES). Threads created by a job thread share its
+ * Why workers: both run on the calling thread (ISA-L through `bun:ffi`, libdeflate through `Bun.deflateSync`);
+ * node:zlib's async calls use the thread pool, but zlib is slower (PERF-NOTES). Blocks reach the workers
+ * through shared memory (`shared-slots.ts`), not transferred: Bun copies what it transfers. Threads created by a job thread share its
  * lowered priority, like the pool (`thread-priority.ts`). They also fingerprint each piece for reuse when
  * asked (`block-reuse.ts`), and hash the archive and its entries (`hashing`, `hash-thread.ts`).
  */
@@ -87,10 +97,11 @@ export class DeflateWorkers {
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #waiting = new Map<number, Waiting>();
   /**
-   * Block buffers back from the workers. Why: a worker that only drops what it is sent collects it rarely; when
-   * blocks were only hashed for reuse, not deflated, they came faster than that and the process held 30 MB more.
+   * The slots blocks are copied into. Why reused: a worker that only drops what it is sent collects it rarely;
+   * when blocks were only hashed for reuse, not deflated, they came faster than that and the process held 30 MB
+   * more.
    */
-  readonly #free: ArrayBuffer[] = [];
+  readonly #inputs = new SharedSlots(INPUT_SLOTS, SLOT_BYTES);
   /** One per worker, each hash on the worker its channel posts to. */
   readonly #hashChannels: HashChannel[];
   #nextHashChannel = 0;
@@ -99,7 +110,7 @@ export class DeflateWorkers {
 
   constructor(count = availableParallelism(), options: DeflateWorkersOptions = {}) {
     this.#count = Math.max(1, count);
-    this.#hashChannels = Array.from({ length: this.#count }, (_, i) => new HashChannel((request, transfer) => this.#slot(i).worker.postMessage(request, transfer)));
+    this.#hashChannels = Array.from({ length: this.#count }, (_, i) => new HashChannel((request) => this.#slot(i).worker.postMessage(request)));
     this.#script = options.script ?? WORKER_URL;
     this.#reuse = options.reuse;
     this.#deflater = options.deflater ?? "isa-l";
@@ -142,19 +153,25 @@ export class DeflateWorkers {
     return { data: concatBytes(parts), ...(fingerprints ? { pieces: described } : {}) };
   }
 
-  #send(block: Uint8Array, last: boolean, level: number, reuse: boolean) {
-    if (this.#failure) return Promise.reject(this.#failure);
-    const slot = this.#leastBusy();
-    const id = this.#nextId++;
-    let buffer = this.#free.pop();
-    if (!buffer || buffer.byteLength < block.length) buffer = new ArrayBuffer(Math.max(block.length, BUFFER_BYTES));
-    new Uint8Array(buffer, 0, block.length).set(block); // a copy: the caller's block stays its own
-    slot.busy++;
-    return new Promise<PiecedBlock>((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      const request: DeflateRequest = { type: "deflate", id, block: buffer, length: block.length, last, level, fingerprint: this.#fingerprint, reuse };
-      slot.worker.postMessage(request, [buffer]);
-    }).finally(() => slot.busy--);
+  async #send(block: Uint8Array, last: boolean, level: number, reuse: boolean): Promise<PiecedBlock> {
+    if (this.#failure) throw this.#failure;
+    const oversized = block.length > SLOT_BYTES;
+    const input = oversized ? new SharedArrayBuffer(block.length) : await this.#inputs.acquire();
+    try {
+      // A copy: the caller's block stays its own.
+      (typeof input === "number" ? this.#inputs.view(input, block.length) : new Uint8Array(input)).set(block);
+      const slot = this.#leastBusy();
+      const id = this.#nextId++;
+      slot.busy++;
+      return await new Promise<PiecedBlock>((resolve, reject) => {
+        this.#waiting.set(id, { resolve, reject });
+        const request: DeflateRequest = { type: "deflate", id, input, length: block.length, last, level, fingerprint: this.#fingerprint, reuse };
+        slot.worker.postMessage(request);
+      }).finally(() => slot.busy--);
+    } finally {
+      // Once the worker has answered (or the workers are gone: nothing is sent after a failure).
+      if (typeof input === "number") this.#inputs.release(input);
+    }
   }
 
   /** Stops hashing pieces for an index that will not be kept; pieces go on being hashed while they are reused. */
@@ -200,7 +217,6 @@ export class DeflateWorkers {
         }
         const waiting = this.#waiting.get(reply.id);
         this.#waiting.delete(reply.id);
-        if (this.#free.length < FREE_BUFFERS) this.#free.push(reply.block);
         if ("error" in reply) waiting?.reject(new Error(`A block failed to deflate: ${reply.error}`));
         else waiting?.resolve(reply);
       };
@@ -208,7 +224,8 @@ export class DeflateWorkers {
       // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
       worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
       const fingerprinting = this.fingerprintKey ? { fingerprintKey: this.fingerprintKey, ...(this.#reuse ? { lookup: this.#reuse.lookup } : {}) } : {};
-      worker.postMessage({ type: "setup", deflater: this.#deflater, ...fingerprinting } satisfies DeflateRequest);
+      const setup = { type: "setup", deflater: this.#deflater, inputs: this.#inputs.buffer, slotBytes: SLOT_BYTES, ...fingerprinting } satisfies DeflateRequest;
+      worker.postMessage(setup);
       this.#workers.push({ worker, busy: 0 });
     }
     return this.#workers[index]!;
@@ -217,6 +234,7 @@ export class DeflateWorkers {
   #fail(error: Error): void {
     this.#failure ??= error;
     for (const channel of this.#hashChannels) channel.fail(this.#failure);
+    this.#inputs.fail(this.#failure);
     for (const waiting of this.#waiting.values()) waiting.reject(error);
     this.#waiting.clear();
   }

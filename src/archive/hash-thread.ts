@@ -1,4 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
+import { SharedSlots, slotView } from "./shared-slots.ts";
 
 /** Hashes one stream of bytes with SHA-256 as they go by. */
 export interface Sha256Hasher {
@@ -21,11 +22,17 @@ export const inlineHashing: Hashing = {
   },
 };
 
-/** Messages name the stream (an entry, or the whole archive) they belong to; each has a hash of its own. */
-export type HashRequest = { type: "hash-update"; stream: number; data: ArrayBuffer; length: number } | { type: "hash-digest"; stream: number };
+/**
+ * The thread learns the channel's slots once (`hash-setup`); each batch then names its slot and, in order, the
+ * streams (an entry, or the whole archive) its bytes belong to: `segments` is [stream, length, stream, length…].
+ */
+export type HashRequest =
+  | { type: "hash-setup"; slots: SharedArrayBuffer; slotBytes: number }
+  | { type: "hash-update"; slot: number; segments: number[] }
+  | { type: "hash-digest"; stream: number };
 export type HashReply =
-  /** `length` bytes of `data` are hashed; `data` comes back to be filled again. */
-  | { type: "hash-ack"; data: ArrayBuffer; length: number }
+  /** The batch in `slot` is hashed; the slot may be filled again. */
+  | { type: "hash-ack"; slot: number }
   | { type: "hash-digest"; stream: number; hex: string }
   | { type: "hash-error"; message: string };
 
@@ -43,30 +50,28 @@ const MAX_IN_FLIGHT = 4;
  * instead of deflated (0.45 s for the bench's 800 MB of entries, 0.17 s for its 300 MB archive), beside the page
  * reads and output that thread must do itself. Here they cost it one copy per MiB. A thread of their own held
  * 15–20 MB more at peak than sharing a deflate worker, for no measurable speed.
- * The batches go back and forth and are filled again: a thread that only drops what it is sent collects it
- * rarely.
+ * The batches are slots of shared memory (`shared-slots.ts`), filled in turn by every stream the channel
+ * hashes: an entry's bytes and the archive's share a batch, and only one batch at a time is being filled, so
+ * however many streams are open, a stream waiting for a slot waits only for batches already sent.
  */
 export class HashChannel implements Hashing {
-  readonly #post: (request: HashRequest, transfer: ArrayBuffer[]) => void;
+  readonly #post: (request: HashRequest) => void;
   readonly #digests = new Map<number, { resolve: (hex: string) => void; reject: (error: Error) => void }>();
-  readonly #free: ArrayBuffer[] = [];
+  /** Made, and posted to the thread, on the first update. */
+  #slots: SharedSlots | undefined;
+  #batch: { slot: number; filled: number; segments: number[] } | undefined;
   #nextStream = 0;
-  #inFlight = 0;
-  /** Hashers waiting for batches to come back: several streams may be fed at once, and each must wake. */
-  readonly #waiting: (() => void)[] = [];
   #failure: Error | undefined;
 
   /** `post` sends a request to the thread, whose replies go to `handle`. */
-  constructor(post: (request: HashRequest, transfer: ArrayBuffer[]) => void) {
+  constructor(post: (request: HashRequest) => void) {
     this.#post = post;
   }
 
   /** Takes one of the thread's replies. */
   handle(reply: HashReply): void {
     if (reply.type === "hash-ack") {
-      this.#inFlight--;
-      this.#free.push(reply.data);
-      this.#wake();
+      this.#slots?.release(reply.slot);
     } else if (reply.type === "hash-digest") {
       this.#digests.get(reply.stream)?.resolve(reply.hex);
       this.#digests.delete(reply.stream);
@@ -76,40 +81,59 @@ export class HashChannel implements Hashing {
   /** A hasher for one more stream. */
   begin(): Sha256Hasher {
     const stream = this.#nextStream++;
-    let batch: Uint8Array | undefined;
-    let filled = 0;
-    const flush = () => {
-      if (!batch || filled === 0) return;
-      const data = batch.buffer as ArrayBuffer; // allocated here: never shared
-      this.#inFlight++;
-      this.#post({ type: "hash-update", stream, data, length: filled }, [data]);
-      batch = undefined;
-      filled = 0;
-    };
     return {
-      update: async (chunk) => {
-        if (this.#failure) throw this.#failure;
-        let offset = 0;
-        while (offset < chunk.length) {
-          batch ??= new Uint8Array(this.#free.pop() ?? new ArrayBuffer(BATCH_BYTES));
-          const n = Math.min(batch.length - filled, chunk.length - offset);
-          batch.set(chunk.subarray(offset, offset + n), filled);
-          filled += n;
-          offset += n;
-          if (filled === batch.length) flush();
-        }
-        while (this.#inFlight > MAX_IN_FLIGHT && !this.#failure) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-        if (this.#failure) throw this.#failure;
-      },
+      update: (chunk) => this.#update(stream, chunk),
       digest: () => {
         if (this.#failure) return Promise.reject(this.#failure);
-        flush();
+        this.#flush();
         return new Promise<string>((resolve, reject) => {
           this.#digests.set(stream, { resolve, reject });
-          this.#post({ type: "hash-digest", stream }, []);
+          this.#post({ type: "hash-digest", stream });
         });
       },
     };
+  }
+
+  /** Copies `chunk` into the batch being filled, sending each batch that fills up. */
+  async #update(stream: number, chunk: Uint8Array): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const slots = this.#openSlots();
+      if (!this.#batch) {
+        const slot = await slots.acquire();
+        // Another stream may have opened a batch while this one waited: fill that one first.
+        if (this.#batch) slots.release(slot);
+        else this.#batch = { slot, filled: 0, segments: [] };
+        continue;
+      }
+      const batch = this.#batch;
+      const n = Math.min(slots.slotBytes - batch.filled, chunk.length - offset);
+      slots.view(batch.slot).set(chunk.subarray(offset, offset + n), batch.filled);
+      batch.filled += n;
+      offset += n;
+      const { segments } = batch;
+      if (segments.at(-2) === stream) segments[segments.length - 1]! += n;
+      else segments.push(stream, n);
+      if (batch.filled === slots.slotBytes) this.#flush();
+    }
+  }
+
+  #openSlots(): SharedSlots {
+    if (!this.#slots) {
+      // One batch being filled beside those in flight.
+      this.#slots = new SharedSlots(MAX_IN_FLIGHT + 1, BATCH_BYTES);
+      this.#post({ type: "hash-setup", slots: this.#slots.buffer, slotBytes: BATCH_BYTES });
+    }
+    return this.#slots;
+  }
+
+  /** Sends the batch being filled, if any. */
+  #flush(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#batch = undefined;
+    this.#post({ type: "hash-update", slot: batch.slot, segments: batch.segments });
   }
 
   /** Fails every pending and later hash with `error` (the thread ended). */
@@ -117,30 +141,38 @@ export class HashChannel implements Hashing {
     this.#failure ??= error;
     for (const waiting of this.#digests.values()) waiting.reject(this.#failure);
     this.#digests.clear();
-    this.#wake();
-  }
-
-  #wake(): void {
-    for (const wake of this.#waiting.splice(0)) wake();
+    this.#slots?.fail(this.#failure);
   }
 }
 
 /** The thread's side: answers `HashChannel`'s requests, keeping one hash per stream. */
-export function hashRequestHandler(reply: (message: HashReply, transfer: ArrayBuffer[]) => void): (request: HashRequest) => void {
+export function hashRequestHandler(reply: (message: HashReply) => void): (request: HashRequest) => void {
   const hashes = new Map<number, Hash>();
+  let slots: { buffer: SharedArrayBuffer; slotBytes: number } | undefined;
+  const hashOf = (stream: number) => {
+    let hash = hashes.get(stream);
+    if (!hash) hashes.set(stream, (hash = createHash("sha256")));
+    return hash;
+  };
   return (request) => {
     try {
-      let hash = hashes.get(request.stream);
-      if (!hash) hashes.set(request.stream, (hash = createHash("sha256")));
-      if (request.type === "hash-update") {
-        hash.update(new Uint8Array(request.data, 0, request.length));
-        reply({ type: "hash-ack", data: request.data, length: request.length }, [request.data]);
+      if (request.type === "hash-setup") {
+        slots = { buffer: request.slots, slotBytes: request.slotBytes };
+      } else if (request.type === "hash-update") {
+        if (!slots) throw new Error("No slots to hash from.");
+        let at = 0;
+        for (let i = 0; i < request.segments.length; i += 2) {
+          const length = request.segments[i + 1]!;
+          hashOf(request.segments[i]!).update(slotView(slots.buffer, slots.slotBytes, request.slot, at + length).subarray(at));
+          at += length;
+        }
+        reply({ type: "hash-ack", slot: request.slot });
       } else {
-        reply({ type: "hash-digest", stream: request.stream, hex: hash.digest("hex") }, []);
+        reply({ type: "hash-digest", stream: request.stream, hex: hashOf(request.stream).digest("hex") });
         hashes.delete(request.stream);
       }
     } catch (error) {
-      reply({ type: "hash-error", message: error instanceof Error ? error.message : String(error) }, []);
+      reply({ type: "hash-error", message: error instanceof Error ? error.message : String(error) });
     }
   };
 }

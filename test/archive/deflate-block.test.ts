@@ -69,6 +69,21 @@ describe("DeflateWorkers", () => {
     expect(blocks[0]!.length).toBe(MiB);
   });
 
+  test("more blocks at once than there are slots to copy them into: the rest wait for a slot, and each comes back right", async () => {
+    workers = new DeflateWorkers(2);
+    const input = jsonRows(20 * MiB, 9);
+    const blocks = Array.from({ length: 20 }, (_, i) => input.subarray(i * MiB, (i + 1) * MiB));
+    const out = await Promise.all(blocks.map((block, i) => workers!.deflate(block, i === 19, 2)));
+    expect(Buffer.from(inflateRawSync(Buffer.concat(out.map((b) => b.data)))).equals(Buffer.from(input))).toBe(true);
+  });
+
+  test("a block larger than a slot is copied to shared memory of its own and deflates whole", async () => {
+    workers = new DeflateWorkers(1);
+    const block = jsonRows(3 * MiB + 5, 10);
+    const { data } = await workers.deflate(block, true, 2);
+    expect(Buffer.from(inflateRawSync(data)).equals(Buffer.from(block))).toBe(true);
+  });
+
   test("asked for libdeflate, the workers deflate with it and say so", async () => {
     workers = new DeflateWorkers(1, { deflater: "libdeflate" });
     const block = jsonRows(MiB, 3);
@@ -86,7 +101,7 @@ describe("DeflateWorkers", () => {
     expect(Buffer.from(data).equals(Buffer.from(deflatePieces(block, false, flushedPieces(isal!)).output))).toBe(true);
   });
 
-  test("a Buffer block stays the caller's: its slice would share memory, so it is copied before the transfer", async () => {
+  test("a Buffer block stays the caller's: it is copied, not taken, and the copy holds only its own bytes", async () => {
     workers = new DeflateWorkers(1);
     const block = Buffer.from(jsonRows(MiB, 6));
     const { data } = await workers.deflate(block.subarray(0, MiB / 2), true, 2);

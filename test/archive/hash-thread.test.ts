@@ -46,6 +46,17 @@ describe("hashing on the deflate workers (HashChannel)", () => {
     expect(digests).toEqual(entries.map(sha256Hex));
   });
 
+  test("more streams open at once than the channel has batches: each gets its digest, none waits for the others", async () => {
+    workers = new DeflateWorkers(1);
+    const entries = Array.from({ length: 12 }, (_, i) => jsonRows(MiB + 1000 * i, 20 + i));
+    const hashers = entries.map(() => workers!.hashing.begin());
+    // Interleaved pieces smaller than a batch: every stream has bytes waiting in some batch at once.
+    for (let at = 0; at < entries.at(-1)!.length; at += 300_000) {
+      for (const [i, bytes] of entries.entries()) await hashers[i]!.update(bytes.subarray(at, at + 300_000));
+    }
+    expect(await Promise.all(hashers.map((hasher) => hasher.digest()))).toEqual(entries.map(sha256Hex));
+  });
+
   test("the caller's chunks stay its own: a Buffer, whose slice would share memory, is copied, not taken", async () => {
     workers = new DeflateWorkers(1);
     const chunk = Buffer.from(jsonRows(2 * MiB, 4));

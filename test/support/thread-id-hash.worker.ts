@@ -5,6 +5,6 @@ import type { DeflateReply, DeflateRequest } from "../../src/archive/deflate-wor
 
 declare const self: Worker;
 self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
-  if (request.type === "hash-update") self.postMessage({ type: "hash-ack", data: request.data, length: request.length } satisfies DeflateReply, [request.data]);
+  if (request.type === "hash-update") self.postMessage({ type: "hash-ack", slot: request.slot } satisfies DeflateReply);
   else if (request.type === "hash-digest") self.postMessage({ type: "hash-digest", stream: request.stream, hex: `thread ${threadId}` } satisfies DeflateReply);
 };
