@@ -120,16 +120,36 @@ export class DeflateWorkers {
   }
 
   /**
-   * A `DeflateBlock` on these workers. The block is copied, so the caller's buffer stays its own; it must not
-   * change until the promise settles (a reusable piece that fails its check is deflated from it after all).
+   * A `DeflateBlock` on these workers. A block from `blockBuffer` is read where it is, and its slot is taken back
+   * once the block is deflated; any other is copied, so the caller's buffer stays its own. Either must not change
+   * until the promise settles (a reusable piece that fails its check is deflated from it after all).
    */
   readonly deflate: DeflateBlock = async (block, last, level) => {
-    const reply = await this.#send(block, last, level, this.#reuse !== undefined);
-    const assembled = await this.#assemble(reply);
-    if (assembled) return assembled;
-    // A reusable piece did not read back intact: this block is deflated whole instead.
-    return (await this.#assemble(await this.#send(block, last, level, false)))!;
+    const own = this.#slotOf(block);
+    try {
+      const reply = await this.#send(block, last, level, this.#reuse !== undefined, own);
+      const assembled = await this.#assemble(reply);
+      if (assembled) return assembled;
+      // A reusable piece did not read back intact: this block is deflated whole instead.
+      return (await this.#assemble(await this.#send(block, last, level, false, own)))!;
+    } finally {
+      if (own !== undefined) this.#inputs.release(own);
+    }
   };
+
+  /**
+   * Memory for a block of `size` bytes that `deflate` reads in place: a slot of the workers' shared memory (one
+   * copy the less), waiting for one if all are in use; a plain array for a block larger than a slot. A slot is
+   * taken back when the block in it is deflated, so every one asked for must be deflated.
+   */
+  readonly blockBuffer = async (size: number): Promise<Uint8Array> =>
+    size <= SLOT_BYTES ? this.#inputs.view(await this.#inputs.acquire(), size) : new Uint8Array(size);
+
+  /** The slot `block` starts, if it is a view of one from `blockBuffer`. */
+  #slotOf(block: Uint8Array): number | undefined {
+    if (block.buffer !== this.#inputs.buffer || block.byteOffset % SLOT_BYTES !== 0) return undefined;
+    return block.byteOffset / SLOT_BYTES;
+  }
 
   /** The block's data, with reusable pieces read from the earlier archive; undefined if one is not intact. */
   async #assemble({ output, pieces, fingerprints }: PiecedBlock): Promise<DeflatedBlock | undefined> {
@@ -153,13 +173,14 @@ export class DeflateWorkers {
     return { data: concatBytes(parts), ...(fingerprints ? { pieces: described } : {}) };
   }
 
-  async #send(block: Uint8Array, last: boolean, level: number, reuse: boolean): Promise<PiecedBlock> {
+  /** Sends `block` to a worker: from its slot `own` as it is, else copied. */
+  async #send(block: Uint8Array, last: boolean, level: number, reuse: boolean, own: number | undefined): Promise<PiecedBlock> {
     if (this.#failure) throw this.#failure;
     const oversized = block.length > SLOT_BYTES;
-    const input = oversized ? new SharedArrayBuffer(block.length) : await this.#inputs.acquire();
+    const input = own ?? (oversized ? new SharedArrayBuffer(block.length) : await this.#inputs.acquire());
     try {
       // A copy: the caller's block stays its own.
-      (typeof input === "number" ? this.#inputs.view(input, block.length) : new Uint8Array(input)).set(block);
+      if (own === undefined) (typeof input === "number" ? this.#inputs.view(input, block.length) : new Uint8Array(input)).set(block);
       const slot = this.#leastBusy();
       const id = this.#nextId++;
       slot.busy++;
@@ -169,8 +190,9 @@ export class DeflateWorkers {
         slot.worker.postMessage(request);
       }).finally(() => slot.busy--);
     } finally {
-      // Once the worker has answered (or the workers are gone: nothing is sent after a failure).
-      if (typeof input === "number") this.#inputs.release(input);
+      // Once the worker has answered (or the workers are gone: nothing is sent after a failure). A slot of the
+      // caller's goes back when its block is done (`deflate`).
+      if (typeof input === "number" && own === undefined) this.#inputs.release(input);
     }
   }
 

@@ -6,6 +6,11 @@ export interface ParallelDeflateOptions {
   blockSize?: number;
   /** Where blocks are deflated: node:zlib's thread pool unless told otherwise (`runtime.ts` picks the fastest). */
   deflate?: DeflateBlock;
+  /**
+   * Where blocks are filled: memory the deflater reads in place (`DeflateWorkers.blockBuffer`, shared with its
+   * workers), of at least `size` bytes; a new array otherwise.
+   */
+  blockBuffer?: (size: number) => Promise<Uint8Array>;
 }
 
 /**
@@ -32,6 +37,7 @@ export class ParallelDeflater {
   readonly blockSize: number;
   readonly #sink: BlockSink;
   readonly #deflate: DeflateBlock;
+  readonly #blockBuffer: (size: number) => Promise<Uint8Array>;
   #buffer: Uint8Array | undefined;
   #filled = 0;
 
@@ -40,21 +46,22 @@ export class ParallelDeflater {
     this.#level = options.level ?? 2;
     this.blockSize = options.blockSize ?? 1024 * 1024;
     this.#deflate = options.deflate ?? zlibDeflateBlock;
+    this.#blockBuffer = options.blockBuffer ?? (async (size) => new Uint8Array(size));
   }
 
   /**
-   * Takes `chunk`; full blocks go to the sink. Whole blocks of it are deflated where they lie, without a copy,
-   * so the caller must not change it afterwards; a partial block is copied.
+   * Takes `chunk`, copied into the block being filled; full blocks go to the sink. The caller may reuse `chunk`
+   * once this resolves.
+   *
+   * Why always a copy: the copy into the deflate workers' shared memory has to be made anyway, and made here it
+   * is the only one (`DeflateWorkers.deflate` takes a block already in its slot as it is), and it leaves the
+   * caller free to read the next chunk into the same memory (`collect-sources.ts`): a backup of the bench's data
+   * read 800 fresh 1 MiB buffers, garbage that raised the job thread's peak memory by tens of MB.
    */
   async write(chunk: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
-      if (this.#filled === 0 && chunk.length - offset >= this.blockSize) {
-        await this.#start(chunk.subarray(offset, offset + this.blockSize), false);
-        offset += this.blockSize;
-        continue;
-      }
-      this.#buffer ??= new Uint8Array(this.blockSize);
+      this.#buffer ??= await this.#blockBuffer(this.blockSize);
       const n = Math.min(this.blockSize - this.#filled, chunk.length - offset);
       this.#buffer.set(chunk.subarray(offset, offset + n), this.#filled);
       this.#filled += n;

@@ -63,6 +63,8 @@ const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.
  */
 export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
   deflate: DeflateBlock;
+  /** Memory to fill blocks in that `deflate` reads in place (`DeflateWorkers.blockBuffer`), where it has any. */
+  blockBuffer?: (size: number) => Promise<Uint8Array>;
   hashing: Hashing;
   fingerprintKey?: Uint8Array;
   /** What deflated the blocks at the fast levels, for logs: known once a block has been deflated. */
@@ -74,6 +76,7 @@ export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
   const workers = new DeflateWorkers(undefined, options);
   return {
     deflate: workers.deflate,
+    blockBuffer: workers.blockBuffer,
     hashing: workers.hashing,
     deflaterUsed: () => workers.deflaterUsed,
     ...(workers.fingerprintKey ? { fingerprintKey: workers.fingerprintKey } : {}),

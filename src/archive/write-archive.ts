@@ -7,7 +7,8 @@ import { ZipStreamWriter } from "./zip-stream-writer.ts";
 
 /**
  * One file to put in an archive. `size` is what the source expects to yield; the manifest records what it did.
- * The stream's chunks must not be reused once yielded: stored entries are queued for output without a copy.
+ * The archive copies each chunk before it reads the next, so a source may read the next chunk into the memory
+ * of the one before it (`collect-sources.ts` does).
  */
 export interface ArchiveSource {
   path: string;
@@ -84,7 +85,7 @@ export async function writeArchive(
     await writer.ready;
   };
   const blockIndex = new BlockIndexBuilder(Boolean(options.indexBlocks), { onFull: () => deflater.stopFingerprinting() });
-  const zip = new ZipStreamWriter(write, { deflate: deflater.deflate, onBlockWritten: blockIndex.add });
+  const zip = new ZipStreamWriter(write, { deflate: deflater.deflate, onBlockWritten: blockIndex.add, ...(deflater.blockBuffer ? { blockBuffer: deflater.blockBuffer } : {}) });
   const entries: ManifestEntry[] = [];
   /** What the manifest waits for: entries' digests and block lists, known after their bytes are read. */
   const entryDetails: Promise<void>[] = [];

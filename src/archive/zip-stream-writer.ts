@@ -52,6 +52,8 @@ export interface WrittenBlock extends DeflatedBlock {
 export interface ZipStreamWriterOptions {
   /** Where blocks are deflated (`ParallelDeflater`'s default unless given). */
   deflate?: DeflateBlock;
+  /** Where blocks are filled (`ParallelDeflateOptions.blockBuffer`). */
+  blockBuffer?: (size: number) => Promise<Uint8Array>;
   /** Told about every deflated block once it is written, in archive order. */
   onBlockWritten?: (block: WrittenBlock) => void;
 }
@@ -81,18 +83,21 @@ export class ZipStreamWriter {
   readonly #output: OrderedOutput;
   readonly #central: CentralRecord[] = [];
   readonly #deflate: DeflateBlock | undefined;
+  readonly #blockBuffer: ((size: number) => Promise<Uint8Array>) | undefined;
   readonly #onBlockWritten: ((block: WrittenBlock) => void) | undefined;
 
   /** `write` must apply backpressure (resolve when the bytes may be followed by more). */
   constructor(write: (data: Uint8Array) => Promise<void>, options: ZipStreamWriterOptions = {}) {
     this.#output = new OrderedOutput(write, MAX_PENDING_BYTES);
     this.#deflate = options.deflate;
+    this.#blockBuffer = options.blockBuffer;
     this.#onBlockWritten = options.onBlockWritten;
   }
 
   /**
    * Reads one entry from `chunks` and queues it; resolves once all of it is read (its last blocks may still be
-   * deflating: `close` waits for them).
+   * deflating: `close` waits for them). Each chunk is copied before the next is asked for, so the source may
+   * reuse its memory.
    */
   async addEntry(path: string, chunks: AsyncIterable<Uint8Array>, options: ZipEntryOptions): Promise<AddedEntry> {
     const name = new TextEncoder().encode(path);
@@ -120,7 +125,7 @@ export class ZipStreamWriter {
         blockSizes.push(size);
         // The offset is known when the block's turn comes, by which time it has been deflated.
         return this.#output.push(data, inputBytes, onBlockWritten && ((offset) => onBlockWritten({ ...deflated!, last, offset, inputLength: inputBytes })));
-      }, { level: options.level, ...(this.#deflate ? { deflate: this.#deflate } : {}) });
+      }, { level: options.level, ...(this.#deflate ? { deflate: this.#deflate } : {}), ...(this.#blockBuffer ? { blockBuffer: this.#blockBuffer } : {}) });
       blockSize = deflater.blockSize;
       for await (const chunk of chunks) {
         crc = crc32(chunk, crc);
@@ -133,7 +138,8 @@ export class ZipStreamWriter {
         crc = crc32(chunk, crc);
         uncompressed += chunk.length;
         storedBytes += chunk.length;
-        await this.#output.push(chunk, chunk.length);
+        // A copy: the chunk's memory may hold the next one once this returns (`ParallelDeflater.write`).
+        await this.#output.push(new Uint8Array(chunk), chunk.length);
       }
     }
     // The descriptor needs the compressed size, known once the entry's last block is deflated.

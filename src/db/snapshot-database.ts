@@ -19,6 +19,16 @@ const MAX_WAL_PAGES_PER_BATCH = 32;
 /** Journal modes without a WAL: the read transaction's shared lock keeps every writer out of the file. */
 const ROLLBACK_MODES = new Set(["delete", "truncate", "persist", "memory", "off"]);
 
+export interface SnapshotOptions {
+  /** A read-only descriptor of the database file to read most pages through (see `snapshotDatabase`). */
+  pagesFd?: number;
+  /**
+   * Memory to read the pages from the file into, which may be used again once the stream's next chunk is read
+   * (`reusedBuffers`); new memory for every chunk when absent.
+   */
+  buffers?: (length: number) => Uint8Array;
+}
+
 /** A consistent, point-in-time image of one database, streamed page by page. */
 export interface DatabaseSnapshot {
   /** Exact size of the image in bytes (page size × page count at the snapshot's moment). */
@@ -45,7 +55,7 @@ export interface DatabaseSnapshot {
  * POSIX lock this process holds on the file, SQLite's included (the server's connection to `data.db`), and
  * another process could then take the database for its own (delete the WAL under it, for one).
  */
-export async function snapshotDatabase(path: string, options: { pagesFd?: number } = {}): Promise<DatabaseSnapshot> {
+export async function snapshotDatabase(path: string, options: SnapshotOptions = {}): Promise<DatabaseSnapshot> {
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
   const finish = () => {
     if (!db.open) return;
@@ -60,7 +70,7 @@ export async function snapshotDatabase(path: string, options: { pagesFd?: number
     const pageSize = Number((db.prepare("PRAGMA page_size").raw().get() as [number])[0]);
     const pageCount = Number((db.prepare("PRAGMA page_count").raw().get() as [number])[0]);
     const queries = pageQueries(db, pageSize);
-    const fromFile = options.pagesFd === undefined ? undefined : await fileReader(path, options.pagesFd, db, { pageSize, pageCount }, queries);
+    const fromFile = options.pagesFd === undefined ? undefined : await fileReader(path, options.pagesFd, db, { pageSize, pageCount }, queries, options.buffers ?? uninitializedBytes);
     const readBatch = fromFile ?? (async (first: number, last: number) => queries.range(first, last));
     let next = 1;
     const stream = new ReadableStream<Uint8Array>({
@@ -113,6 +123,7 @@ async function fileReader(
   db: SnapshotConnection,
   { pageSize, pageCount }: { pageSize: number; pageCount: number },
   queries: PageQueries,
+  buffers: (length: number) => Uint8Array,
 ): Promise<((first: number, last: number) => Promise<Uint8Array>) | undefined> {
   if (pageCount === 0) return undefined;
   const [byPath, byFd] = await Promise.all([stat(path), fstat(fd)]);
@@ -125,7 +136,7 @@ async function fileReader(
     for (let pgno = first; pgno <= last && walCount <= MAX_WAL_PAGES_PER_BATCH; pgno++) if (inWal.has(pgno)) walCount++;
     if (walCount > MAX_WAL_PAGES_PER_BATCH) return queries.range(first, last);
     // Not zeroed first: every page is filled by the read or set below.
-    const chunk = uninitializedBytes((last - first + 1) * pageSize);
+    const chunk = buffers((last - first + 1) * pageSize);
     const filled = await readFully(fd, chunk, (first - 1) * pageSize);
     for (let pgno = first; pgno <= last; pgno++) {
       const at = (pgno - first) * pageSize;

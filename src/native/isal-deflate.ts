@@ -12,8 +12,17 @@ import { dlopen, FFIType, ptr } from "bun:ffi";
 import { inflateRawSync } from "node:zlib";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 
-/** A piece's raw deflate data; `final` ends the stream, anything else ends with a full flush. */
+/**
+ * A piece's raw deflate data; `final` ends the stream, anything else ends with a full flush. The bytes are a view
+ * of the deflater's own memory, valid until it has written `OUTPUT_VALID_BYTES` more: enough for the rest of a
+ * block's pieces (`deflatePieces`), which are copied out together.
+ */
 export type PieceDeflate = (piece: Uint8Array, final: boolean) => Uint8Array | undefined;
+
+/** Output written after a piece's before its memory is written again: a whole 1 MiB block's, stored, and more. */
+export const OUTPUT_VALID_BYTES = 1024 * 1024 + 64 * 1024;
+/** The largest piece deflated into the ring (`deflatePieces` cuts 48 KiB ones); a larger one gets memory of its own. */
+const MAX_PIECE_BYTES = 64 * 1024;
 
 /** Names the library goes by: Debian and Ubuntu (`libisal2`), a build from source, Homebrew's `isa-l`. */
 const LIBRARY_NAMES = ["libisal.so.2", "libisal.so", "libisal.2.dylib", "libisal.dylib"];
@@ -47,10 +56,15 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
   const fields = new DataView(stream.buffer);
   const levelBuf = new Uint8Array(LEVEL_BUF_BYTES);
   const levelBufAddress = BigInt(ptr(levelBuf));
+  // One ring of output for every piece, written in turn. Why not a new array per piece: 22 of them per block were
+  // most of what a worker allocated, garbage its collector left for long enough to add tens of MB at peak.
+  const ring = uninitializedBytes(OUTPUT_VALID_BYTES + 2 * roomFor(MAX_PIECE_BYTES));
+  let ringAt = 0;
   const deflate: PieceDeflate = (piece, final) => {
-    // Stored blocks are the worst case: 5 bytes of header per 65,535 bytes, plus the final flush and the slack
-    // ISA-L wants for its last writes.
-    const output = uninitializedBytes(piece.length + 5 * Math.ceil(piece.length / 65535 + 1) + 1024);
+    const room = roomFor(piece.length);
+    const inRing = room <= roomFor(MAX_PIECE_BYTES);
+    if (inRing && ringAt + room > ring.length) ringAt = 0;
+    const output = inRing ? ring.subarray(ringAt, ringAt + room) : uninitializedBytes(room);
     lib.symbols.isal_deflate_stateless_init(stream); // resets every field below, so each is set again
     fields.setBigUint64(FIELD.nextIn, BigInt(piece.length > 0 ? ptr(piece) : ptr(output)), true);
     fields.setUint32(FIELD.availIn, piece.length, true);
@@ -63,9 +77,19 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
     fields.setUint16(FIELD.flush, final ? 0 : FULL_FLUSH, true);
     fields.setUint16(FIELD.gzipFlag, 0, true);
     if (lib.symbols.isal_deflate_stateless(stream) !== COMP_OK) return undefined;
-    return output.subarray(0, fields.getUint32(FIELD.totalOut, true));
+    const written = fields.getUint32(FIELD.totalOut, true);
+    if (inRing) ringAt += written;
+    return output.subarray(0, written);
   };
   return roundTrips(deflate) ? deflate : undefined;
+}
+
+/**
+ * Output room for a piece: stored blocks are the worst case, 5 bytes of header per 65,535 bytes, plus the final
+ * flush and the slack ISA-L wants for its last writes.
+ */
+function roomFor(pieceBytes: number): number {
+  return pieceBytes + 5 * Math.ceil(pieceBytes / 65535 + 1) + 1024;
 }
 
 function openLibrary() {

@@ -77,6 +77,22 @@ describe("DeflateWorkers", () => {
     expect(Buffer.from(inflateRawSync(Buffer.concat(out.map((b) => b.data)))).equals(Buffer.from(input))).toBe(true);
   });
 
+  test("blocks filled in the workers' own memory (blockBuffer) deflate in place, and their slots come back for more", async () => {
+    workers = new DeflateWorkers(1);
+    const input = jsonRows(24 * MiB, 12);
+    const out: Uint8Array[] = [];
+    // Three times as many blocks as there are slots, one after another: each slot must come back to be used again.
+    for (let i = 0; i < 24; i++) {
+      const block = await workers.blockBuffer(MiB);
+      expect(block.buffer).toBeInstanceOf(SharedArrayBuffer);
+      block.set(input.subarray(i * MiB, (i + 1) * MiB));
+      out.push((await workers.deflate(block, i === 23, 2)).data);
+    }
+    expect(Buffer.from(inflateRawSync(Buffer.concat(out))).equals(Buffer.from(input))).toBe(true);
+    // Larger than a slot: memory of its own, copied when deflated.
+    expect((await workers.blockBuffer(2 * MiB)).buffer).not.toBeInstanceOf(SharedArrayBuffer);
+  });
+
   test("a block larger than a slot is copied to shared memory of its own and deflates whole", async () => {
     workers = new DeflateWorkers(1);
     const block = jsonRows(3 * MiB + 5, 10);
