@@ -65,8 +65,8 @@ const WORKER_URL = new URL("../../workers/deflate.worker.ts", import.meta.url);
 /** Size of the slots blocks are copied into: the deflater's block size (a larger block gets memory of its own). */
 const SLOT_BYTES = 1024 * 1024;
 /**
- * Blocks in flight at most: those the zip writer lets wait (`MAX_PENDING_BYTES`, 4 MiB) and the one it is
- * starting, and some for a block deflated again after a reused piece failed its check; more wait for a slot.
+ * Blocks in slots at once: those the zip writer lets wait (`MAX_PENDING_BYTES`, 4 MiB), the one it is filling
+ * (`blockBuffer`), and some to spare; a block asking for more waits for a slot.
  */
 const INPUT_SLOTS = 8;
 
@@ -81,9 +81,10 @@ interface Waiting {
  *
  * Why workers: both run on the calling thread (ISA-L through `bun:ffi`, libdeflate through `Bun.deflateSync`);
  * node:zlib's async calls use the thread pool, but zlib is slower (PERF-NOTES). Blocks reach the workers
- * through shared memory (`shared-slots.ts`), not transferred: Bun copies what it transfers. Threads created by a job thread share its
- * lowered priority, like the pool (`thread-priority.ts`). They also fingerprint each piece for reuse when
- * asked (`block-reuse.ts`), and hash the archive and its entries (`hashing`, `hash-thread.ts`).
+ * through shared memory (`shared-slots.ts`), not transferred: Bun copies what it transfers. Threads created by
+ * a job thread share its lowered priority, like the pool (`thread-priority.ts`). They also fingerprint each
+ * piece for reuse when asked (`block-reuse.ts`), and hash the archive and its entries (`hashing`,
+ * `hash-thread.ts`).
  */
 export class DeflateWorkers {
   readonly #count: number;

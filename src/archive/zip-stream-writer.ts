@@ -138,7 +138,7 @@ export class ZipStreamWriter {
         crc = crc32(chunk, crc);
         uncompressed += chunk.length;
         storedBytes += chunk.length;
-        // A copy: the chunk's memory may hold the next one once this returns (`ParallelDeflater.write`).
+        // A copy: the source may read its next chunk into this one's memory (`ArchiveSource`).
         await this.#output.push(new Uint8Array(chunk), chunk.length);
       }
     }
