@@ -5,6 +5,7 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createClient } from "@libsql/client";
 import { parseFlags } from "../src/config.ts";
+import { measureSteal } from "./cpu-steal.ts";
 import { ensureDataSet } from "./generate-data.ts";
 import { login, pingHealth, sampleRss, startServerProcess, watchNextJob, type ServerProcess } from "./server-process.ts";
 import { logLineField } from "../test/support/test-server.ts";
@@ -68,8 +69,9 @@ async function copyDataSet(from: string, to: string) {
   await run(["cp", "-a", from, to]);
 }
 
-async function backupOnce(server: ServerProcess, token: string, name: string): Promise<{ ms: number; peakRss: number }> {
+async function backupOnce(server: ServerProcess, token: string, name: string): Promise<{ ms: number; peakRss: number; stolenPct?: number }> {
   const rss = sampleRss(server.pid);
+  const steal = measureSteal();
   const started = performance.now();
   const response = await fetch(`${server.url}/api/backups`, {
     method: "POST",
@@ -78,8 +80,9 @@ async function backupOnce(server: ServerProcess, token: string, name: string): P
   });
   const ms = performance.now() - started;
   const peakRss = rss.stop();
+  const stolenPct = steal.stop();
   if (response.status !== 204) throw new Error(`backup failed: ${response.status} ${await response.text()}\n${server.output()}`);
-  return { ms, peakRss };
+  return { ms, peakRss, ...(stolenPct === undefined ? {} : { stolenPct }) };
 }
 
 /**
@@ -177,6 +180,9 @@ async function main() {
     const backupMs: number[] = [];
     const nextBackupMs: number[] = [];
     const pbCreateMs: number[] = [];
+    /** The hypervisor's steal during each first backup and each pb-style-zip run (`cpu-steal.ts`). */
+    const backupStolen: number[] = [];
+    const pbStolen: number[] = [];
     const smallRss: number[] = [];
     const nextRss: number[] = [];
     let rowsAdded = 0;
@@ -187,9 +193,13 @@ async function main() {
       const b = await backupOnce(server, token, name);
       backupMs.push(b.ms);
       smallRss.push(b.peakRss);
+      if (b.stolenPct !== undefined) backupStolen.push(b.stolenPct);
       if (pbStyle) {
         await settle();
+        const steal = measureSteal();
         pbCreateMs.push(await run([pbStyle, "c", work, join(out, "pb.zip")]));
+        const stolen = steal.stop();
+        if (stolen !== undefined) pbStolen.push(stolen);
         if (i < opts.runs - 1) await rm(join(out, "pb.zip"));
       }
       rowsAdded = await addChanges(work, opts.changesPercent);
@@ -200,7 +210,8 @@ async function main() {
       await rm(join(work, "backups", `bench_next_${i}.zip`), { force: true });
       if (i > 0) await rm(join(work, "backups", name), { force: true });
       log(
-        `backup ${i}: ${b.ms.toFixed(0)} ms (deflated with ${loggedValue(server, "backup created", "deflater", name)}), peak RSS ${(b.peakRss / MB).toFixed(0)} MB; pb-style ${pbCreateMs.at(-1)?.toFixed(0)} ms; ` +
+        `backup ${i}: ${b.ms.toFixed(0)} ms (deflated with ${loggedValue(server, "backup created", "deflater", name)}), peak RSS ${(b.peakRss / MB).toFixed(0)} MB${stolenNote(b.stolenPct)}; ` +
+          `pb-style ${pbCreateMs.at(-1)?.toFixed(0)} ms${stolenNote(pbStolen.at(-1))}; ` +
           `next backup after ${rowsAdded} new rows ${next.ms.toFixed(0)} ms, peak RSS ${(next.peakRss / MB).toFixed(0)} MB (${reuseLine(server, `bench_next_${i}.zip`)})`,
       );
     }
@@ -317,6 +328,7 @@ async function main() {
         rssBigOverSmall: r(Math.max(...bigRss), Math.max(...smallRss)),
       },
       backup: { medianMs: median(backupMs), runsMs: backupMs, pbStyleMedianMs: median(pbCreateMs), pbStyleRunsMs: pbCreateMs },
+      stolenCpuPercent: { firstBackups: backupStolen, pbStyle: pbStolen },
       nextBackup: { medianMs: median(nextBackupMs), runsMs: nextBackupMs, changesPercent: opts.changesPercent, rowsAdded },
       archive: { bytes: archiveBytes, pbStyleBytes: pbArchiveBytes, unzipTestOk: unzipOk },
       restore: { medianMs: median(restoreMs), runsMs: restoreMs, withLoginMedianMs: median(restoreWithLoginMs), withLoginRunsMs: restoreWithLoginMs, allExtractedMedianMs: median(restoreAllMs), allExtractedRunsMs: restoreAllMs, pbStyleMedianMs: median(pbExtractMs), pbStyleRunsMs: pbExtractMs },
@@ -351,6 +363,12 @@ interface Results {
   writerStall: { maxGapMs: number };
   health: { idleP50Ms: number; idleP99Ms: number; busyP50Ms: number; busyP99Ms: number };
   machine: { nproc: number; cpu: string; bun: string; deflater: string; commit: string };
+  stolenCpuPercent: { firstBackups: number[]; pbStyle: number[] };
+}
+
+/** ", 12% of the CPU stolen" for a log line, or nothing where steal cannot be read. */
+function stolenNote(percent: number | undefined): string {
+  return percent === undefined ? "" : `, ${percent.toFixed(0)}% of the CPU stolen`;
 }
 
 function printTable(res: Results) {
@@ -397,6 +415,13 @@ function printTable(res: Results) {
       `writer probe: one insert every 5 ms, synchronous=${opts.probeSync}; dirty pages synced to disk before every timed run. ` +
       `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, deflater ${res.machine.deflater}, commit ${res.machine.commit}.`,
   );
+  const { firstBackups, pbStyle } = res.stolenCpuPercent;
+  if (firstBackups.length && pbStyle.length) {
+    console.log(
+      `CPU time stolen by the hypervisor (median share of ${res.machine.nproc} CPUs' time): ${f(median(firstBackups))}% during first backups, ` +
+        `${f(median(pbStyle))}% during pb-style-zip's; backstream, which keeps both cores busy, loses more of its speed to it.`,
+    );
+  }
 }
 
 await main();
