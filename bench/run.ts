@@ -132,11 +132,12 @@ async function canBackup(url: string, token: string): Promise<boolean | undefine
  * One restore through the API: `ms` runs from the POST to the database reopened and serving; `withLoginMs` on to
  * the first login that works, with the server free for a backup again.
  */
-async function restoreOnce(server: ServerProcess, token: string, name: string): Promise<{ ms: number; withLoginMs: number }> {
+async function restoreOnce(server: ServerProcess, token: string, name: string): Promise<{ ms: number; withLoginMs: number; stolenPct?: number }> {
   const before = server.output().length;
   // The job's end comes from the server's event stream, not from polling: a poll every few ms took CPU from the
   // restore it timed (and pb-style-zip's extraction has no observer).
   const watch = await watchNextJob(server.url, token, "restore", name);
+  const steal = measureSteal();
   const started = performance.now();
   try {
     const response = await fetch(`${server.url}/api/backups/${name}/restore`, { method: "POST", headers: { Authorization: token } });
@@ -151,12 +152,13 @@ async function restoreOnce(server: ServerProcess, token: string, name: string): 
   // which is not restore work (pb-style-zip's time has nothing like it), so it is timed apart, as `withLoginMs`.
   if ((await canBackup(server.url, token)) !== undefined) throw new Error("the old token still works after the restore finished");
   const ms = performance.now() - started;
+  const stolenPct = steal.stop();
   const fresh = await login(server.url);
   while ((await canBackup(server.url, fresh)) !== true) await Bun.sleep(5);
   const withLoginMs = performance.now() - started;
   const output = server.output().slice(before);
   if (/restore failed/.test(output)) throw new Error(`restore failed:\n${output}`);
-  return { ms, withLoginMs };
+  return { ms, withLoginMs, ...(stolenPct === undefined ? {} : { stolenPct }) };
 }
 
 async function main() {
@@ -253,8 +255,11 @@ async function main() {
     const restoreWithLoginMs: number[] = [];
     const restoreAllMs: number[] = [];
     const pbExtractMs: number[] = [];
+    const restoreStolen: number[] = [];
+    const pbExtractStolen: number[] = [];
     const restoreAndLogin = async () => {
       const restored = await restoreOnce(server, token, "bench_0.zip");
+      if (restored.stolenPct !== undefined) restoreStolen.push(restored.stolenPct);
       token = await login(server.url);
       // The replaced data waits in the trash until the next start; clear it so the disk does not fill up.
       await rm(join(work, ".pb_temp_to_delete"), { recursive: true, force: true });
@@ -266,14 +271,14 @@ async function main() {
       restoreMs.push(restored.ms);
       restoreWithLoginMs.push(restored.withLoginMs);
       const copied = loggedNumber(server, "backup restored", "copiedFromLive");
-      return `onto its uploads ${restored.ms.toFixed(0)} ms (${restored.withLoginMs.toFixed(0)} ms to a working login; ${copied} uploads copied)`;
+      return `onto its uploads ${restored.ms.toFixed(0)} ms (${restored.withLoginMs.toFixed(0)} ms to a working login; ${copied} uploads copied${stolenNote(restored.stolenPct)})`;
     };
     const withoutUploads = async () => {
       await rm(join(work, "storage"), { recursive: true });
       await settle();
       const restored = await restoreAndLogin();
       restoreAllMs.push(restored.ms);
-      return `with the uploads deleted ${restored.ms.toFixed(0)} ms (${loggedNumber(server, "backup restored", "copiedFromLive")} uploads copied)`;
+      return `with the uploads deleted ${restored.ms.toFixed(0)} ms (${loggedNumber(server, "backup restored", "copiedFromLive")} uploads copied${stolenNote(restored.stolenPct)})`;
     };
     for (let i = 0; i < opts.runs; i++) {
       // The two take turns going first: the second of a pair ran faster or slower for its place alone.
@@ -283,9 +288,12 @@ async function main() {
         const target = join(out, "extract");
         await rm(target, { recursive: true, force: true });
         await settle();
+        const steal = measureSteal();
         pbExtractMs.push(await run([pbStyle, "x", archive, target]));
+        const stolen = steal.stop();
+        if (stolen !== undefined) pbExtractStolen.push(stolen);
         await rm(target, { recursive: true, force: true });
-        log(`restore ${i} pb-style extract ${pbExtractMs.at(-1)!.toFixed(0)} ms`);
+        log(`restore ${i} pb-style extract ${pbExtractMs.at(-1)!.toFixed(0)} ms${stolenNote(pbExtractStolen.at(-1))}`);
       }
     }
     await server.stop();
@@ -328,7 +336,7 @@ async function main() {
         rssBigOverSmall: r(Math.max(...bigRss), Math.max(...smallRss)),
       },
       backup: { medianMs: median(backupMs), runsMs: backupMs, pbStyleMedianMs: median(pbCreateMs), pbStyleRunsMs: pbCreateMs },
-      stolenCpuPercent: { firstBackups: backupStolen, pbStyle: pbStolen },
+      stolenCpuPercent: { firstBackups: backupStolen, pbStyle: pbStolen, restores: restoreStolen, pbStyleExtracts: pbExtractStolen },
       nextBackup: { medianMs: median(nextBackupMs), runsMs: nextBackupMs, changesPercent: opts.changesPercent, rowsAdded },
       archive: { bytes: archiveBytes, pbStyleBytes: pbArchiveBytes, unzipTestOk: unzipOk },
       restore: { medianMs: median(restoreMs), runsMs: restoreMs, withLoginMedianMs: median(restoreWithLoginMs), withLoginRunsMs: restoreWithLoginMs, allExtractedMedianMs: median(restoreAllMs), allExtractedRunsMs: restoreAllMs, pbStyleMedianMs: median(pbExtractMs), pbStyleRunsMs: pbExtractMs },
@@ -363,7 +371,7 @@ interface Results {
   writerStall: { maxGapMs: number };
   health: { idleP50Ms: number; idleP99Ms: number; busyP50Ms: number; busyP99Ms: number };
   machine: { nproc: number; cpu: string; bun: string; deflater: string; commit: string };
-  stolenCpuPercent: { firstBackups: number[]; pbStyle: number[] };
+  stolenCpuPercent: { firstBackups: number[]; pbStyle: number[]; restores: number[]; pbStyleExtracts: number[] };
 }
 
 /** ", 12% of the CPU stolen" for a log line, or nothing where steal cannot be read. */
@@ -415,11 +423,12 @@ function printTable(res: Results) {
       `writer probe: one insert every 5 ms, synchronous=${opts.probeSync}; dirty pages synced to disk before every timed run. ` +
       `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, deflater ${res.machine.deflater}, commit ${res.machine.commit}.`,
   );
-  const { firstBackups, pbStyle } = res.stolenCpuPercent;
+  const { firstBackups, pbStyle, restores, pbStyleExtracts } = res.stolenCpuPercent;
   if (firstBackups.length && pbStyle.length) {
+    const restoreNote = restores.length && pbStyleExtracts.length ? `, ${f(median(restores))}% during restores, ${f(median(pbStyleExtracts))}% during its extractions` : "";
     console.log(
       `CPU time stolen by the hypervisor (median share of ${res.machine.nproc} CPUs' time): ${f(median(firstBackups))}% during first backups, ` +
-        `${f(median(pbStyle))}% during pb-style-zip's; backstream, which keeps both cores busy, loses more of its speed to it.`,
+        `${f(median(pbStyle))}% during pb-style-zip's${restoreNote}; backstream, which keeps both cores busy, loses more of its speed to it.`,
     );
   }
 }
