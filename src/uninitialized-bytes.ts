@@ -10,6 +10,9 @@ export function uninitializedBytes(length: number): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 }
 
+/** Memory to read a chunk of `length` bytes into: new each time (`uninitializedBytes`), or used again (`reusedBuffers`). */
+export type ChunkBuffers = (length: number) => Uint8Array;
+
 /**
  * Memory for reads, used again: each call hands out the next of `count` arrays of `size` bytes in turn (a view of
  * `length` bytes; a new array when `length` is larger), not zeroed. For streams whose reader is done with a chunk
@@ -19,7 +22,7 @@ export function uninitializedBytes(length: number): Uint8Array {
  * Why: a backup of the bench's data read 800 fresh 1 MiB buffers, garbage that the runtime's collector saw too
  * late (the job thread's peak memory rose by tens of MB once nothing else it allocated prompted a collection).
  */
-export function reusedBuffers(count: number, size: number): (length: number) => Uint8Array {
+export function reusedBuffers(count: number, size: number): ChunkBuffers {
   const buffers: Uint8Array[] = [];
   let next = 0;
   return (length) => {

@@ -37,8 +37,9 @@ self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
     const reusable = request.reuse && lookup ? { reusable: (key: Uint8Array, last: boolean) => findRecord(lookup!, key, last) } : {};
     const options: PieceOptions = request.fingerprint && fingerprint ? { fingerprint, ...reusable } : {};
     const { output, pieces, fingerprints } = deflateBlockSync(block, request.last, request.level, pieceDeflater, options);
-    // A copy when the output is a view into a larger buffer (or into shared memory), so only its own bytes go: a
-    // real copy, since a `Buffer`'s `slice` (zlib's output is one) would share the larger buffer.
+    // A copy when the output is a view into a larger buffer (ISA-L's output ring, reused by the next block, or
+    // shared memory), so only its own bytes go: a real copy, since a `Buffer`'s `slice` (zlib's output is one)
+    // would share the larger buffer.
     const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && !(output.buffer instanceof SharedArrayBuffer) ? output : new Uint8Array(output);
     const transfer = [own.buffer as ArrayBuffer, ...(fingerprints ? [fingerprints.buffer as ArrayBuffer] : [])];
     self.postMessage({ id, output: own, pieces, ...(fingerprints ? { fingerprints } : {}) } satisfies DeflateReply, transfer);

@@ -69,6 +69,10 @@ export interface PieceOptions {
  * in `output`), a reusable one by its number in the earlier archive's index.
  */
 export interface PiecedBlock {
+  /**
+   * May be a view of the piece deflater's own memory (ISA-L's output ring, `isal-deflate.ts`), valid until it
+   * deflates the next block: copy what is kept longer (`deflate.worker.ts` does, to post it).
+   */
   output: Uint8Array;
   pieces: ({ inputLength: number; fresh: number } | { inputLength: number; reuse: number })[];
   /** Each piece's fingerprint in turn, `FINGERPRINT_BYTES` each, when fingerprinted. */

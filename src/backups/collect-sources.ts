@@ -2,7 +2,7 @@ import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ArchiveSource } from "../archive/write-archive.ts";
 import { snapshotDatabase } from "../db/snapshot-database.ts";
-import { reusedBuffers } from "../uninitialized-bytes.ts";
+import { reusedBuffers, type ChunkBuffers } from "../uninitialized-bytes.ts";
 import { isDataRootEntry } from "./data-dir.ts";
 
 /**
@@ -40,9 +40,6 @@ export async function collectSources(dir: string, databaseFds: Record<string, nu
   }
   return { sources, bytesTotal: sources.reduce((sum, s) => sum + s.size, 0) };
 }
-
-/** Memory to read a chunk of `length` bytes into, which may be used again once the next chunk is read. */
-type ChunkBuffers = (length: number) => Uint8Array;
 
 function databaseSource(path: string, name: string, fileSize: number, mtime: Date, pagesFd: number | undefined, buffers: ChunkBuffers): ArchiveSource {
   const source: ArchiveSource = {

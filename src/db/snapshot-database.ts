@@ -3,7 +3,7 @@ import { fstat as fstatCallback } from "node:fs";
 import { stat } from "node:fs/promises";
 import { promisify } from "node:util";
 import Database from "libsql";
-import { uninitializedBytes } from "../uninitialized-bytes.ts";
+import { uninitializedBytes, type ChunkBuffers } from "../uninitialized-bytes.ts";
 import { BUSY_TIMEOUT_MS } from "./database-handle.ts";
 import { pageQueries, type PageQueries, type SnapshotConnection } from "./page-queries.ts";
 import { readFully } from "./read-fully.ts";
@@ -26,7 +26,7 @@ export interface SnapshotOptions {
    * Memory to read the pages from the file into, which may be used again once the stream's next chunk is read
    * (`reusedBuffers`); new memory for every chunk when absent.
    */
-  buffers?: (length: number) => Uint8Array;
+  buffers?: ChunkBuffers;
 }
 
 /** A consistent, point-in-time image of one database, streamed page by page. */
@@ -123,7 +123,7 @@ async function fileReader(
   db: SnapshotConnection,
   { pageSize, pageCount }: { pageSize: number; pageCount: number },
   queries: PageQueries,
-  buffers: (length: number) => Uint8Array,
+  buffers: ChunkBuffers,
 ): Promise<((first: number, last: number) => Promise<Uint8Array>) | undefined> {
   if (pageCount === 0) return undefined;
   const [byPath, byFd] = await Promise.all([stat(path), fstat(fd)]);

@@ -20,7 +20,7 @@ import { uninitializedBytes } from "../uninitialized-bytes.ts";
 export type PieceDeflate = (piece: Uint8Array, final: boolean) => Uint8Array | undefined;
 
 /** Output written after a piece's before its memory is written again: a whole 1 MiB block's, stored, and more. */
-export const OUTPUT_VALID_BYTES = 1024 * 1024 + 64 * 1024;
+const OUTPUT_VALID_BYTES = 1024 * 1024 + 64 * 1024;
 /** The largest piece deflated into the ring (`deflatePieces` cuts 48 KiB ones); a larger one gets memory of its own. */
 const MAX_PIECE_BYTES = 64 * 1024;
 

@@ -77,7 +77,7 @@ describe("DeflateWorkers", () => {
     expect(Buffer.from(inflateRawSync(Buffer.concat(out.map((b) => b.data)))).equals(Buffer.from(input))).toBe(true);
   });
 
-  test("blocks filled in the workers' own memory (blockBuffer) deflate in place, and their slots come back for more", async () => {
+  test("blocks filled in the workers' own memory (blockBuffer) deflate right, and their slots come back for more", async () => {
     workers = new DeflateWorkers(1);
     const input = jsonRows(24 * MiB, 12);
     const out: Uint8Array[] = [];
