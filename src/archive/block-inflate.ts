@@ -55,9 +55,47 @@ export function blockPlan(listed: DeflateBlocks | undefined, size: number, compr
   return size <= SMALL_ENTRY && fitsEntry(whole, size, compressedSize) ? whole : undefined;
 }
 
+/** A block inflated into memory the inflater lends until `release` is called. */
+export interface InflatedBlock {
+  data: Uint8Array;
+  release(): void;
+}
+
+/** The block's data is not valid deflate data, or does not inflate to exactly its size. */
+export class CorruptBlockError extends Error {}
+
+/** Where an entry's blocks inflate: node:zlib's thread pool (`zlibBlockInflater`), or worker threads. */
+export interface BlockInflater {
+  /** The largest block it takes; an entry with larger ones inflates on node:zlib's pool. */
+  readonly maxBlockBytes: number;
+  /**
+   * Inflates `compressed` to exactly `size` bytes, rejecting with `CorruptBlockError` when it does not. Blocks
+   * are given memory in the order they are asked for, waiting for blocks lent before them to be released.
+   */
+  inflate(compressed: Uint8Array, size: number): Promise<InflatedBlock>;
+}
+
+/** Inflates on node:zlib's thread pool, each block into a buffer of its own (nothing to release). */
+export const zlibBlockInflater: BlockInflater = {
+  maxBlockBytes: MAX_BLOCK_SIZE,
+  async inflate(compressed, size) {
+    let output: Buffer;
+    try {
+      // Every block but an entry's last ends with a sync flush, not a final block: inflated up to there, not to an
+      // end. chunkSize: the whole block in one output buffer; with the default 16 KiB ones inflating took 2.5× the CPU.
+      output = await inflateRaw(compressed, { finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(size, 64), maxOutputLength: Math.max(size, 1) });
+    } catch (error) {
+      throw new CorruptBlockError((error as Error).message);
+    }
+    if (output.length !== size) throw new CorruptBlockError(`The block inflates to ${output.length} bytes, not ${size}.`);
+    return { data: output, release() {} };
+  },
+};
+
 /**
- * Inflates an entry's independently deflated blocks several at a time on node:zlib's thread pool and yields
- * their output in order. `read` gives the entry's compressed bytes at an offset from its start.
+ * Inflates an entry's independently deflated blocks several at a time on `inflater` (node:zlib's thread pool
+ * unless told otherwise) and yields their output in order. `read` gives the entry's compressed bytes at an
+ * offset from its start. Each chunk yielded is lent: it is valid until the next one is asked for.
  *
  * Why: one deflate stream inflates on one core, and `data.db`, the largest entry, set the pace of a restore.
  * The bench's 500 MB one inflates in 0.63–0.70 s as one stream, 0.41–0.49 s as blocks on two cores, and more
@@ -68,42 +106,44 @@ export async function* inflateBlocks(
   blocks: DeflateBlocks,
   size: number,
   name: string,
+  inflater: BlockInflater = zlibBlockInflater,
 ): AsyncGenerator<Uint8Array> {
   const { blockSize, compressedSizes } = blocks;
   const expectedLength = (i: number) => (i < compressedSizes.length - 1 ? blockSize : size - blockSize * i);
-  const inflating: Promise<Buffer>[] = [];
+  const using = Math.min(blockSize, size) <= inflater.maxBlockBytes ? inflater : zlibBlockInflater;
+  const inflating: Promise<InflatedBlock>[] = [];
   const pieces = compressedPieces(read, compressedSizes, name);
   let next = 0;
+  /** The block last yielded, released when the next is asked for. */
+  let lent: InflatedBlock | undefined;
   try {
     for (;;) {
+      lent?.release();
+      lent = undefined;
+      // Asked for in order, and served in order (`SharedSlots`): the oldest block of every entry inflating gets its
+      // memory before the entry's later ones, so no entry waits on memory held by its own unyielded blocks.
       while (inflating.length < IN_FLIGHT) {
         const piece = await pieces.next();
         if (piece.done) break;
-        // Every block but the last ends with a sync flush, not a final block: inflated up to there, not to an end.
-        // chunkSize: the whole block in one output buffer; with the default 16 KiB ones inflating took 2.5× the CPU.
-        const inflated = inflateRaw(piece.value, {
-          finishFlush: zlib.constants.Z_SYNC_FLUSH,
-          chunkSize: Math.max(blockSize, 64),
-          maxOutputLength: Math.max(blockSize, 1),
-        });
-        inflated.catch(() => {}); // awaited in order below
-        inflating.push(inflated);
+        const block = using.inflate(piece.value, expectedLength(next + inflating.length));
+        block.catch(() => {}); // awaited in order below
+        inflating.push(block);
       }
       const oldest = inflating.shift();
       if (!oldest) return;
-      let output: Buffer;
       try {
-        output = await oldest;
-      } catch {
-        throw new InvalidBackupError(`The entry ${name} is corrupt: its block ${next + 1} does not inflate.`);
-      }
-      if (output.length !== expectedLength(next)) {
-        throw new InvalidBackupError(`The entry ${name} is corrupt: its block ${next + 1} inflates to the wrong length.`);
+        lent = await oldest;
+      } catch (error) {
+        if (error instanceof CorruptBlockError) throw new InvalidBackupError(`The entry ${name} is corrupt: its block ${next + 1} does not inflate.`);
+        throw error;
       }
       next++;
-      yield output;
+      yield lent.data;
     }
   } finally {
+    lent?.release();
+    // Blocks still inflating (the entry failed, or its reader stopped) give their memory back once they are done.
+    for (const block of inflating) block.then((done) => done.release(), () => {});
     await pieces.return(undefined);
   }
 }

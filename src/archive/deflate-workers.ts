@@ -5,6 +5,7 @@ import type { BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./def
 import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./hash-thread.ts";
 import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
 import { SharedSlots } from "./shared-slots.ts";
+import { WorkerPool } from "./worker-pool.ts";
 
 export type DeflateRequest =
   | {
@@ -70,11 +71,6 @@ const SLOT_BYTES = 1024 * 1024;
  */
 const INPUT_SLOTS = 8;
 
-interface Waiting {
-  resolve: (reply: PiecedBlock) => void;
-  reject: (error: Error) => void;
-}
-
 /**
  * Worker threads that deflate blocks with ISA-L or libdeflate (`deflate.worker.ts`), one per core, started on
  * first use.
@@ -87,16 +83,13 @@ interface Waiting {
  * `hash-thread.ts`).
  */
 export class DeflateWorkers {
-  readonly #count: number;
-  readonly #script: URL;
+  readonly #pool: WorkerPool<DeflateRequest, DeflateReply>;
   #fingerprint: boolean;
   /** The key pieces are fingerprinted with, when they are: an index of them must keep it. */
   readonly fingerprintKey: Uint8Array | undefined;
   readonly #reuse: ReusablePieces | undefined;
   readonly #deflater: PieceDeflaterName;
   #deflaterUsed: PieceDeflaterName | undefined;
-  readonly #workers: { worker: Worker; busy: number }[] = [];
-  readonly #waiting = new Map<number, Waiting>();
   /**
    * The slots blocks are copied into. Why reused: a worker that only drops what it is sent collects it rarely;
    * when blocks were only hashed for reuse, not deflated, they came faster than that and the process held 30 MB
@@ -106,13 +99,22 @@ export class DeflateWorkers {
   /** One per worker, each hash on the worker its channel posts to. */
   readonly #hashChannels: HashChannel[];
   #nextHashChannel = 0;
-  #nextId = 0;
-  #failure: Error | undefined;
 
   constructor(count = availableParallelism(), options: DeflateWorkersOptions = {}) {
-    this.#count = Math.max(1, count);
-    this.#hashChannels = Array.from({ length: this.#count }, (_, i) => new HashChannel((request) => this.#slot(i).worker.postMessage(request)));
-    this.#script = options.script ?? WORKER_URL;
+    this.#pool = new WorkerPool<DeflateRequest, DeflateReply>(count, options.script ?? WORKER_URL, {
+      name: "A deflate worker",
+      setup: () => this.#setup(),
+      onNotice: (reply, index) => {
+        if (!("type" in reply)) return;
+        if (reply.type === "ready") return void (this.#deflaterUsed = reply.deflater);
+        this.#hashChannels[index]!.handle(reply);
+      },
+      onFail: (error) => {
+        for (const channel of this.#hashChannels) channel.fail(error);
+        this.#inputs.fail(error);
+      },
+    });
+    this.#hashChannels = Array.from({ length: this.#pool.count }, (_, i) => new HashChannel((request) => this.#pool.post(i, request)));
     this.#reuse = options.reuse;
     this.#deflater = options.deflater ?? "isa-l";
     // A line of indexes keeps one key: new pieces must be found with the key of the archive they may reuse.
@@ -176,20 +178,15 @@ export class DeflateWorkers {
 
   /** Sends `block` to a worker: from its slot `own` as it is, else copied. */
   async #send(block: Uint8Array, last: boolean, level: number, reuse: boolean, own: number | undefined): Promise<PiecedBlock> {
-    if (this.#failure) throw this.#failure;
+    if (this.#pool.failure) throw this.#pool.failure;
     const oversized = block.length > SLOT_BYTES;
     const input = own ?? (oversized ? new SharedArrayBuffer(block.length) : await this.#inputs.acquire());
     try {
       // A copy: the caller's block stays its own.
       if (own === undefined) (typeof input === "number" ? this.#inputs.view(input, block.length) : new Uint8Array(input)).set(block);
-      const slot = this.#leastBusy();
-      const id = this.#nextId++;
-      slot.busy++;
-      return await new Promise<PiecedBlock>((resolve, reject) => {
-        this.#waiting.set(id, { resolve, reject });
-        const request: DeflateRequest = { type: "deflate", id, input, length: block.length, last, level, fingerprint: this.#fingerprint, reuse };
-        slot.worker.postMessage(request);
-      }).finally(() => slot.busy--);
+      const reply = await this.#pool.request((id) => ({ type: "deflate", id, input, length: block.length, last, level, fingerprint: this.#fingerprint, reuse }));
+      if ("error" in reply) throw new Error(`A block failed to deflate: ${reply.error}`);
+      return reply as PiecedBlock;
     } finally {
       // Once the worker has answered (or the workers are gone: nothing is sent after a failure). A slot of the
       // caller's goes back when its block is done (`deflate`).
@@ -209,7 +206,7 @@ export class DeflateWorkers {
    * hashes on one worker (1.3 GB on the bench's data) made it the slowest thread of a next backup.
    */
   readonly hashing: Hashing = {
-    begin: () => this.#hashChannels[this.#nextHashChannel++ % this.#count]!.begin(),
+    begin: () => this.#hashChannels[this.#nextHashChannel++ % this.#pool.count]!.begin(),
   };
 
   /** The compressor the workers deflate pieces with, once one of them has said (before its first block's reply). */
@@ -219,46 +216,12 @@ export class DeflateWorkers {
 
   /** Ends the workers; blocks still deflating fail. */
   close(): void {
-    this.#fail(new Error("The deflate workers were closed."));
-    for (const { worker } of this.#workers.splice(0)) worker.terminate();
+    this.#pool.close(new Error("The deflate workers were closed."));
   }
 
-  #leastBusy() {
-    if (this.#workers.length < this.#count) return this.#slot(this.#workers.length);
-    return this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-  }
-
-  /** The worker at `index`, started (with those before it) if it is not yet. */
-  #slot(index: number) {
-    while (this.#workers.length <= index) {
-      const worker = new Worker(this.#script);
-      const hashChannel = this.#hashChannels[this.#workers.length]!;
-      worker.onmessage = ({ data: reply }: MessageEvent<DeflateReply>) => {
-        if ("type" in reply) {
-          if (reply.type === "ready") return void (this.#deflaterUsed = reply.deflater);
-          return hashChannel.handle(reply);
-        }
-        const waiting = this.#waiting.get(reply.id);
-        this.#waiting.delete(reply.id);
-        if ("error" in reply) waiting?.reject(new Error(`A block failed to deflate: ${reply.error}`));
-        else waiting?.resolve(reply);
-      };
-      worker.onerror = (event) => this.#fail(new Error(`A deflate worker failed: ${event.message}`));
-      // A worker that ends without an error event (killed, out of memory) must not leave its blocks waiting.
-      worker.addEventListener("close", () => this.#fail(new Error("A deflate worker ended.")));
-      const fingerprinting = this.fingerprintKey ? { fingerprintKey: this.fingerprintKey, ...(this.#reuse ? { lookup: this.#reuse.lookup } : {}) } : {};
-      const setup = { type: "setup", deflater: this.#deflater, inputs: this.#inputs.buffer, slotBytes: SLOT_BYTES, ...fingerprinting } satisfies DeflateRequest;
-      worker.postMessage(setup);
-      this.#workers.push({ worker, busy: 0 });
-    }
-    return this.#workers[index]!;
-  }
-
-  #fail(error: Error): void {
-    this.#failure ??= error;
-    for (const channel of this.#hashChannels) channel.fail(this.#failure);
-    this.#inputs.fail(this.#failure);
-    for (const waiting of this.#waiting.values()) waiting.reject(error);
-    this.#waiting.clear();
+  /** The message each worker gets first. */
+  #setup(): DeflateRequest {
+    const fingerprinting = this.fingerprintKey ? { fingerprintKey: this.fingerprintKey, ...(this.#reuse ? { lookup: this.#reuse.lookup } : {}) } : {};
+    return { type: "setup", deflater: this.#deflater, inputs: this.#inputs.buffer, slotBytes: SLOT_BYTES, ...fingerprinting };
   }
 }

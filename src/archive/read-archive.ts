@@ -3,10 +3,10 @@ import { once } from "node:events";
 import * as zlib from "node:zlib";
 import { ERR_UNSAFE_FILENAME, Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
 import { InvalidBackupError } from "../errors.ts";
-import { blockPlan, inflateBlocks, type DeflateBlocks } from "./block-inflate.ts";
+import { blockPlan, inflateBlocks, type BlockInflater, type DeflateBlocks } from "./block-inflate.ts";
 import { entryPathProblem } from "./entry-paths.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
-import { crc32 } from "./runtime.ts";
+import { crc32, openBlockInflater } from "./runtime.ts";
 import { configureZip } from "./zip-config.ts";
 
 /** Random access to an archive (a local file, a range-reading S3 object, bytes in a test). */
@@ -111,6 +111,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
   configureZip();
   const limits = options.limits ?? DEFAULT_LIMITS;
   const zip = new ZipReader(toZipReader(source), { checkCrc32: true, checkOverlappingEntry: true, useWebWorkers: false });
+  const inflater = openBlockInflater();
   try {
     const entries = await listEntries(zip, source);
     const files = checkStructure(entries, source.size, limits);
@@ -140,12 +141,13 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
       const writer = sink?.getWriter();
       let sinkError: unknown;
       try {
-        for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks)) {
+        for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks, inflater)) {
           options.signal?.throwIfAborted();
           hash.update(chunk);
           if (writer) {
             if (sinkError !== undefined) throw sinkError;
-            // Not awaited one by one, so that the disk write overlaps with inflating the next chunk.
+            // Not awaited one by one, so that the disk write overlaps with inflating the next chunk. `ready` waits
+            // for the write itself (one chunk is all the queue holds): the chunk is lent until the next is asked for.
             writer.write(chunk).catch((error) => {
               sinkError ??= error;
             });
@@ -187,6 +189,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     if (rejected) throw rejected.reason;
     return { entries: files.length, bytes: bytesTotal, held, ...(manifest ? { manifest } : {}) };
   } finally {
+    inflater.close();
     await zip.close().catch(() => {});
   }
 }
@@ -330,14 +333,20 @@ const READ_SIZE = 4 * 1024 * 1024;
  * overlaps no other entry's, then the data itself, never more than the header declares, and at the end
  * exactly that much with a matching CRC-32 (the runtime's native one). Throws `InvalidBackupError` naming the
  * entry for those; errors of the source or of inflating pass through as they are. `blocks`, from the manifest,
- * lets the entry inflate block by block in parallel when it fits the entry.
+ * lets the entry inflate block by block in parallel when it fits the entry, on `inflater` (node:zlib's pool by
+ * default). Each chunk is lent: the caller must be done with it (hashed, written) before it asks for the next.
  */
-export async function* checkedEntryData(source: ArchiveSourceReader, entry: FileEntry, blocks?: DeflateBlocks): AsyncGenerator<Uint8Array> {
+export async function* checkedEntryData(
+  source: ArchiveSourceReader,
+  entry: FileEntry,
+  blocks?: DeflateBlocks,
+  inflater?: BlockInflater,
+): AsyncGenerator<Uint8Array> {
   await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true });
   const declared = entry.uncompressedSize;
   let seen = 0;
   let crc = 0;
-  for await (const chunk of entryData(source, entry, blocks)) {
+  for await (const chunk of entryData(source, entry, blocks, inflater)) {
     seen += chunk.length;
     if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
     crc = crc32(chunk, crc);
@@ -354,7 +363,7 @@ export async function* checkedEntryData(source: ArchiveSourceReader, entry: File
  * central directory and checks overlaps; its own data path (stream plumbing, CRC-32 in JavaScript) was most of
  * a restore's time. The CRC-32 is checked by the caller with the runtime's native one.
  */
-async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?: DeflateBlocks): AsyncGenerator<Uint8Array> {
+async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
   const head = await source.read(entry.offset, 30);
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (head.length < 30 || view.getUint32(0, true) !== 0x04034b50) {
@@ -375,26 +384,26 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?
     yield* raw();
     return;
   }
-  // Blocks inflate in one call each on node:zlib's thread pool, several at once, beside this thread's hashing
-  // and writing.
+  // Blocks inflate in one call each on other threads (`inflater`, or node:zlib's pool), several at once, beside
+  // this thread's hashing and writing.
   const plan = blockPlan(blocks, entry.uncompressedSize, entry.compressedSize);
   if (plan) {
-    yield* inflateBlocks((offset, length) => source.read(start + offset, length), plan, entry.uncompressedSize, entry.filename);
+    yield* inflateBlocks((offset, length) => source.read(start + offset, length), plan, entry.uncompressedSize, entry.filename, inflater);
     return;
   }
-  const inflater = zlib.createInflateRaw({ chunkSize: 1024 * 1024 });
+  const stream = zlib.createInflateRaw({ chunkSize: 1024 * 1024 });
   const feeding = (async () => {
     for await (const chunk of raw()) {
-      if (!inflater.write(chunk)) await once(inflater, "drain");
+      if (!stream.write(chunk)) await once(stream, "drain");
     }
-    inflater.end();
+    stream.end();
   })();
-  feeding.catch((error) => inflater.destroy(error));
+  feeding.catch((error) => stream.destroy(error));
   try {
-    for await (const chunk of inflater) yield chunk as Uint8Array;
+    for await (const chunk of stream) yield chunk as Uint8Array;
     await feeding;
   } finally {
-    inflater.destroy();
+    stream.destroy();
   }
 }
 

@@ -3,9 +3,11 @@
  * sticks to web-standard APIs and the `node:` built-ins that Bun and Deno both provide.
  */
 
+import { zlibBlockInflater, type BlockInflater } from "./block-inflate.ts";
 import { type DeflateBlock, zlibDeflateBlock } from "./deflate-block.ts";
 import { DeflateWorkers, type DeflateWorkersOptions } from "./deflate-workers.ts";
 import { inlineHashing, type Hashing } from "./hash-thread.ts";
+import { InflateWorkers } from "./inflate-workers.ts";
 
 type Crc32 = (data: Uint8Array, previous?: number) => number;
 
@@ -83,4 +85,13 @@ export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
     stopFingerprinting: () => workers.stopFingerprinting(),
     close: () => workers.close(),
   };
+}
+
+/**
+ * Where an archive's blocks inflate (`inflateBlocks`): worker threads under Bun, with ISA-L where it loads
+ * (`inflate-workers.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
+ */
+export function openBlockInflater(): BlockInflater & { close(): void } {
+  if (typeof bunDeflateSync !== "function") return { maxBlockBytes: zlibBlockInflater.maxBlockBytes, inflate: zlibBlockInflater.inflate, close() {} };
+  return new InflateWorkers();
 }

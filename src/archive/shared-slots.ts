@@ -12,8 +12,12 @@ export class SharedSlots {
   readonly buffer: SharedArrayBuffer;
   readonly slotBytes: number;
   readonly #free: number[];
-  /** Callers waiting for a slot, each woken once one is released. */
-  readonly #waiting: (() => void)[] = [];
+  /**
+   * Callers waiting for a slot, served first come, first served: a released slot goes to the first of them, and
+   * no caller comes ahead of one waiting. Why strictly: an entry of a restore holds some slots while asking for
+   * more (`inflateBlocks`), and is only sure to go on if its oldest request is served before its later ones.
+   */
+  readonly #waiting: { resolve: (slot: number) => void; reject: (error: Error) => void }[] = [];
   #failure: Error | undefined;
 
   constructor(count: number, slotBytes: number) {
@@ -22,20 +26,19 @@ export class SharedSlots {
     this.#free = Array.from({ length: count }, (_, i) => count - 1 - i);
   }
 
-  /** A free slot, waiting for one to be released if none is; fails once `fail` was called. */
+  /** A free slot, waiting for one to be released if none is (or others wait); fails once `fail` was called. */
   async acquire(): Promise<number> {
-    for (;;) {
-      if (this.#failure) throw this.#failure;
-      const slot = this.#free.pop();
-      if (slot !== undefined) return slot;
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    }
+    if (this.#failure) throw this.#failure;
+    const slot = this.#waiting.length === 0 ? this.#free.pop() : undefined;
+    if (slot !== undefined) return slot;
+    return new Promise<number>((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
 
-  /** Gives `slot` back, for the next `acquire`. */
+  /** Gives `slot` back: to the first caller waiting, else for the next `acquire`. */
   release(slot: number): void {
-    this.#free.push(slot);
-    this.#waiting.shift()?.();
+    const next = this.#failure ? undefined : this.#waiting.shift();
+    if (next) next.resolve(slot);
+    else this.#free.push(slot);
   }
 
   /** The first `length` bytes of `slot`. */
@@ -46,7 +49,7 @@ export class SharedSlots {
   /** Fails every waiting and later `acquire`: the slots will not come back (a worker ended). */
   fail(error: Error): void {
     this.#failure ??= error;
-    for (const wake of this.#waiting.splice(0)) wake();
+    for (const waiting of this.#waiting.splice(0)) waiting.reject(this.#failure);
   }
 }
 

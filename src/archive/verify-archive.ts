@@ -14,6 +14,7 @@ import {
   type ArchiveSourceReader,
   type ReadProgress,
 } from "./read-archive.ts";
+import { openBlockInflater } from "./runtime.ts";
 import { Sha256Stream } from "./sha256-stream.ts";
 import { configureZip } from "./zip-config.ts";
 
@@ -59,6 +60,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
   const problems: string[] = [];
   const intact: string[] = [];
   const zip = new ZipReader(toZipReader(source), { checkCrc32: true, checkOverlappingEntry: true, useWebWorkers: false });
+  const inflater = openBlockInflater();
   try {
     let entries: Entry[] = [];
     const head = await source.read(0, 4);
@@ -111,7 +113,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       let seen = 0;
       let failed = false;
       try {
-        for await (const chunk of checkedEntryData(source, entry, listed.get(entry.filename)?.deflateBlocks)) {
+        for await (const chunk of checkedEntryData(source, entry, listed.get(entry.filename)?.deflateBlocks, inflater)) {
           options.signal?.throwIfAborted();
           seen += chunk.length;
           bytesDone += chunk.length;
@@ -139,6 +141,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
     }
     return { ok: problems.length === 0, entries: files.length, bytes, sha256, problems, intact, ...(manifest ? { manifest } : {}) };
   } finally {
+    inflater.close();
     await zip.close().catch(() => {});
   }
 }

@@ -8,9 +8,10 @@
  * a piece that does not end its entry ends with a full flush (an empty stored block, on a byte boundary), so it
  * can be followed by the next piece and reused alone (`block-reuse.ts`), with no splicing (`deflate-splice.ts`).
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { FFIType, ptr } from "bun:ffi";
 import { inflateRawSync } from "node:zlib";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
+import { openIsalLibrary } from "./isal-library.ts";
 
 /**
  * A piece's raw deflate data; `final` ends the stream, anything else ends with a full flush. The bytes are a view
@@ -23,9 +24,6 @@ export type PieceDeflate = (piece: Uint8Array, final: boolean) => Uint8Array | u
 const OUTPUT_VALID_BYTES = 1024 * 1024 + 64 * 1024;
 /** The largest piece deflated into the ring (`deflatePieces` cuts 48 KiB ones); a larger one gets memory of its own. */
 const MAX_PIECE_BYTES = 64 * 1024;
-
-/** Names the library goes by: Debian and Ubuntu (`libisal2`), a build from source, Homebrew's `isa-l`. */
-const LIBRARY_NAMES = ["libisal.so.2", "libisal.so", "libisal.2.dylib", "libisal.dylib"];
 
 /**
  * `struct isal_zstream` (igzip_lib.h, ISA-L 2.x, 64-bit): the public fields come first, then the internal state.
@@ -50,7 +48,10 @@ export const ISAL_LEVEL = 1;
  */
 export function openIsalDeflate(level: number): PieceDeflate | undefined {
   if (process.arch !== "x64" && process.arch !== "arm64") return undefined; // the layout above is for 64-bit pointers
-  const lib = openLibrary();
+  const lib = openIsalLibrary({
+    isal_deflate_stateless_init: { args: [FFIType.ptr], returns: FFIType.void },
+    isal_deflate_stateless: { args: [FFIType.ptr], returns: FFIType.i32 },
+  });
   if (!lib) return undefined;
   const stream = new Uint8Array(STREAM_BYTES);
   const fields = new DataView(stream.buffer);
@@ -92,19 +93,6 @@ function roomFor(pieceBytes: number): number {
   return pieceBytes + 5 * Math.ceil(pieceBytes / 65535 + 1) + 1024;
 }
 
-function openLibrary() {
-  for (const name of LIBRARY_NAMES) {
-    try {
-      return dlopen(name, {
-        isal_deflate_stateless_init: { args: [FFIType.ptr], returns: FFIType.void },
-        isal_deflate_stateless: { args: [FFIType.ptr], returns: FFIType.i32 },
-      });
-    } catch {
-      // not under this name; try the next
-    }
-  }
-  return undefined;
-}
 
 /** Whether two pieces, one open and one final, inflate back to their input, the open one ending on a full flush. */
 function roundTrips(deflate: PieceDeflate): boolean {

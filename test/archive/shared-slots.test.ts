@@ -14,6 +14,16 @@ describe("SharedSlots", () => {
     expect(await waiting).toBe(b);
   });
 
+  test("first come, first served: a released slot goes to the caller waiting longest, never to a later one", async () => {
+    const slots = new SharedSlots(1, 8);
+    const held = await slots.acquire();
+    const first = slots.acquire().then(() => "first");
+    slots.release(held);
+    // Asked for after the release, before the first caller has run again: it must not take the slot.
+    const later = slots.acquire().then(() => "later");
+    expect(await Promise.race([first, later])).toBe("first");
+  });
+
   test("views are the slot's own bytes in the one shared buffer, seen alike through slotView", async () => {
     const slots = new SharedSlots(3, 8);
     const slot = await slots.acquire();

@@ -1,0 +1,42 @@
+// A thin shell: inflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else node:zlib),
+// each read from a slot of shared memory and written into another (`inflate-workers.ts`).
+import { constants, inflateRawSync } from "node:zlib";
+import type { InflateReply, InflateRequest } from "../src/archive/inflate-workers.ts";
+import { slotView } from "../src/archive/shared-slots.ts";
+import { openIsalInflate, type BlockInflate } from "../src/native/isal-inflate.ts";
+
+declare const self: Worker;
+
+/** node:zlib, for where ISA-L does not load: a copy more than ISA-L, at zlib's speed. */
+const zlibInflate: BlockInflate = (input, output) => {
+  try {
+    const inflated = inflateRawSync(input, { finishFlush: constants.Z_SYNC_FLUSH, chunkSize: Math.max(output.length, 64), maxOutputLength: Math.max(output.length, 1) });
+    if (inflated.length !== output.length) return undefined;
+    output.set(inflated);
+    return inflated.length;
+  } catch {
+    return undefined;
+  }
+};
+
+let inflate: BlockInflate = zlibInflate;
+let slots: Extract<InflateRequest, { type: "setup" }> | undefined;
+
+self.onmessage = ({ data: request }: MessageEvent<InflateRequest>) => {
+  if (request.type === "setup") {
+    slots = request;
+    const isal = request.inflater === "isa-l" ? openIsalInflate() : undefined;
+    inflate = isal ?? zlibInflate;
+    self.postMessage({ type: "ready", inflater: isal ? "isa-l" : "zlib" } satisfies InflateReply);
+    return;
+  }
+  const { id, slot, length, size } = request;
+  try {
+    const input = slotView(slots!.inputs, slots!.inputBytes, slot, length);
+    const output = slotView(slots!.outputs, slots!.outputBytes, slot, size);
+    const ok = inflate(input, output) !== undefined;
+    self.postMessage({ id, ok } satisfies InflateReply);
+  } catch (error) {
+    self.postMessage({ id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies InflateReply);
+  }
+};
