@@ -48,8 +48,8 @@ const DEFAULT_SLOTS = 15;
  * Worker threads that inflate an entry's blocks (`inflate.worker.ts`), one per core, started on first use: with
  * ISA-L through `bun:ffi` where it loads, about 1.5× node:zlib's speed.
  *
- * Why not node:zlib's pool, as before: besides zlib's speed, each of its blocks came back in a new buffer, 800 MB
- * of fresh memory a restore of the bench's data. Here a block is copied into a slot of shared memory
+ * Why not node:zlib's pool, as before: besides zlib's speed, each of its blocks came back in a new buffer: about 700 MB
+ * of fresh memory for a restore of the bench's data. Here a block is copied into a slot of shared memory
  * (`shared-slots.ts`; Bun copies what it transfers), inflated by a worker into the output slot that goes with it,
  * and lent to the caller until it releases it, so the same memory serves every block.
  */

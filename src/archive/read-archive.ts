@@ -88,6 +88,8 @@ export interface ArchiveReport {
   /** Entries not read because the caller held them (`held`), and their bytes. */
   held: { entries: number; bytes: number };
   manifest?: Manifest;
+  /** What inflated the entries' blocks, for logs, when any were (`openBlockInflater`). */
+  inflater?: string;
 }
 
 const ZIP_MAGIC = [0x50, 0x4b];
@@ -187,7 +189,8 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     const lanes = await Promise.allSettled(Array.from({ length: LANES }, lane));
     const rejected = lanes.find((result): result is PromiseRejectedResult => result.status === "rejected");
     if (rejected) throw rejected.reason;
-    return { entries: files.length, bytes: bytesTotal, held, ...(manifest ? { manifest } : {}) };
+    const inflaterUsed = inflater.inflaterUsed();
+    return { entries: files.length, bytes: bytesTotal, held, ...(manifest ? { manifest } : {}), ...(inflaterUsed ? { inflater: inflaterUsed } : {}) };
   } finally {
     inflater.close();
     await zip.close().catch(() => {});

@@ -91,7 +91,17 @@ export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
  * Where an archive's blocks inflate (`inflateBlocks`): worker threads under Bun, with ISA-L where it loads
  * (`inflate-workers.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
  */
-export function openBlockInflater(): BlockInflater & { close(): void } {
-  if (typeof bunDeflateSync !== "function") return { maxBlockBytes: zlibBlockInflater.maxBlockBytes, inflate: zlibBlockInflater.inflate, close() {} };
-  return new InflateWorkers();
+export function openBlockInflater(): BlockInflater & {
+  /** What inflated the blocks, for logs: known once a worker has started. */
+  inflaterUsed(): string | undefined;
+  close(): void;
+} {
+  if (typeof bunDeflateSync !== "function") return { ...zlibBlockInflater, inflaterUsed: () => "zlib", close() {} };
+  const workers = new InflateWorkers();
+  return {
+    maxBlockBytes: workers.maxBlockBytes,
+    inflate: (compressed, size) => workers.inflate(compressed, size),
+    inflaterUsed: () => workers.inflaterUsed,
+    close: () => workers.close(),
+  };
 }

@@ -234,7 +234,8 @@ export class BackupService {
       await db.reopenAround(() => swapInRestoredData(dataDir, (step: SwapStep) => this.#pause(step)));
       await this.deps.afterRestore();
       this.deps.jobs.finish(job);
-      log.info("backup restored", { key, copiedFromLive: extracted.copiedFromLive.entries });
+      const inflater = extracted.inflater ? { inflater: extracted.inflater } : {};
+      log.info("backup restored", { key, copiedFromLive: extracted.copiedFromLive.entries, ...inflater });
     } catch (error) {
       await rm(paths.staging, { recursive: true, force: true }).catch(() => {});
       this.deps.jobs.finish(job, error);

@@ -72,7 +72,8 @@ export async function checkBackupJob(
       const [problems] = await Promise.all([dbCheck!, syncs.flush()]);
       if (problems.length) throw new InvalidBackupError(`The restored data.db fails its integrity check: ${problems.slice(0, 3).join("; ")}`);
     }
-    return { entries: report.entries, bytes: report.bytes, hasManifest: report.manifest !== undefined, copiedFromLive: report.held };
+    const inflater = report.inflater ? { inflater: report.inflater } : {};
+    return { entries: report.entries, bytes: report.bytes, hasManifest: report.manifest !== undefined, copiedFromLive: report.held, ...inflater };
   } finally {
     await syncs.settle();
     await dbCheck; // the caller may remove the staging folder next

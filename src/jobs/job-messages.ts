@@ -80,6 +80,8 @@ export interface CheckBackupResult {
   hasManifest: boolean;
   /** Entries of an extraction copied from the live data directory rather than extracted, and their bytes. */
   copiedFromLive: { entries: number; bytes: number };
+  /** What inflated the blocks of the archive's large entries ("isa-l", "zlib"), when any were. */
+  inflater?: string;
 }
 
 /** `POST /api/backups/{key}/verify`'s answer. */

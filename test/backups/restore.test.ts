@@ -7,6 +7,7 @@ import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
 import { INTERNAL_ROOT_ENTRIES } from "../../src/backups/data-dir.ts";
 import { sha256Hex, unzipAll, zipAll } from "../support/archives.ts";
 import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
+import { isalRequired } from "../support/isal.ts";
 import { makePocketBaseZip } from "../support/pb-style-zip.ts";
 import { call, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
 
@@ -121,6 +122,8 @@ describe("restore", () => {
     // file3 and file4 were copied; file0, file1, file2 and photo.jpg extracted
     const line = server.logs.findLast((l) => l.includes("backup restored"));
     expect(line).toContain(`"copiedFromLive":2`);
+    // The extracted entries inflated on the inflate workers, with ISA-L where it is installed (as in CI).
+    expect(line).toContain(isalRequired ? `"inflater":"isa-l"` : `"inflater":"`);
     // the copies are files of their own: the replaced data in the trash is another inode
     const [trash] = await readdir(join(server.dir, ".pb_temp_to_delete"));
     const [restored, replaced] = await Promise.all([
