@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import type { ReusablePieces } from "./block-reuse.ts";
 import { concatBytes } from "./concat-bytes.ts";
-import type { BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
+import type { BlockBuffer, BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
 import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./hash-thread.ts";
 import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
 import { SharedSlots } from "./shared-slots.ts";
@@ -145,7 +145,7 @@ export class DeflateWorkers {
    * copy the less), waiting for one if all are in use; a plain array for a block larger than a slot. A slot is
    * taken back when the block in it is deflated, so every one asked for must be deflated.
    */
-  readonly blockBuffer = async (size: number): Promise<Uint8Array> =>
+  readonly blockBuffer: BlockBuffer = async (size) =>
     size <= SLOT_BYTES ? this.#inputs.view(await this.#inputs.acquire(), size) : new Uint8Array(size);
 
   /** The slot `block` starts, if it is a view of one from `blockBuffer`. */

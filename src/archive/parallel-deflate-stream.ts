@@ -1,4 +1,4 @@
-import { type DeflateBlock, type DeflatedBlock, zlibDeflateBlock } from "./deflate-block.ts";
+import { type BlockBuffer, type DeflateBlock, type DeflatedBlock, zlibDeflateBlock } from "./deflate-block.ts";
 
 export interface ParallelDeflateOptions {
   level?: number;
@@ -6,11 +6,8 @@ export interface ParallelDeflateOptions {
   blockSize?: number;
   /** Where blocks are deflated: node:zlib's thread pool unless told otherwise (`runtime.ts` picks the fastest). */
   deflate?: DeflateBlock;
-  /**
-   * Where blocks are filled: memory the deflater reads in place (`DeflateWorkers.blockBuffer`, shared with its
-   * workers), of at least `size` bytes; a new array otherwise.
-   */
-  blockBuffer?: (size: number) => Promise<Uint8Array>;
+  /** Where blocks are filled: memory the deflater reads in place, or a new array when not given. */
+  blockBuffer?: BlockBuffer;
 }
 
 /**
@@ -37,7 +34,7 @@ export class ParallelDeflater {
   readonly blockSize: number;
   readonly #sink: BlockSink;
   readonly #deflate: DeflateBlock;
-  readonly #blockBuffer: (size: number) => Promise<Uint8Array>;
+  readonly #blockBuffer: BlockBuffer;
   #buffer: Uint8Array | undefined;
   #filled = 0;
 

@@ -189,7 +189,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     const lanes = await Promise.allSettled(Array.from({ length: LANES }, lane));
     const rejected = lanes.find((result): result is PromiseRejectedResult => result.status === "rejected");
     if (rejected) throw rejected.reason;
-    const inflaterUsed = inflater.inflaterUsed();
+    const { inflaterUsed } = inflater;
     return { entries: files.length, bytes: bytesTotal, held, ...(manifest ? { manifest } : {}), ...(inflaterUsed ? { inflater: inflaterUsed } : {}) };
   } finally {
     inflater.close();

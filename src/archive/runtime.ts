@@ -4,7 +4,7 @@
  */
 
 import { zlibBlockInflater, type BlockInflater } from "./block-inflate.ts";
-import { type DeflateBlock, zlibDeflateBlock } from "./deflate-block.ts";
+import { type BlockBuffer, type DeflateBlock, zlibDeflateBlock } from "./deflate-block.ts";
 import { DeflateWorkers, type DeflateWorkersOptions } from "./deflate-workers.ts";
 import { inlineHashing, type Hashing } from "./hash-thread.ts";
 import { InflateWorkers } from "./inflate-workers.ts";
@@ -66,7 +66,7 @@ const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.
 export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
   deflate: DeflateBlock;
   /** Memory to fill blocks in that `deflate` reads in place (`DeflateWorkers.blockBuffer`), where it has any. */
-  blockBuffer?: (size: number) => Promise<Uint8Array>;
+  blockBuffer?: BlockBuffer;
   hashing: Hashing;
   fingerprintKey?: Uint8Array;
   /** What deflated the blocks at the fast levels, for logs: known once a block has been deflated. */
@@ -93,15 +93,9 @@ export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
  */
 export function openBlockInflater(): BlockInflater & {
   /** What inflated the blocks, for logs: known once a worker has started. */
-  inflaterUsed(): string | undefined;
+  readonly inflaterUsed: string | undefined;
   close(): void;
 } {
-  if (typeof bunDeflateSync !== "function") return { ...zlibBlockInflater, inflaterUsed: () => "zlib", close() {} };
-  const workers = new InflateWorkers();
-  return {
-    maxBlockBytes: workers.maxBlockBytes,
-    inflate: (compressed, size) => workers.inflate(compressed, size),
-    inflaterUsed: () => workers.inflaterUsed,
-    close: () => workers.close(),
-  };
+  if (typeof bunDeflateSync !== "function") return { ...zlibBlockInflater, inflaterUsed: "zlib", close() {} };
+  return new InflateWorkers();
 }

@@ -1,5 +1,5 @@
 import type { DeflateBlocks } from "./block-inflate.ts";
-import type { DeflateBlock, DeflatedBlock } from "./deflate-block.ts";
+import type { BlockBuffer, DeflateBlock, DeflatedBlock } from "./deflate-block.ts";
 import { OrderedOutput } from "./ordered-output.ts";
 import { ParallelDeflater } from "./parallel-deflate-stream.ts";
 import { crc32 } from "./runtime.ts";
@@ -53,7 +53,7 @@ export interface ZipStreamWriterOptions {
   /** Where blocks are deflated (`ParallelDeflater`'s default unless given). */
   deflate?: DeflateBlock;
   /** Where blocks are filled (`ParallelDeflateOptions.blockBuffer`). */
-  blockBuffer?: (size: number) => Promise<Uint8Array>;
+  blockBuffer?: BlockBuffer;
   /** Told about every deflated block once it is written, in archive order. */
   onBlockWritten?: (block: WrittenBlock) => void;
 }
@@ -83,7 +83,7 @@ export class ZipStreamWriter {
   readonly #output: OrderedOutput;
   readonly #central: CentralRecord[] = [];
   readonly #deflate: DeflateBlock | undefined;
-  readonly #blockBuffer: ((size: number) => Promise<Uint8Array>) | undefined;
+  readonly #blockBuffer: BlockBuffer | undefined;
   readonly #onBlockWritten: ((block: WrittenBlock) => void) | undefined;
 
   /** `write` must apply backpressure (resolve when the bytes may be followed by more). */

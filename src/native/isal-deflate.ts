@@ -47,7 +47,6 @@ export const ISAL_LEVEL = 1;
  * not inflate back to its input. One per thread: the stream state and work buffer are reused by every call.
  */
 export function openIsalDeflate(level: number): PieceDeflate | undefined {
-  if (process.arch !== "x64" && process.arch !== "arm64") return undefined; // the layout above is for 64-bit pointers
   const lib = openIsalLibrary({
     isal_deflate_stateless_init: { args: [FFIType.ptr], returns: FFIType.void },
     isal_deflate_stateless: { args: [FFIType.ptr], returns: FFIType.i32 },
@@ -92,7 +91,6 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
 function roomFor(pieceBytes: number): number {
   return pieceBytes + 5 * Math.ceil(pieceBytes / 65535 + 1) + 1024;
 }
-
 
 /** Whether two pieces, one open and one final, inflate back to their input, the open one ending on a full flush. */
 function roundTrips(deflate: PieceDeflate): boolean {

@@ -30,7 +30,6 @@ const END_INPUT = 1;
 
 /** A `BlockInflate` on ISA-L, or undefined where the library cannot be loaded or fails its round trip. One per thread. */
 export function openIsalInflate(): BlockInflate | undefined {
-  if (process.arch !== "x64" && process.arch !== "arm64") return undefined; // the layout above is for 64-bit pointers
   const lib = openIsalLibrary({
     isal_inflate_init: { args: [FFIType.ptr], returns: FFIType.void },
     isal_inflate_stateless: { args: [FFIType.ptr], returns: FFIType.i32 },

@@ -69,7 +69,7 @@ describe("DeflateWorkers", () => {
     expect(blocks[0]!.length).toBe(MiB);
   });
 
-  test("more blocks at once than there are slots to copy them into: the rest wait for a slot, and each comes back right", async () => {
+  test("more blocks at once than there are slots to copy them into: all of them deflate, and each comes back right", async () => {
     workers = new DeflateWorkers(2);
     const input = jsonRows(20 * MiB, 9);
     const blocks = Array.from({ length: 20 }, (_, i) => input.subarray(i * MiB, (i + 1) * MiB));

@@ -26,16 +26,22 @@ afterEach(() => {
 });
 
 describe("InflateWorkers", () => {
-  test("blocks inflate into lent memory, with ISA-L where it loads; more blocks than slots wait for one", async () => {
+  test("blocks inflate into lent memory, with ISA-L where it loads; more blocks than slots wait, in turn, for one", async () => {
     workers = new InflateWorkers(2, { slots: 3 });
     const inputs = Array.from({ length: 10 }, (_, i) => jsonRows(MiB, i * 1000));
     // All asked for at once: three get slots, the rest wait until a block is released.
     const inflating = inputs.map((input) => workers!.inflate(deflateRawSync(input, { finishFlush: constants.Z_SYNC_FLUSH }), MiB));
+    const lent: Uint8Array[] = [];
     for (const [i, pending] of inflating.entries()) {
       const block = await pending;
       expect(same(block.data, inputs[i]!)).toBe(true);
+      lent.push(block.data);
       block.release();
     }
+    // The same shared memory for every block, and each block from the fourth on in the slot of the one three
+    // before it: it waited for that release, as the first of those waiting.
+    for (const data of lent) expect(data.buffer).toBe(lent[0]!.buffer);
+    for (let i = 3; i < lent.length; i++) expect(lent[i]!.byteOffset).toBe(lent[i - 3]!.byteOffset);
     if (isalRequired) expect(workers.inflaterUsed).toBe("isa-l");
   });
 
@@ -91,7 +97,7 @@ describe("inflateBlocks on the workers", () => {
     expect(same(await inflateEntry(data), data)).toBe(true);
   });
 
-  test("entries inflating side by side share fewer slots than they would hold, each served in turn", async () => {
+  test("entries inflating side by side share fewer slots than they would hold, and all come back whole", async () => {
     workers = new InflateWorkers(2, { slots: 5 });
     const entries = Array.from({ length: 3 }, (_, i) => jsonRows(12 * 256 * 1024 + 1000 * i, i * 50_000));
     const outputs = await Promise.all(entries.map(inflateEntry));
