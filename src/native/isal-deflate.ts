@@ -55,7 +55,6 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
   const stream = new Uint8Array(STREAM_BYTES);
   const fields = new DataView(stream.buffer);
   const levelBuf = new Uint8Array(LEVEL_BUF_BYTES);
-  const levelBufAddress = BigInt(ptr(levelBuf));
   // One ring of output for every piece, written in turn. Why not a new array per piece: 22 of them per block were
   // most of what a worker allocated, garbage its collector left for long enough to add tens of MB at peak.
   const ring = uninitializedBytes(OUTPUT_VALID_BYTES + 2 * roomFor(MAX_PIECE_BYTES));
@@ -72,7 +71,9 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
     fields.setUint32(FIELD.availOut, output.length, true);
     fields.setUint32(FIELD.level, level, true);
     fields.setUint32(FIELD.levelBufSize, levelBuf.length, true);
-    fields.setBigUint64(FIELD.levelBuf, levelBufAddress, true);
+    // Its address is taken for each call, never kept: Bun moves a small typed array's memory when code using it is
+    // optimised (oven-sh/bun#32054). This one is too large for that, but a kept address would rest on it.
+    fields.setBigUint64(FIELD.levelBuf, BigInt(ptr(levelBuf)), true);
     fields.setUint16(FIELD.endOfStream, final ? 1 : 0, true);
     fields.setUint16(FIELD.flush, final ? 0 : FULL_FLUSH, true);
     fields.setUint16(FIELD.gzipFlag, 0, true);
