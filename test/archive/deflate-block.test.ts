@@ -115,7 +115,7 @@ describe("DeflateWorkers", () => {
     expect(workers.deflaterUsed).toBe("isa-l");
     expect(Buffer.from(inflateRawSync(data, { finishFlush: constants.Z_SYNC_FLUSH })).equals(Buffer.from(block))).toBe(true);
     // Neither what libdeflate nor what zlib alone would have made of it. Why not equal to ISA-L's output on this
-    // thread: once, in CI, the two differed (both valid); see "ISA-L" in the README.
+    // thread: once, in CI, the two differed, and it could not be made to happen again (README, "ISA-L").
     const zlibOnly = flushedPieces(() => undefined);
     expect(Buffer.from(data).equals(Buffer.from(deflatePieces(block, false, libdeflate).output))).toBe(false);
     expect(Buffer.from(data).equals(Buffer.from(deflatePieces(block, false, zlibOnly).output))).toBe(false);
