@@ -65,6 +65,17 @@ export class InvalidBackupError extends Error {
   override name = "InvalidBackupError";
 }
 
+/**
+ * An entry read from an archive could not be written where it was going (a restore's staging folder: the disk is
+ * full, say). The archive is not to blame; the message names the entry and the cause.
+ */
+export class EntryWriteError extends Error {
+  override name = "EntryWriteError";
+  constructor(entry: string, cause: unknown) {
+    super(`The entry ${entry} could not be written: ${String((cause as Error)?.message ?? cause)}`);
+  }
+}
+
 /** A storage backend failed (disk, S3); the message names the problem and never carries a secret or a path. */
 export class StorageError extends Error {
   override name = "StorageError";

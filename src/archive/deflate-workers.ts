@@ -216,7 +216,7 @@ export class DeflateWorkers {
 
   /** Ends the workers; blocks still deflating fail. */
   close(): void {
-    this.#pool.close(new Error("The deflate workers were closed."));
+    this.#pool.close("The deflate workers were closed.");
   }
 
   /** The message each worker gets first. */

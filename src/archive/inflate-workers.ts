@@ -93,7 +93,7 @@ export class InflateWorkers implements BlockInflater {
 
   /** Ends the workers; blocks still inflating fail. */
   close(): void {
-    this.#pool.close(new Error("The inflate workers were closed."));
+    this.#pool.close("The inflate workers were closed.");
   }
 
   async #inflateIn(slot: number, compressed: Uint8Array, size: number): Promise<InflatedBlock> {

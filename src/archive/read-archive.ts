@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import * as zlib from "node:zlib";
 import { ERR_UNSAFE_FILENAME, Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
-import { InvalidBackupError } from "../errors.ts";
+import { EntryWriteError, InvalidBackupError, StorageError } from "../errors.ts";
 import { blockPlan, inflateBlocks, type BlockInflater, type DeflateBlocks } from "./block-inflate.ts";
 import { entryPathProblem } from "./entry-paths.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
 import { crc32, openBlockInflater } from "./runtime.ts";
+import { WorkerPoolError } from "./worker-pool.ts";
 import { configureZip } from "./zip-config.ts";
 
 /** Random access to an archive (a local file, a range-reading S3 object, bytes in a test). */
@@ -160,11 +161,13 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         }
         if (writer) {
           if (sinkError !== undefined) throw sinkError;
-          await writer.close();
+          await writer.close().catch((error) => {
+            throw (sinkError = error);
+          });
         }
       } catch (error) {
         await writer?.abort(error).catch(() => {});
-        throw toInvalid(error, entry.filename);
+        throw error === sinkError ? new EntryWriteError(entry.filename, error) : toInvalid(error, entry.filename);
       }
       if (listed && listed.sha256 !== hash.digest("hex")) {
         throw new InvalidBackupError(`The checksum of ${entry.filename} does not match the manifest.`);
@@ -235,6 +238,7 @@ async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader)
   try {
     return await zip.getEntries();
   } catch (error) {
+    if (isFaultOutsideArchive(error)) throw error;
     await checkHead(source);
     // zip.js refuses traversal names itself; report them with the same words as our own path check.
     if ((error as Error)?.message === ERR_UNSAFE_FILENAME) {
@@ -310,9 +314,17 @@ function checkManifestListing(manifest: Manifest, files: FileEntry[]): void {
   if (!missing.done) throw new InvalidBackupError(`The entry ${missing.value} listed in the manifest is missing.`);
 }
 
+/**
+ * Whether `error` is a failure around the archive rather than in it: the store it is read from, the inflate
+ * workers, the place its entries are written to, or a cancel. Such an error is passed on as it is. Why: reported
+ * as "corrupt", a good backup might be deleted; a restore that ran out of disk must say so.
+ */
+export function isFaultOutsideArchive(error: unknown): boolean {
+  return error instanceof StorageError || error instanceof WorkerPoolError || error instanceof EntryWriteError || (error as Error)?.name === "AbortError";
+}
+
 function toInvalid(error: unknown, name: string): Error {
-  if (error instanceof InvalidBackupError) return error;
-  if ((error as Error)?.name === "AbortError") return error as Error;
+  if (error instanceof InvalidBackupError || isFaultOutsideArchive(error)) return error as Error;
   const message = String((error as Error)?.message ?? error);
   if (/crc|signature|incorrect|invalid/i.test(message)) return new InvalidBackupError(`The entry ${name} is corrupt: its CRC-32 does not match.`);
   return new InvalidBackupError(`The entry ${name} cannot be read: the archive is corrupt or truncated.`);

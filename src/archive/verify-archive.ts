@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import { ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
-import { InvalidBackupError } from "../errors.ts";
+import { EntryWriteError, InvalidBackupError } from "../errors.ts";
 import { concatBytes } from "./concat-bytes.ts";
 import { entryPathProblem } from "./entry-paths.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
 import {
   checkedEntryData,
   DEFAULT_LIMITS,
+  isFaultOutsideArchive,
   looksLikeZip,
   zipBombProblem,
   toZipReader,
@@ -68,7 +69,8 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
     else {
       try {
         entries = await zip.getEntries();
-      } catch {
+      } catch (error) {
+        if (isFaultOutsideArchive(error)) throw error;
         problems.push("The zip archive is truncated or corrupt: its central directory cannot be read.");
       }
     }
@@ -118,13 +120,18 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
           seen += chunk.length;
           bytesDone += chunk.length;
           hash.update(chunk);
-          await writer?.write(chunk);
+          await writer?.write(chunk).catch((error) => {
+            throw new EntryWriteError(entry.filename, error);
+          });
           report("verifying");
         }
-        await writer?.close();
+        await writer?.close().catch((error) => {
+          throw new EntryWriteError(entry.filename, error);
+        });
       } catch (error) {
         await writer?.abort(error).catch(() => {});
-        if ((error as Error)?.name === "AbortError") throw error;
+        // Not a problem of the archive: the verify cannot say whether it has one, so it fails instead.
+        if (isFaultOutsideArchive(error)) throw error;
         failed = true;
         problems.push(error instanceof InvalidBackupError ? error.message : describeReadError(error, entry.filename));
       }
@@ -191,6 +198,7 @@ async function readManifest(entries: Entry[], problems: string[]): Promise<Manif
   try {
     await entry.getData(new WritableStream({ write: (chunk) => void chunks.push(chunk) }), { checkCrc32: true });
   } catch (error) {
+    if (isFaultOutsideArchive(error)) throw error;
     problems.push(describeReadError(error, MANIFEST_PATH));
     return undefined;
   }

@@ -1,4 +1,12 @@
 /**
+ * A failure of the worker threads themselves (one failed, ended, or the pool was closed), not of the work sent to
+ * them: an archive being read is not to blame for it (`isFaultOutsideArchive`).
+ */
+export class WorkerPoolError extends Error {
+  override name = "WorkerPoolError";
+}
+
+/**
  * Worker threads that answer requests by id, started on first use (each sent its setup message first), with the
  * least busy one taking the next request. A worker's error or end fails every request waiting and every later
  * one, so nothing waits for an answer that will not come. Used by the deflate and inflate workers.
@@ -53,9 +61,9 @@ export class WorkerPool<Request, Reply extends object> {
     this.#options.onFail?.(error);
   }
 
-  /** Ends the workers; requests still waiting fail with `error`. */
-  close(error: Error): void {
-    this.fail(error);
+  /** Ends the workers; requests still waiting fail with `message`. */
+  close(message: string): void {
+    this.fail(new WorkerPoolError(message));
     for (const { worker } of this.#workers.splice(0)) worker.terminate();
   }
 
@@ -76,9 +84,9 @@ export class WorkerPool<Request, Reply extends object> {
         waiting?.resolve(reply);
       };
       const { name } = this.#options;
-      worker.onerror = (event) => this.fail(new Error(`${name} failed: ${event.message}`));
+      worker.onerror = (event) => this.fail(new WorkerPoolError(`${name} failed: ${event.message}`));
       // A worker that ends without an error event (killed, out of memory) must not leave its requests waiting.
-      worker.addEventListener("close", () => this.fail(new Error(`${name} ended.`)));
+      worker.addEventListener("close", () => this.fail(new WorkerPoolError(`${name} ended.`)));
       worker.postMessage(this.#options.setup(at));
       this.#workers.push({ worker, busy: 0 });
     }

@@ -416,8 +416,20 @@ function toStorageError(action: string, error: unknown, bucket: string): Storage
     code === "NoSuchBucket" ? `the bucket "${bucket}" does not exist` :
     ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"].includes(code) ? `S3 refused the credentials (${code})` :
     ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "EHOSTUNREACH", "ConnectionRefused", "FailedToOpenSocket"].includes(code) ? `the S3 endpoint cannot be reached (${code})` :
-    code ? `S3 answered ${code}` : "the S3 request failed";
+    code && code !== "Error" ? `S3 answered ${code}` :
+    httpStatus(error) ? `S3 answered HTTP ${httpStatus(error)}` : "the S3 request failed";
   return new StorageError(`Failed to ${action}: ${reason}.`);
+}
+
+/**
+ * The HTTP status of a failed answer, where the client gives one: as a property, or in the message of the client's
+ * own retries ("Request failed after 1 retries: Error: Retryable HTTP status: 503"), which carries no code.
+ */
+function httpStatus(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown })?.statusCode;
+  if (typeof status === "number") return status;
+  const found = /HTTP status:? (\d{3})\b/.exec(String((error as Error)?.message ?? ""));
+  return found ? Number(found[1]) : undefined;
 }
 
 function parseEndpoint(endpoint: string): { hostname: string; port?: number; useSSL: boolean } {

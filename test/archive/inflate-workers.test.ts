@@ -2,6 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync } from "node:zlib";
 import { CorruptBlockError, inflateBlocks } from "../../src/archive/block-inflate.ts";
 import { InflateWorkers } from "../../src/archive/inflate-workers.ts";
+import { isFaultOutsideArchive } from "../../src/archive/read-archive.ts";
+import { WorkerPoolError } from "../../src/archive/worker-pool.ts";
 import { isalRequired } from "../support/isal.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
@@ -68,6 +70,8 @@ describe("InflateWorkers", () => {
     workers = new InflateWorkers(1, { script: new URL("../support/exiting.worker.ts", import.meta.url) });
     const failure = await workers.inflate(deflateRawSync(jsonRows(1000)), 1000).catch((error: Error) => error);
     expect(failure).not.toBeInstanceOf(CorruptBlockError); // the archive is not to blame
+    expect(failure).toBeInstanceOf(WorkerPoolError); // and a restore or verify passes it on as it is
+    expect(isFaultOutsideArchive(failure)).toBe(true);
     expect((failure as Error).message).toBe("An inflate worker ended.");
   });
 

@@ -200,6 +200,36 @@ describe("backups in S3, through the official SDK", () => {
     await server.pb.backups.delete("after_outage.zip");
   });
 
+  test("an outage in the middle of a restore: the job names the store's failure, not a corrupt backup, and nothing changes", async () => {
+    await server.pb.backups.create("restore_outage.zip");
+    const backedUp = await state(server.dir);
+    await rm(join(server.dir, "storage", "photos"), { recursive: true }); // the photos must come from the bucket
+    const before = await state(server.dir);
+    const restore = async () => {
+      await server.pb.backups.restore("restore_outage.zip");
+      return waitFor(() => !server.ctx.backups.busy && server.ctx.jobs.last?.kind === "restore" && server.ctx.jobs.last, "the restore");
+    };
+    // The end record and the first windows of the archive are read, then every ranged read fails.
+    proxy.rangeBytesRead = 0;
+    proxy.failRangeReadsAfterBytes = 6 * 1024 * 1024;
+    try {
+      const failed = await restore();
+      expect(failed.error).toBe("Failed to read the backup: S3 answered HTTP 503.");
+      // A verify that cannot read the backup fails the same way, and finds no problems it cannot know of.
+      const verify = await call(`${server.url}/api/backups/restore_outage.zip/verify`, { method: "POST", token: server.pb.authStore.token });
+      expect(verify.body).toEqual({ data: {}, message: "Failed to read the backup: S3 answered HTTP 503.", status: 400 });
+    } finally {
+      proxy.failRangeReadsAfterBytes = Infinity;
+    }
+    expect(await state(server.dir)).toEqual(before);
+    // The backup was never at fault: with the bucket back it restores.
+    const restored = await restore();
+    expect(restored.error).toBeNull();
+    expect(await state(server.dir)).toEqual(backedUp);
+    await server.pb.collection("_superusers").authWithPassword(ADMIN_EMAIL, ADMIN_PASSWORD);
+    await server.pb.backups.delete("restore_outage.zip");
+  });
+
   test("an outage in the middle of an upload aborts it: no object is published", async () => {
     // drop every part from the second on: the retries run out and the write aborts
     proxy.dropUploadParts = 1000;

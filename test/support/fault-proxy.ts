@@ -24,6 +24,8 @@ export interface FaultProxy {
   maxUploadPartsAtOnce: number;
   /** Bytes s3rver sent in answer to ranged GETs (random-access reads of an archive). */
   rangeBytesRead: number;
+  /** Once `rangeBytesRead` reaches this, ranged GETs are answered 503 without reaching s3rver. */
+  failRangeReadsAfterBytes: number;
   /** CopyObject requests (server-side copies) that reached s3rver. */
   copies: number;
   /** GETs of checksum sidecars (`.meta/…`). */
@@ -51,6 +53,9 @@ export function startFaultProxy(target: string): FaultProxy {
       // A body that fails before its first byte makes the server reset the connection: the client sees the
       // socket hang up with no answer. (An idle timeout would do too, but its timer ticks every 4 s.)
       return new Response(new ReadableStream({ pull: (controller) => controller.error(undefined) }));
+    }
+    if (request.method === "GET" && request.headers.has("range") && proxy.rangeBytesRead >= proxy.failRangeReadsAfterBytes) {
+      return new Response("<Error><Code>ServiceUnavailable</Code><Message>Try again</Message></Error>", { status: 503, headers: { "content-type": "application/xml" } });
     }
     if (isUploadPart) {
       partsInFlight++;
@@ -107,6 +112,7 @@ export function startFaultProxy(target: string): FaultProxy {
     uploadPartDelayMs: 0,
     maxUploadPartsAtOnce: 0,
     rangeBytesRead: 0,
+    failRangeReadsAfterBytes: Infinity,
     copies: 0,
     sidecarReads: 0,
     heads: 0,
