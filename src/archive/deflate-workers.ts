@@ -72,10 +72,11 @@ const SLOT_BYTES = 1024 * 1024;
 const INPUT_SLOTS = 8;
 
 /**
- * Deflated output this thread takes in between two collections it asks for (`collectGarbage`). Why ask: each
- * block's output arrives in memory of its own, garbage once written, and this thread's heap is small, so its
- * collector let 70–100 MB of them wait. In backups of the bench's 2 GB database through the server, alternated,
- * collecting every 32 MB lowered the peak by about 35 MB, for about 12 ms a collection (README "Performance").
+ * Deflated data this thread takes in between two collections it asks for (`collectGarbage`). Why ask: each
+ * block's data arrives in memory of its own (from a worker, or read back from an earlier archive), garbage once
+ * written, and this thread's heap is small, so its collector let 70–100 MB of it wait. In first backups through
+ * the server, alternated, collecting every 32 MB lowered the peak by about 30 MB, for about 12 ms a collection
+ * (README "Performance").
  */
 const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 
@@ -104,8 +105,8 @@ export class DeflateWorkers {
    * more.
    */
   readonly #inputs = new SharedSlots(INPUT_SLOTS, SLOT_BYTES);
-  /** Output taken in since the last collection (`COLLECT_EVERY_BYTES`). */
-  #outputSinceCollection = 0;
+  /** Deflated data taken in since the last collection (`COLLECT_EVERY_BYTES`). */
+  #dataSinceCollection = 0;
   /** One per worker, each hash on the worker its channel posts to. */
   readonly #hashChannels: HashChannel[];
   #nextHashChannel = 0;
@@ -141,10 +142,11 @@ export class DeflateWorkers {
     const own = this.#slotOf(block);
     try {
       const reply = await this.#send(block, last, level, this.#reuse !== undefined, own);
-      const assembled = await this.#assemble(reply);
-      if (assembled) return assembled;
+      let assembled = await this.#assemble(reply);
       // A reusable piece did not read back intact: this block is deflated whole instead.
-      return (await this.#assemble(await this.#send(block, last, level, false, own)))!;
+      assembled ??= (await this.#assemble(await this.#send(block, last, level, false, own)))!;
+      this.#tookIn(assembled.data.byteLength);
+      return assembled;
     } finally {
       if (own !== undefined) this.#inputs.release(own);
     }
@@ -196,18 +198,20 @@ export class DeflateWorkers {
       if (own === undefined) (typeof input === "number" ? this.#inputs.view(input, block.length) : new Uint8Array(input)).set(block);
       const reply = await this.#pool.request((id) => ({ type: "deflate", id, input, length: block.length, last, level, fingerprint: this.#fingerprint, reuse }));
       if ("error" in reply) throw new Error(`A block failed to deflate: ${reply.error}`);
-      const deflated = reply as PiecedBlock;
-      this.#outputSinceCollection += deflated.output.byteLength;
-      if (this.#outputSinceCollection >= COLLECT_EVERY_BYTES) {
-        this.#outputSinceCollection = 0;
-        collectGarbage();
-      }
-      return deflated;
+      return reply as PiecedBlock;
     } finally {
       // Once the worker has answered (or the workers are gone: nothing is sent after a failure). A slot of the
       // caller's goes back when its block is done (`deflate`).
       if (typeof input === "number" && own === undefined) this.#inputs.release(input);
     }
+  }
+
+  /** Counts a block's data taken in, collecting garbage every `COLLECT_EVERY_BYTES`. */
+  #tookIn(bytes: number): void {
+    this.#dataSinceCollection += bytes;
+    if (this.#dataSinceCollection < COLLECT_EVERY_BYTES) return;
+    this.#dataSinceCollection = 0;
+    collectGarbage();
   }
 
   /** Stops hashing pieces for an index that will not be kept; pieces go on being hashed while they are reused. */
