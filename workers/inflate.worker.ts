@@ -1,6 +1,7 @@
 // A thin shell: inflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else node:zlib),
 // each read from a slot of shared memory and written into another (`inflate-workers.ts`).
-import { constants, inflateRawSync } from "node:zlib";
+import { inflateRawSync } from "node:zlib";
+import { zlibBlockOptions } from "../src/archive/block-inflate.ts";
 import type { InflateReply, InflateRequest } from "../src/archive/inflate-workers.ts";
 import { slotView } from "../src/archive/shared-slots.ts";
 import { openIsalInflate, type BlockInflate } from "../src/native/isal-inflate.ts";
@@ -10,7 +11,7 @@ declare const self: Worker;
 /** node:zlib, for where ISA-L does not load: a copy more than ISA-L, at zlib's speed. */
 const zlibInflate: BlockInflate = (input, output) => {
   try {
-    const inflated = inflateRawSync(input, { finishFlush: constants.Z_SYNC_FLUSH, chunkSize: Math.max(output.length, 64), maxOutputLength: Math.max(output.length, 1) });
+    const inflated = inflateRawSync(input, zlibBlockOptions(output.length));
     if (inflated.length !== output.length) return undefined;
     output.set(inflated);
     return inflated.length;

@@ -75,15 +75,22 @@ export interface BlockInflater {
   inflate(compressed: Uint8Array, size: number): Promise<InflatedBlock>;
 }
 
+/**
+ * node:zlib's options for a block of `size` bytes. Every block but an entry's last ends with a sync flush, not a
+ * final block: inflated up to there, not to an end. chunkSize: the whole block in one output buffer; with the
+ * default 16 KiB ones inflating took 2.5× the CPU. maxOutputLength: never more than the block's size.
+ */
+export function zlibBlockOptions(size: number): zlib.ZlibOptions {
+  return { finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(size, 64), maxOutputLength: Math.max(size, 1) };
+}
+
 /** Inflates on node:zlib's thread pool, each block into a buffer of its own (nothing to release). */
 export const zlibBlockInflater: BlockInflater = {
   maxBlockBytes: MAX_BLOCK_SIZE,
   async inflate(compressed, size) {
     let output: Buffer;
     try {
-      // Every block but an entry's last ends with a sync flush, not a final block: inflated up to there, not to an
-      // end. chunkSize: the whole block in one output buffer; with the default 16 KiB ones inflating took 2.5× the CPU.
-      output = await inflateRaw(compressed, { finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(size, 64), maxOutputLength: Math.max(size, 1) });
+      output = await inflateRaw(compressed, zlibBlockOptions(size));
     } catch (error) {
       throw new CorruptBlockError((error as Error).message);
     }

@@ -133,10 +133,29 @@ export function libdeflatePieces(libdeflate: (piece: Uint8Array) => Uint8Array):
 
 /**
  * Pieces from a compressor that ends an open piece with a flush itself (ISA-L, `isal-deflate.ts`); a piece it
- * gives up on (undefined) is deflated by zlib instead.
+ * gives up on (undefined), or an open one that does not end as one must (`endsOpen`), is deflated by zlib
+ * instead. Why check: ISA-L is reached through `bun:ffi`, which Bun calls experimental, and a length read wrong
+ * there would go into an archive unseen. A final piece has no such mark to check.
  */
 export function flushedPieces(deflate: (piece: Uint8Array, final: boolean) => Uint8Array | undefined): PieceDeflater {
-  return (piece, final) => deflate(piece, final) ?? zlibPiece(piece, final);
+  return (piece, final) => {
+    const output = deflate(piece, final);
+    return output && (final || endsOpen(output, piece.length)) ? output : zlibPiece(piece, final);
+  };
+}
+
+/** Whether `data` ends on the empty stored block of a full flush (00 00 ff ff), on a byte boundary. */
+export function endsOnFullFlush(data: Uint8Array): boolean {
+  const n = data.length;
+  return n >= 5 && data[n - 4] === 0x00 && data[n - 3] === 0x00 && data[n - 2] === 0xff && data[n - 1] === 0xff;
+}
+
+/**
+ * Whether `data` ends as an open piece of `inputLength` bytes must, so the next piece can follow it: on a full
+ * flush, or as stored blocks of exactly its input, which is what ISA-L writes for a piece it cannot compress.
+ */
+export function endsOpen(data: Uint8Array, inputLength: number): boolean {
+  return endsOnFullFlush(data) || (inputLength > 0 && data.length === inputLength + 5 * Math.ceil(inputLength / 65535));
 }
 
 const zlibPiece = (piece: Uint8Array, final: boolean) => zlib.deflateRawSync(piece, zlibOptions(final, FAST_LEVEL));

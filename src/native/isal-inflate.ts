@@ -7,7 +7,7 @@
  */
 import { FFIType, ptr } from "bun:ffi";
 import { constants, deflateRawSync } from "node:zlib";
-import { openIsalLibrary } from "./isal-library.ts";
+import { openIsalLibrary, roundTripText } from "./isal-library.ts";
 
 /**
  * Inflates one block of raw deflate data into `output`, which must be exactly as long as the block inflates to:
@@ -55,10 +55,9 @@ export function openIsalInflate(): BlockInflate | undefined {
   return roundTrips(inflate) ? inflate : undefined;
 }
 
-
 /** Whether a block ending on a flush and one ending the stream, both made by zlib, inflate back to their input. */
 function roundTrips(inflate: BlockInflate): boolean {
-  const text = new TextEncoder().encode(Array.from({ length: 3000 }, (_, i) => `{"id":${i},"title":"row ${i * 7919 % 1000}"}\n`).join(""));
+  const text = roundTripText();
   const flushed = deflateRawSync(text, { finishFlush: constants.Z_FULL_FLUSH });
   const final = deflateRawSync(text);
   const output = new Uint8Array(text.length);

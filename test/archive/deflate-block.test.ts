@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
-import { deflatePieces, flushedPieces, libdeflatePieces } from "../../src/archive/deflate-block.ts";
+import { deflatePieces, endsOpen, flushedPieces, libdeflatePieces } from "../../src/archive/deflate-block.ts";
 import { DeflateWorkers } from "../../src/archive/deflate-workers.ts";
 import { pieceFingerprinter } from "../../src/archive/piece-fingerprint.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
@@ -48,10 +48,43 @@ describe("deflatePieces", () => {
     expect(Buffer.from(inflateRawSync(Buffer.concat([open, last]))).equals(Buffer.from(input))).toBe(true);
   });
 
+  test("open pieces a flushing compressor hands back not ending as open pieces must are deflated by zlib", () => {
+    const input = jsonRows(300_000);
+    // One byte short: the full flush's last byte is cut off, as a length read wrong would.
+    const cutShort = flushedPieces((piece, final) => {
+      const whole = deflateRawSync(piece, { level: 1, finishFlush: final ? constants.Z_FINISH : constants.Z_FULL_FLUSH });
+      return final ? whole : whole.subarray(0, -1);
+    });
+    const open = deflatePieces(input.subarray(0, 200_000), false, cutShort).output;
+    const last = deflatePieces(input.subarray(200_000), true, cutShort).output;
+    expect(Buffer.from(open.subarray(-4))).toEqual(Buffer.from([0, 0, 0xff, 0xff]));
+    expect(Buffer.from(inflateRawSync(Buffer.concat([open, last]))).equals(Buffer.from(input))).toBe(true);
+  });
+
   test("an empty last block is a valid end of stream", () => {
     const open = deflatePieces(jsonRows(1000), false, libdeflate).output;
     const end = deflatePieces(new Uint8Array(0), true, libdeflate).output;
     expect(Buffer.from(inflateRawSync(Buffer.concat([open, end]))).equals(Buffer.from(jsonRows(1000)))).toBe(true);
+  });
+});
+
+describe("endsOpen: what an open piece must end as before it goes into an archive", () => {
+  const flushed = Uint8Array.from([0x4a, 0x2c, 0x01, 0x00, 0x00, 0x00, 0xff, 0xff]);
+
+  test("a full flush's empty stored block at the end, or stored blocks of exactly the input, pass", () => {
+    expect(endsOpen(flushed, 1000)).toBe(true);
+    expect(endsOpen(Uint8Array.from([0, 0, 0, 0xff, 0xff]), 0)).toBe(true); // an empty open piece
+    expect(endsOpen(new Uint8Array(100 + 5), 100)).toBe(true);
+    expect(endsOpen(new Uint8Array(65535 + 5), 65535)).toBe(true);
+    expect(endsOpen(new Uint8Array(65536 + 10), 65536)).toBe(true);
+  });
+
+  test("a length one byte off either way, or no flush at the end, fails: the piece goes to zlib", () => {
+    expect(endsOpen(flushed.subarray(0, -1), 1000)).toBe(false);
+    expect(endsOpen(Uint8Array.from([...flushed, 0x00]), 1000)).toBe(false);
+    expect(endsOpen(new Uint8Array(100 + 4), 100)).toBe(false);
+    expect(endsOpen(new Uint8Array(100 + 6), 100)).toBe(false);
+    expect(endsOpen(new Uint8Array(0), 0)).toBe(false);
   });
 });
 
