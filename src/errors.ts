@@ -72,8 +72,27 @@ export class InvalidBackupError extends Error {
 export class EntryWriteError extends Error {
   override name = "EntryWriteError";
   constructor(entry: string, cause: unknown) {
-    super(`The entry ${entry} could not be written: ${String((cause as Error)?.message ?? cause)}`);
+    // The runtime's own message names the file's absolute path: the code and its words are enough.
+    super(`The entry ${entry} could not be written: ${fileSystemCause(cause) ?? "an unexpected error"}.`);
   }
+}
+
+/** File system error codes worth naming in words, so that whoever reads the message knows what to fix. */
+const CAUSES: Record<string, string> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exceeded",
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EIO: "an input/output error",
+  ENAMETOOLONG: "a file name is too long",
+};
+
+/** `the disk is full (ENOSPC)`, `(EXDEV)` for a code without words, undefined without a code; never a path. */
+export function fileSystemCause(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (typeof code !== "string" || !/^E[A-Z0-9]+$/.test(code)) return undefined;
+  return CAUSES[code] ? `${CAUSES[code]} (${code})` : `(${code})`;
 }
 
 /** A storage backend failed (disk, S3); the message names the problem and never carries a secret or a path. */

@@ -10,7 +10,7 @@ import { dataDirPaths } from "./backups/data-dir.ts";
 import { acquireDataDirLock } from "./backups/data-dir-lock.ts";
 import { BackupScheduler, type SchedulerClock } from "./backups/scheduler.ts";
 import { JobLock } from "./backups/job-lock.ts";
-import { recoverRestore } from "./backups/restore-swap.ts";
+import { recoverRestore, recoveryMessage } from "./backups/restore-swap.ts";
 import { parseHostPort, type Config } from "./config.ts";
 import { DatabaseHandle } from "./db/database-handle.ts";
 import { JobTracker } from "./jobs/job-tracker.ts";
@@ -58,8 +58,8 @@ async function startLocked(
   paths: ReturnType<typeof dataDirPaths>,
   releaseDirLock: () => Promise<void>,
 ): Promise<RunningServer> {
-  const recovery = await recoverRestore(paths.dir);
-  if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
+  const recovered = recoveryMessage(await recoverRestore(paths.dir));
+  if (recovered) log.warn(recovered);
   const db = new DatabaseHandle(paths.database);
   await db.open();
   const settings = new SettingsStore(db);

@@ -2,7 +2,7 @@ import { Buffer } from "node:buffer";
 import * as v from "valibot";
 import { FINGERPRINT_BYTES } from "./piece-fingerprint.ts";
 import { PieceRecordList, recordAt, recordCount, sortedRecords } from "./piece-records.ts";
-import type { ArchiveSourceReader } from "./read-archive.ts";
+import type { ArchiveSourceReader } from "./archive-source.ts";
 import { crc32 } from "./runtime.ts";
 import type { WrittenBlock } from "./zip-stream-writer.ts";
 

@@ -1,22 +1,15 @@
+/**
+ * Reading a backup archive for a restore or an upload's check: the rules of `archive-checks.ts` first, then
+ * every entry streamed once through its checks to where it goes, stopping at the first problem.
+ */
 import { createHash } from "node:crypto";
-import { once } from "node:events";
-import * as zlib from "node:zlib";
-import { ERR_UNSAFE_FILENAME, Reader, ZipReader, type Entry, type FileEntry } from "@zip.js/zip.js";
-import { EntryWriteError, InvalidBackupError, StorageError } from "../errors.ts";
-import { blockPlan, inflateBlocks, type BlockInflater, type DeflateBlocks } from "./block-inflate.ts";
-import { entryPathProblem } from "./entry-paths.ts";
-import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
-import { crc32, openBlockInflater } from "./runtime.ts";
-import { WorkerPoolError } from "./worker-pool.ts";
-import { configureZip } from "./zip-config.ts";
-
-/** Random access to an archive (a local file, a range-reading S3 object, bytes in a test). */
-export interface ArchiveSourceReader {
-  size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
-  /** A hint: these byte ranges will probably not be read, so a source that reads ahead should leave them out. */
-  skip?(ranges: [start: number, end: number][]): void;
-}
+import type { FileEntry } from "@zip.js/zip.js";
+import { EntryWriteError, InvalidBackupError } from "../errors.ts";
+import { DEFAULT_LIMITS, entryReadError, inspectArchive, looksLikeZip, openZip, type ArchiveLimits } from "./archive-checks.ts";
+import type { ArchiveSourceReader } from "./archive-source.ts";
+import { checkedEntryData } from "./entry-data.ts";
+import type { Manifest } from "./manifest.ts";
+import { openBlockInflater } from "./runtime.ts";
 
 /** Entries the caller may hold already (a restore's unchanged uploads), asked about before they are read. */
 export interface HeldEntries {
@@ -30,34 +23,6 @@ export interface HeldEntries {
    * bytes, checked against the manifest's `size` and `sha256`; the entry is then neither read nor sent to `sink`.
    */
   take(path: string, size: number, sha256: string): Promise<boolean>;
-}
-
-/** Caps that keep a hostile archive from filling the disk (a "zip bomb"). */
-export interface ArchiveLimits {
-  /** Largest total uncompressed size accepted. */
-  maxTotalBytes: number;
-  /**
-   * Largest uncompressed/compressed ratio of one entry, checked for entries over `ratioFloorBytes`: an entry that
-   * claims more than deflate can produce is lying about its size.
-   */
-  maxRatio: number;
-  ratioFloorBytes: number;
-  maxEntries: number;
-}
-
-export const DEFAULT_LIMITS: ArchiveLimits = {
-  maxTotalBytes: 256 * 1024 ** 3,
-  // Deflate's ceiling: 258 bytes from a 2-bit match at best. A file of zeros (a disk image, a database's
-  // zeroed free pages) honestly gets close to it; a lower cap refused our own backups of such files.
-  maxRatio: 1032,
-  ratioFloorBytes: 1024 * 1024,
-  maxEntries: 1_000_000,
-};
-
-/** Why an entry of these sizes is refused as a zip bomb, if it is. */
-export function zipBombProblem(name: string, size: number, compressedSize: number, limits: ArchiveLimits): string | undefined {
-  if (size <= limits.ratioFloorBytes || size <= Math.max(compressedSize, 1) * limits.maxRatio) return undefined;
-  return `The entry ${JSON.stringify(name)} claims to expand more than ${limits.maxRatio} times, more than deflate can: refused as a zip bomb.`;
 }
 
 export interface ReadProgress {
@@ -84,6 +49,8 @@ export interface ReadArchiveOptions {
 export interface ArchiveReport {
   /** File entries, the manifest not counted. */
   entries: number;
+  /** Their paths, in the archive's order: what a complete extraction holds. */
+  paths: string[];
   /** Uncompressed bytes of those entries. */
   bytes: number;
   /** Entries not read because the caller held them (`held`), and their bytes. */
@@ -93,38 +60,24 @@ export interface ArchiveReport {
   inflater?: string;
 }
 
-const ZIP_MAGIC = [0x50, 0x4b];
-const SYMLINK_MODE = 0o120000;
-const FILE_TYPE_MASK = 0o170000;
-
-/** Whether the bytes start like a zip (local header or an empty archive's end record). */
-export function looksLikeZip(head: Uint8Array): boolean {
-  return head.length >= 4 && head[0] === ZIP_MAGIC[0] && head[1] === ZIP_MAGIC[1] &&
-    ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
-}
-
 /**
  * Reads a backup archive through its central directory (what extractors trust) and checks everything a
- * restore depends on, streaming each entry once: safe paths, no symlinks, no encryption, sane sizes,
- * `data.db` at the root, every CRC-32, and, when there is a manifest, that it lists exactly the entries
- * with matching sizes and SHA-256. Throws `InvalidBackupError` naming the first problem found.
+ * restore depends on: first the rules of `inspectArchive` (structure, paths, types, sizes, `data.db`, the
+ * manifest's listing), then each entry streamed once through its local header, CRC-32 and, where there is a
+ * manifest, SHA-256. Throws `InvalidBackupError` naming the first problem found.
  * Entries flow to `sink` as they are checked; a caller extracting must discard everything on failure.
  */
 export async function readArchive(source: ArchiveSourceReader, options: ReadArchiveOptions = {}): Promise<ArchiveReport> {
-  configureZip();
-  const limits = options.limits ?? DEFAULT_LIMITS;
-  const zip = new ZipReader(toZipReader(source), { checkCrc32: true, checkOverlappingEntry: true, useWebWorkers: false });
+  const zip = openZip(source);
   const inflater = openBlockInflater();
   try {
-    const entries = await listEntries(zip, source);
-    const files = checkStructure(entries, source.size, limits);
-    const manifest = await readManifest(entries);
-    if (manifest) checkManifestListing(manifest, files);
+    const { files: inspected, bytes: bytesTotal, manifest, problems } = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS);
+    if (problems.length) throw new InvalidBackupError(problems[0]);
+    const files = inspected.map((f) => f.entry);
     const expected = new Map(manifest?.entries.map((e) => [e.path, e]));
-    const bytesTotal = files.reduce((sum, e) => sum + e.uncompressedSize, 0);
     await options.beforeEntries?.(bytesTotal);
-    const mayHold = options.held ? await entriesMayHold(entries, files, expected, options.held, source) : new Set<FileEntry>();
-    await checkHead(source);
+    const mayHold = options.held ? await entriesMayHold(files, expected, options.held, source) : new Set<FileEntry>();
+    if (!looksLikeZip(await source.read(0, 4))) throw new InvalidBackupError("The file is not a zip archive.");
     let bytesDone = 0;
     let entriesDone = 0;
     const held = { entries: 0, bytes: 0 };
@@ -140,7 +93,9 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         return;
       }
       const hash = createHash("sha256");
-      const sink = options.sink ? await options.sink(entry.filename, entry.uncompressedSize) : undefined;
+      const sink = options.sink && (await options.sink(entry.filename, entry.uncompressedSize).catch((error) => {
+        throw new EntryWriteError(entry.filename, error);
+      }));
       const writer = sink?.getWriter();
       let sinkError: unknown;
       try {
@@ -167,7 +122,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         }
       } catch (error) {
         await writer?.abort(error).catch(() => {});
-        throw error === sinkError ? new EntryWriteError(entry.filename, error) : toInvalid(error, entry.filename);
+        throw error === sinkError ? new EntryWriteError(entry.filename, error) : entryReadError(error, entry.filename);
       }
       if (listed && listed.sha256 !== hash.digest("hex")) {
         throw new InvalidBackupError(`The checksum of ${entry.filename} does not match the manifest.`);
@@ -193,7 +148,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     const rejected = lanes.find((result): result is PromiseRejectedResult => result.status === "rejected");
     if (rejected) throw rejected.reason;
     const { inflaterUsed } = inflater;
-    return { entries: files.length, bytes: bytesTotal, held, ...(manifest ? { manifest } : {}), ...(inflaterUsed ? { inflater: inflaterUsed } : {}) };
+    return { entries: files.length, paths: files.map((f) => f.filename), bytes: bytesTotal, held, ...(manifest ? { manifest } : {}), ...(inflaterUsed ? { inflater: inflaterUsed } : {}) };
   } finally {
     inflater.close();
     await zip.close().catch(() => {});
@@ -202,7 +157,6 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
 
 /** Entries to try `held.take` on, of those the manifest lists; their bytes are left out of the source's read-ahead. */
 async function entriesMayHold(
-  entries: Entry[],
   files: FileEntry[],
   listed: Map<string, { size: number }>,
   held: HeldEntries,
@@ -219,115 +173,14 @@ async function entriesMayHold(
   };
   await Promise.all(Array.from({ length: HOLD_CHECKS }, look));
   // Each from its local header to where its data must end, never into the next entry.
-  const byOffset = [...entries].sort((a, b) => a.offset - b.offset);
+  const byOffset = [...files].sort((a, b) => a.offset - b.offset);
   const ranges = byOffset.flatMap((entry, i): [number, number][] => {
-    if (!found.has(entry as FileEntry)) return [];
+    if (!found.has(entry)) return [];
     const next = byOffset[i + 1]?.offset ?? source.size;
     return [[entry.offset, Math.min(next, entry.offset + 30 + entry.rawFilename.length + entry.compressedSize)]];
   });
   source.skip?.(ranges);
   return found;
-}
-
-/**
- * The central directory's entries. The file's head is looked at only when they cannot be read (to say it is no
- * zip) and by `checkHead` later: a remote source fetches a whole window for it, which should wait until the
- * entries to skip are known.
- */
-async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader): Promise<Entry[]> {
-  try {
-    return await zip.getEntries();
-  } catch (error) {
-    if (isFaultOutsideArchive(error)) throw error;
-    await checkHead(source);
-    // zip.js refuses traversal names itself; report them with the same words as our own path check.
-    if ((error as Error)?.message === ERR_UNSAFE_FILENAME) {
-      const name = String((error as { filename?: unknown }).filename ?? "");
-      throw new InvalidBackupError(entryPathProblem(name) ?? `The entry ${JSON.stringify(name)} has an unsafe path.`);
-    }
-    throw new InvalidBackupError("The zip archive is truncated or corrupt: its central directory cannot be read.");
-  }
-}
-
-async function checkHead(source: ArchiveSourceReader): Promise<void> {
-  if (!looksLikeZip(await source.read(0, 4))) throw new InvalidBackupError("The file is not a zip archive.");
-}
-
-/** Everything that can be judged from the central directory alone, before a byte is extracted. */
-function checkStructure(entries: Entry[], archiveSize: number, limits: ArchiveLimits): FileEntry[] {
-  if (entries.length > limits.maxEntries) throw new InvalidBackupError(`The archive has more than ${limits.maxEntries} entries.`);
-  const seen = new Set<string>();
-  const files: FileEntry[] = [];
-  let total = 0;
-  for (const entry of entries) {
-    const name = entry.directory ? entry.filename.replace(/\/$/, "") : entry.filename;
-    const problem = entryPathProblem(name);
-    if (problem) throw new InvalidBackupError(problem);
-    if (((entry.externalFileAttributes >>> 16) & FILE_TYPE_MASK) === SYMLINK_MODE) {
-      throw new InvalidBackupError(`The entry ${JSON.stringify(name)} is a symbolic link.`);
-    }
-    if (seen.has(name)) throw new InvalidBackupError(`The entry ${JSON.stringify(name)} appears twice.`);
-    seen.add(name);
-    if (entry.directory) continue;
-    if (entry.encrypted) throw new InvalidBackupError(`The entry ${JSON.stringify(name)} is encrypted.`);
-    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
-      throw new InvalidBackupError(`The entry ${JSON.stringify(name)} uses an unsupported compression method.`);
-    }
-    const { uncompressedSize: size, compressedSize } = entry;
-    const bomb = zipBombProblem(name, size, compressedSize, limits);
-    if (bomb) throw new InvalidBackupError(bomb);
-    if (compressedSize > archiveSize) throw new InvalidBackupError(`The entry ${JSON.stringify(name)} is larger than the archive: it is truncated.`);
-    total += size;
-    if (total > limits.maxTotalBytes) throw new InvalidBackupError("The archive expands beyond the size limit: refused as a zip bomb.");
-    if (name !== MANIFEST_PATH) files.push(entry as FileEntry);
-  }
-  if (!seen.has("data.db") || files.every((f) => f.filename !== "data.db")) {
-    throw new InvalidBackupError("The archive has no data.db at its root.");
-  }
-  return files;
-}
-
-async function readManifest(entries: Entry[]): Promise<Manifest | undefined> {
-  const entry = entries.find((e) => e.filename === MANIFEST_PATH && !e.directory) as FileEntry | undefined;
-  if (!entry) return undefined;
-  if (entry.uncompressedSize > 256 * 1024 * 1024) throw new InvalidBackupError("The manifest is too large.");
-  const chunks: Uint8Array[] = [];
-  try {
-    await entry.getData(new WritableStream({ write: (chunk) => void chunks.push(chunk) }), { checkCrc32: true });
-  } catch (error) {
-    throw toInvalid(error, MANIFEST_PATH);
-  }
-  const parsed = parseManifest(new TextDecoder().decode(Buffer.concat(chunks)));
-  if ("problem" in parsed) throw new InvalidBackupError(parsed.problem);
-  return parsed.manifest;
-}
-
-function checkManifestListing(manifest: Manifest, files: FileEntry[]): void {
-  const listed = new Map(manifest.entries.map((e) => [e.path, e]));
-  for (const file of files) {
-    const entry = listed.get(file.filename);
-    if (!entry) throw new InvalidBackupError(`The entry ${file.filename} is not listed in the manifest.`);
-    if (entry.size !== file.uncompressedSize) throw new InvalidBackupError(`The size of ${file.filename} does not match the manifest.`);
-    listed.delete(file.filename);
-  }
-  const missing = listed.keys().next();
-  if (!missing.done) throw new InvalidBackupError(`The entry ${missing.value} listed in the manifest is missing.`);
-}
-
-/**
- * Whether `error` is a failure around the archive rather than in it: the store it is read from, the inflate
- * workers, the place its entries are written to, or a cancel. Such an error is passed on as it is. Why: reported
- * as "corrupt", a good backup might be deleted; a restore that ran out of disk must say so.
- */
-export function isFaultOutsideArchive(error: unknown): boolean {
-  return error instanceof StorageError || error instanceof WorkerPoolError || error instanceof EntryWriteError || (error as Error)?.name === "AbortError";
-}
-
-function toInvalid(error: unknown, name: string): Error {
-  if (error instanceof InvalidBackupError || isFaultOutsideArchive(error)) return error as Error;
-  const message = String((error as Error)?.message ?? error);
-  if (/crc|signature|incorrect|invalid/i.test(message)) return new InvalidBackupError(`The entry ${name} is corrupt: its CRC-32 does not match.`);
-  return new InvalidBackupError(`The entry ${name} cannot be read: the archive is corrupt or truncated.`);
 }
 
 /**
@@ -339,93 +192,3 @@ const LANES = 3;
 
 /** `mayHold` questions asked at once (each a few file system calls). */
 const HOLD_CHECKS = 16;
-
-/** Bytes read from the source at a time: big reads keep a remote or local source efficient. */
-const READ_SIZE = 4 * 1024 * 1024;
-
-/**
- * An entry's data as checked bytes, for extraction and for verification: zip.js's check that its data
- * overlaps no other entry's, then the data itself, never more than the header declares, and at the end
- * exactly that much with a matching CRC-32 (the runtime's native one). Throws `InvalidBackupError` naming the
- * entry for those; errors of the source or of inflating pass through as they are. `blocks`, from the manifest,
- * lets the entry inflate block by block in parallel when it fits the entry, on `inflater` (node:zlib's pool by
- * default). Each chunk is lent: the caller must be done with it (hashed, written) before it asks for the next.
- */
-export async function* checkedEntryData(
-  source: ArchiveSourceReader,
-  entry: FileEntry,
-  blocks?: DeflateBlocks,
-  inflater?: BlockInflater,
-): AsyncGenerator<Uint8Array> {
-  await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true });
-  const declared = entry.uncompressedSize;
-  let seen = 0;
-  let crc = 0;
-  for await (const chunk of entryData(source, entry, blocks, inflater)) {
-    seen += chunk.length;
-    if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
-    crc = crc32(chunk, crc);
-    yield chunk;
-  }
-  if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
-  if ((crc >>> 0) !== ((entry.crc32 ?? entry.signature ?? 0) >>> 0)) {
-    throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: its CRC-32 does not match.`);
-  }
-}
-
-/**
- * An entry's data, inflated if need be, read straight from the source in big pieces. zip.js still parses the
- * central directory and checks overlaps; its own data path (stream plumbing, CRC-32 in JavaScript) was most of
- * a restore's time. The CRC-32 is checked by the caller with the runtime's native one.
- */
-async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
-  const head = await source.read(entry.offset, 30);
-  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (head.length < 30 || view.getUint32(0, true) !== 0x04034b50) {
-    throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: its local header signature is missing.`);
-  }
-  const start = entry.offset + 30 + view.getUint16(26, true) + view.getUint16(28, true);
-  const end = start + entry.compressedSize;
-  if (end > source.size) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
-  async function* raw() {
-    for (let at = start; at < end; at += READ_SIZE) {
-      const length = Math.min(READ_SIZE, end - at);
-      const bytes = await source.read(at, length);
-      if (bytes.length !== length) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
-      yield bytes;
-    }
-  }
-  if (entry.compressionMethod === 0) {
-    yield* raw();
-    return;
-  }
-  // Blocks inflate in one call each on other threads (`inflater`, or node:zlib's pool), several at once, beside
-  // this thread's hashing and writing.
-  const plan = blockPlan(blocks, entry.uncompressedSize, entry.compressedSize);
-  if (plan) {
-    yield* inflateBlocks((offset, length) => source.read(start + offset, length), plan, entry.uncompressedSize, entry.filename, inflater);
-    return;
-  }
-  const stream = zlib.createInflateRaw({ chunkSize: 1024 * 1024 });
-  const feeding = (async () => {
-    for await (const chunk of raw()) {
-      if (!stream.write(chunk)) await once(stream, "drain");
-    }
-    stream.end();
-  })();
-  feeding.catch((error) => stream.destroy(error));
-  try {
-    for await (const chunk of stream) yield chunk as Uint8Array;
-    await feeding;
-  } finally {
-    stream.destroy();
-  }
-}
-
-/** zip.js's view of a random-access source. */
-export function toZipReader(source: ArchiveSourceReader): Reader<unknown> {
-  const reader = new Reader<unknown>(undefined);
-  reader.size = source.size;
-  reader.readUint8Array = (index, length) => source.read(index, length);
-  return reader;
-}

@@ -1,19 +1,19 @@
-import { mkdir, rm } from "node:fs/promises";
+import { lstat, mkdir, rm } from "node:fs/promises";
 import type { DatabaseHandle } from "../db/database-handle.ts";
-import { looksLikeZip } from "../archive/read-archive.ts";
+import { looksLikeZip } from "../archive/archive-checks.ts";
 import type { PieceDeflaterName } from "../archive/deflate-workers.ts";
 import { Sha256Stream } from "../archive/sha256-stream.ts";
 import { badRequest, InvalidBackupError, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
-import type { JobParams, JobResults, VerifyBackupResult } from "../jobs/job-messages.ts";
+import { VERIFY_PAUSE_STEPS, type JobParams, type JobResults, type VerifyBackupResult } from "../jobs/job-messages.ts";
 import type { JobContext } from "../jobs/create-backup-job.ts";
 import type { JobRecord, JobTracker } from "../jobs/job-tracker.ts";
 import type { Logger } from "../logger.ts";
-import type { BackupInfo, BackupStore, ByteRange, StoreDescriptor } from "../store/backup-store.ts";
-import { isSafeKey } from "../store/keys.ts";
-import { backupNameProblem, generateBackupName, uploadKey } from "./backup-names.ts";
+import type { BackupInfo, BackupStore, ByteRange, PendingWrite, StoreDescriptor } from "../store/backup-store.ts";
+import { backupNameProblem, generateBackupName, NAME_TAKEN, UPLOAD_NAME_TAKEN, uploadKey, uploadKeyProblem } from "./backup-names.ts";
+import { countLiveFiles } from "./live-file-count.ts";
 import { dataDirPaths } from "./data-dir.ts";
-import type { JobKind, JobLock } from "./job-lock.ts";
+import { KeyReservedError, type JobKind, type JobLock, type LockHolder } from "./job-lock.ts";
 import { swapInRestoredData, type SwapStep } from "./restore-swap.ts";
 
 export type JobRunner = <P extends JobParams>(params: P, context?: JobContext) => Promise<JobResults[P["kind"]]>;
@@ -73,16 +73,31 @@ export class BackupService {
     this.deps.lock.assertFree();
   }
 
-  /** Validates the name (or generates one), then archives the data directory; returns when it is stored. */
+  /**
+   * Validates the name (or generates one), then archives the data directory; returns when it is stored. The
+   * lock comes first and the name is looked up under it, so an upload or a delete of the same key cannot come
+   * in between; a key a delete is removing counts as taken.
+   */
   async create(name: string | undefined, kind: Extract<JobKind, "create" | "scheduled"> = "create"): Promise<string> {
     this.assertIdle();
     const now = this.deps.now?.() ?? new Date();
     const key = name ? name : generateBackupName(this.deps.appName, now, kind === "scheduled");
-    if (name && kind === "create") {
-      const problem = backupNameProblem(name, await this.#exists(name));
+    const checked = Boolean(name) && kind === "create";
+    const release = this.#lockFor({ kind, key });
+    // A delete of the key is in flight: the name is taken until it is done (the format rules still come first).
+    if (!release) throw validationFailed({ name: (checked && backupNameProblem(key, true)) || NAME_TAKEN });
+    try {
+      const problem = checked ? backupNameProblem(key, await this.#exists(key)) : undefined;
       if (problem) throw validationFailed({ name: problem });
+    } catch (error) {
+      release();
+      throw error;
     }
-    const release = this.deps.lock.acquire({ kind, key });
+    return this.#runCreate(kind, key, release);
+  }
+
+  /** Archives the data directory under `key`, holding the lock `release` gives back. */
+  async #runCreate(kind: Extract<JobKind, "create" | "scheduled">, key: string, release: () => void): Promise<string> {
     const job = this.deps.jobs.start(kind, key);
     try {
       const { store, descriptor } = this.deps.store();
@@ -126,17 +141,22 @@ export class BackupService {
   async upload(filename: string, body: ReadableStream<Uint8Array>): Promise<string> {
     this.assertIdle();
     const key = uploadKey(filename);
-    if (!isSafeKey(key)) {
-      throw validationFailed({ file: { code: "validation_invalid_backup", message: "The file name cannot be used as a backup name." } });
+    const problem = uploadKeyProblem(key);
+    if (problem) throw validationFailed({ file: problem });
+    // Lock first, then the lookup (see `create`): a key a delete is removing counts as taken.
+    const release = this.#lockFor({ kind: "upload", key });
+    if (!release) throw validationFailed({ file: UPLOAD_NAME_TAKEN });
+    try {
+      if (await this.#exists(key)) throw validationFailed({ file: UPLOAD_NAME_TAKEN });
+    } catch (error) {
+      release();
+      throw error;
     }
-    if (await this.#exists(key)) {
-      throw validationFailed({ file: { code: "validation_backup_name_exists", message: "Backup file with the specified name already exists." } });
-    }
-    const release = this.deps.lock.acquire({ kind: "upload", key });
     const job = this.deps.jobs.start("upload", key);
     const { store, descriptor } = this.deps.store();
-    const pending = await store.write(key);
+    let pending: PendingWrite | undefined;
     try {
+      pending = await store.write(key);
       const hash = new Sha256Stream();
       let head = new Uint8Array(0);
       const sniff = new TransformStream<Uint8Array, Uint8Array>({
@@ -160,7 +180,7 @@ export class BackupService {
       this.deps.log.info("backup uploaded", { key });
       return key;
     } catch (error) {
-      await pending.abort().catch(() => {});
+      await pending?.abort().catch(() => {});
       this.deps.jobs.finish(job, error);
       if (error instanceof InvalidBackupError) {
         this.deps.log.warn("upload refused", { key, reason: error.message });
@@ -180,10 +200,24 @@ export class BackupService {
     return this.deps.store().store.read(key, range);
   }
 
+  /**
+   * Deletes a backup, also while a job runs on another key. The key stays reserved until the delete is done:
+   * meanwhile a restore, verify, upload or create of it is refused as if it were gone (or taken).
+   */
   async delete(key: string): Promise<void> {
-    if (this.deps.lock.holder?.key === key) throw badRequest("The backup is currently being used and cannot be deleted.");
-    await this.deps.store().store.delete(key);
-    this.deps.log.info("backup deleted", { key });
+    let release: () => void;
+    try {
+      release = this.deps.lock.reserveKey(key);
+    } catch (error) {
+      if (error instanceof KeyReservedError) throw badRequest("The backup is currently being used and cannot be deleted.");
+      throw error;
+    }
+    try {
+      await this.deps.store().store.delete(key);
+      this.deps.log.info("backup deleted", { key });
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -192,13 +226,16 @@ export class BackupService {
    */
   async restore(key: string): Promise<void> {
     this.assertIdle();
+    // Lock first, then the lookup: a delete of the key cannot slip in between the two (see `JobLock`).
+    const release = this.#lockFor({ kind: "restore", key });
+    if (!release) throw badRequest("Missing or invalid backup file."); // a delete of it is in flight
     try {
       await this.deps.store().store.stat(key);
     } catch (error) {
+      release();
       if (error instanceof NotFoundError) throw badRequest("Missing or invalid backup file.");
       throw error;
     }
-    const release = this.deps.lock.acquire({ kind: "restore", key });
     const job = this.deps.jobs.start("restore", key);
     setTimeout(() => {
       this.#runRestore(key, job).finally(release);
@@ -230,6 +267,10 @@ export class BackupService {
         },
       );
       await this.#pause("extracted");
+      const liveFiles = await countLiveFiles(dataDir);
+      if (extracted.entries < liveFiles) {
+        log.warn("this restore removes more files than it brings", { key, liveFiles, restoredFiles: extracted.entries, hasManifest: extracted.hasManifest });
+      }
       this.deps.jobs.progress(job, { phase: "swapping" });
       await db.reopenAround(() => swapInRestoredData(dataDir, (step: SwapStep) => this.#pause(step)));
       await this.deps.afterRestore();
@@ -237,9 +278,12 @@ export class BackupService {
       const inflater = extracted.inflater ? { inflater: extracted.inflater } : {};
       log.info("backup restored", { key, copiedFromLive: extracted.copiedFromLive.entries, ...inflater });
     } catch (error) {
-      await rm(paths.staging, { recursive: true, force: true }).catch(() => {});
+      // Once the journal is written the swap is committed: its staged entries are the data the next start moves
+      // in, so they stay (`recoverRestore`). Before that, the staging folder is only a failed attempt.
+      const committed = await exists(paths.journal);
+      if (!committed) await rm(paths.staging, { recursive: true, force: true }).catch(() => {});
       this.deps.jobs.finish(job, error);
-      log.error("restore failed; the current data is unchanged", error, { key });
+      log.error(committed ? "restore failed during the swap; the next start finishes it" : "restore failed; the current data is unchanged", error, { key });
     }
   }
 
@@ -249,14 +293,34 @@ export class BackupService {
    */
   async verify(key: string): Promise<VerifyBackupResult> {
     this.assertIdle();
-    await this.deps.store().store.stat(key);
-    const release = this.deps.lock.acquire({ kind: "verify", key });
+    // Lock first, then the lookup (see `restore`); a key a delete is removing is not found.
+    const release = this.#lockFor({ kind: "verify", key });
+    if (!release) throw new NotFoundError(`Backup ${key} not found.`);
+    try {
+      await this.deps.store().store.stat(key);
+    } catch (error) {
+      release();
+      throw error;
+    }
     const job = this.deps.jobs.start("verify", key);
     try {
       const { descriptor } = this.deps.store();
+      const pauseAt = VERIFY_PAUSE_STEPS.find((step) => step === this.deps.pauseAt);
       const result = await this.deps.runJob(
-        { kind: "verify", store: descriptor, key },
-        { onProgress: (p) => this.deps.jobs.progress(job, p) },
+        {
+          kind: "verify",
+          store: descriptor,
+          key,
+          // Under the data directory's trash, which every start empties: a verify killed midway leaves nothing for long.
+          tempDir: dataDirPaths(this.deps.dataDir).trash,
+          ...(pauseAt ? { pauseAt } : {}),
+        },
+        {
+          onProgress: (p) => {
+            this.deps.jobs.progress(job, p);
+            if (p.phase === "paused") this.deps.log.warn(`verify paused at ${pauseAt}`);
+          },
+        },
       );
       this.deps.jobs.finish(job, result.ok ? undefined : new Error(`${result.problems.length} problem(s) found: ${result.problems[0]}`));
       this.deps.log.info("backup verified", { key, ok: result.ok, problems: result.problems.length });
@@ -266,6 +330,16 @@ export class BackupService {
       throw error;
     } finally {
       release();
+    }
+  }
+
+  /** Takes the job lock; undefined when a delete of the key is in flight (the caller answers as for its route). */
+  #lockFor(holder: LockHolder): (() => void) | undefined {
+    try {
+      return this.deps.lock.acquire(holder);
+    } catch (error) {
+      if (error instanceof KeyReservedError) return undefined;
+      throw error;
     }
   }
 
@@ -285,4 +359,8 @@ export class BackupService {
     this.deps.log.warn(`restore paused at ${step}`);
     await new Promise(() => {});
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
 }

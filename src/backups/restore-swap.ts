@@ -14,7 +14,9 @@ import { dataDirPaths, isDataRootEntry } from "./data-dir.ts";
  *    fsync and rename. From this moment the restore is committed: the next start rolls forward.
  * 3. Every old root entry moves into the trash, then every new one moves in; each step is one rename, and
  *    each is skipped when already done, so replaying the journal after a crash finishes the same swap.
- * 4. The journal is removed. The trash stays until the next start (`.pb_temp_to_delete/`).
+ * 4. The (by then empty) staging folder is removed, and only then the journal: so a staging folder without a
+ *    journal only ever means an uncommitted restore, and recovery never mistakes a finished one for it.
+ *    The trash stays until the next start (`.pb_temp_to_delete/`).
  */
 
 const JournalSchema = v.object({
@@ -26,7 +28,10 @@ const JournalSchema = v.object({
 type Journal = v.InferOutput<typeof JournalSchema>;
 
 /** Named steps of a swap, for the crash tests' pause hook. */
-export type SwapStep = "journal-written" | "old-moved" | "new-moved";
+export type SwapStep = "journal-written" | "old-moved" | "new-moved" | "staging-removed";
+
+/** What `recoverRestore` did at a start. */
+export type RecoveryOutcome = "rolled-forward" | "rolled-back" | "clean";
 
 /** Commits the staged restore and swaps it in. The database must be closed by the caller first. */
 export async function swapInRestoredData(dir: string, onStep: (step: SwapStep) => Promise<void> = async () => {}): Promise<void> {
@@ -55,9 +60,9 @@ export async function swapInRestoredData(dir: string, onStep: (step: SwapStep) =
  * Run at every start before the database opens: finishes a committed swap, or discards an uncommitted
  * restore, then empties the trash of the previous run. Returns what it did, for the log.
  */
-export async function recoverRestore(dir: string): Promise<"rolled-forward" | "rolled-back" | "clean"> {
+export async function recoverRestore(dir: string): Promise<RecoveryOutcome> {
   const paths = dataDirPaths(dir);
-  let outcome: "rolled-forward" | "rolled-back" | "clean" = "clean";
+  let outcome: RecoveryOutcome = "clean";
   const journalText = await readFile(paths.journal, "utf8").catch(() => undefined);
   if (journalText !== undefined) {
     const parsed = v.safeParse(JournalSchema, safeJson(journalText));
@@ -90,9 +95,20 @@ async function applyJournal(dir: string, journal: Journal, onStep: (step: SwapSt
   }
   await syncDir(dir);
   await onStep("new-moved");
+  // Staging first, then the journal (see the top of this file): a crash between the two leaves the journal,
+  // which replays as a no-op and is told as the finished restore it is.
+  await rm(paths.staging, { recursive: true, force: true });
+  await syncDir(dir);
+  await onStep("staging-removed");
   await rm(paths.journal);
   await syncDir(dir);
-  await rm(paths.staging, { recursive: true, force: true });
+}
+
+/** The start-up log line for what recovery did, in words that say where the data stands; none when clean. */
+export function recoveryMessage(outcome: RecoveryOutcome): string | undefined {
+  if (outcome === "rolled-forward") return "an interrupted restore was found and finished (rolled forward): the restored data is in place";
+  if (outcome === "rolled-back") return "an interrupted restore was found and discarded (rolled back): the data is as it was before the restore";
+  return undefined;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -4,7 +4,7 @@ import { BackupService } from "../backups/backup-service.ts";
 import { dataDirPaths } from "../backups/data-dir.ts";
 import { acquireDataDirLock, DataDirLockedError } from "../backups/data-dir-lock.ts";
 import { JobLock } from "../backups/job-lock.ts";
-import { recoverRestore } from "../backups/restore-swap.ts";
+import { recoverRestore, recoveryMessage } from "../backups/restore-swap.ts";
 import type { Config } from "../config.ts";
 import { DatabaseHandle } from "../db/database-handle.ts";
 import { ApiError, NotFoundError } from "../errors.ts";
@@ -81,8 +81,8 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
   });
   const db = new DatabaseHandle(paths.database);
   try {
-    const recovery = await recoverRestore(paths.dir);
-    if (recovery !== "clean") log.warn(`an interrupted restore was found and ${recovery.replace("-", " ")}`);
+    const recovered = recoveryMessage(await recoverRestore(paths.dir));
+    if (recovered) log.warn(recovered);
     const stores = await commandLineStores(paths.backups, paths.database, config);
     await stores.cleanup((error) => log.warn("could not clean up the backup store", { cause: error.message }));
     const selected = stores.current();

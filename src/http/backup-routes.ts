@@ -18,8 +18,7 @@ export const backupRoutes = (ctx: AppContext) =>
       async ({ request, set }) => {
         await requireSuperuser(ctx.auth, request);
         ctx.backups.assertIdle(); // the busy error comes before any body error
-        const fields = await readFields(request);
-        const name = typeof fields.name === "string" ? fields.name : fields.name == null ? "" : String(fields.name);
+        const name = backupName(await readFields(request));
         await ctx.backups.create(name || undefined);
         set.status = 204;
         return "";
@@ -66,9 +65,32 @@ export const backupRoutes = (ctx: AppContext) =>
       { parse: "none" },
     );
 
-/** `attachment; filename=<key>` as PocketBase sends it; quoted only when the key holds characters a token may not. */
+/**
+ * Create's `name`: a string, or absent/`null` for "generate one". Any other JSON type cannot be loaded into
+ * PocketBase's string field, and is answered as it answers that (never turned into a string: an object's own
+ * `toString` would be called).
+ */
+function backupName(fields: Record<string, unknown>): string {
+  if (typeof fields.name === "string") return fields.name;
+  if (fields.name == null) return "";
+  throw unparsableBody();
+}
+
+/**
+ * `attachment; filename=<key>` as PocketBase sends it, for keys that are HTTP tokens (the `@` of scheduled
+ * backups included, as before). Any other key (spaces, quotes, non-ASCII) could not go into a header as it is:
+ * an ASCII stand-in for old clients, and the key itself as RFC 6266 / RFC 5987 `filename*`, UTF-8 and
+ * percent-encoded, which every current client prefers.
+ */
 function contentDisposition(key: string): string {
-  return /^[A-Za-z0-9!#$%&'*+.^_`|~@-]+$/.test(key) ? `attachment; filename=${key}` : `attachment; filename=${JSON.stringify(key)}`;
+  if (/^[A-Za-z0-9!#$%&'*+.^_`|~@-]+$/.test(key)) return `attachment; filename=${key}`;
+  const fallback = key.replace(/[^\x20-\x7e]|["\\]/gu, "_");
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeRfc5987(key)}`;
+}
+
+/** Percent-encodes all but RFC 5987's attr-chars (`encodeURIComponent` leaves `'()*` as they are, which are not). */
+function encodeRfc5987(text: string): string {
+  return encodeURIComponent(text).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** `POST /api/backups/upload`: the multipart body is streamed part by part, never held whole. */

@@ -23,7 +23,8 @@ export const settingsRoutes = (ctx: AppContext) => {
       async ({ request }) => {
         await requireSuperuser(ctx.auth, request);
         const fields = await readFields(request);
-        if (fields.backups !== undefined) {
+        // `null` is no change, as PocketBase decodes it; anything but an object is refused by the schema.
+        if (fields.backups != null) {
           const patch = v.safeParse(BackupsPatchSchema, fields.backups);
           if (!patch.success) throw unparsableBody();
           const next = await ctx.settings.preview(patch.output);

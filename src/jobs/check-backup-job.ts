@@ -1,5 +1,6 @@
-import { mkdir, open, type FileHandle } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, open, readdir, type FileHandle } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import { DigestingSource, SHA256_MISMATCH } from "../archive/archive-digest.ts";
 import { readArchive, type HeldEntries } from "../archive/read-archive.ts";
 import { DEFAULT_RESTORE_RESERVE_BYTES, freeSpaceProblem } from "../backups/free-space.ts";
 import { quickCheckInWorker } from "../db/quick-check.ts";
@@ -14,6 +15,9 @@ import { LiveCopies } from "./live-copies.ts";
  * the entries there (files fsynced) and checks that the extracted `data.db` passes `PRAGMA quick_check`.
  * With `liveDir`, uploads that the data directory already holds unchanged are copied from it instead
  * (`live-copies.ts`).
+ * Where the store kept the archive's SHA-256, the whole archive is hashed on the way and must match it: a
+ * backup damaged in place is refused, not half restored. An extraction must end with exactly the archive's files
+ * in the staging directory.
  * The caller owns the staging directory and removes it on failure.
  */
 export async function checkBackupJob(
@@ -21,7 +25,12 @@ export async function checkBackupJob(
   context: JobContext = {},
 ): Promise<CheckBackupResult> {
   const store = await createStore(params.store);
-  const source = params.kind === "check" && params.pendingId ? await store.openPending(params.pendingId) : await store.open(params.key);
+  const pending = params.kind === "check" && params.pendingId !== undefined;
+  // An upload being checked has no stored checksum yet: it is computed as it arrives.
+  const storedSha256 = pending ? undefined : (await store.stat(params.key)).sha256;
+  const opened = pending ? await store.openPending(params.pendingId!) : await store.open(params.key);
+  const digesting = storedSha256 ? new DigestingSource(opened, { fillInBackground: params.store.kind === "local" }) : undefined;
+  const source = digesting ?? opened;
   const stagingDir = params.kind === "extract" ? params.stagingDir : undefined;
   const syncs = new BackgroundSyncs();
   let extracted = 0;
@@ -64,20 +73,57 @@ export async function checkBackupJob(
       ...(stagingDir ? { sink: (path: string) => extractTo(path), beforeEntries: (bytes: number) => checkFreeSpace(stagingDir, bytes) } : {}),
       ...(held ? { held } : {}),
     });
+    const archiveCheck = digesting && checkArchiveSha256(digesting, storedSha256!, context.signal);
     if (stagingDir) {
       context.onProgress?.({ phase: "checking database", bytesDone: report.bytes, bytesTotal: report.bytes, entriesDone: report.entries, entriesTotal: report.entries });
       // Every staged file is durable before the job reports success, so before the swap's journal is written;
-      // the last flushes overlap with the database check.
+      // the last flushes overlap with the database check and the archive's checksum.
       if (!dbCheck) checkDatabase(join(stagingDir, "data.db"));
-      const [problems] = await Promise.all([dbCheck!, syncs.flush()]);
+      const [problems] = await Promise.all([dbCheck!, syncs.flush(), archiveCheck]);
       if (problems.length) throw new InvalidBackupError(`The restored data.db fails its integrity check: ${problems.slice(0, 3).join("; ")}`);
-    }
+      await checkStagedFiles(stagingDir, report.paths);
+    } else await archiveCheck;
     const inflater = report.inflater ? { inflater: report.inflater } : {};
     return { entries: report.entries, bytes: report.bytes, hasManifest: report.manifest !== undefined, copiedFromLive: report.held, ...inflater };
   } finally {
+    digesting?.stop();
     await syncs.settle();
     await dbCheck; // the caller may remove the staging folder next
-    await source.close();
+    await opened.close();
+  }
+}
+
+/**
+ * SQLite's own files beside a staged database (`data.db-shm`, `data.db-wal`), which the integrity check's
+ * connection may leave: not entries of the archive, and not missing from it.
+ */
+function isDatabaseCompanion(path: string, paths: string[]): boolean {
+  const match = /^([^/]+\.db)-(wal|shm|journal)$/.exec(path);
+  return match !== null && !paths.includes(path) && paths.includes(match[1]!);
+}
+
+async function checkArchiveSha256(digesting: DigestingSource, expected: string, signal?: AbortSignal): Promise<void> {
+  if ((await digesting.sha256(signal)) !== expected) throw new InvalidBackupError(SHA256_MISMATCH);
+}
+
+/**
+ * The staging directory must hold exactly the archive's files, each where its path says: a check of the result,
+ * independent of the reader that made it, so that no reader bug can ever swap in less than the archive holds.
+ */
+async function checkStagedFiles(stagingDir: string, paths: string[]): Promise<void> {
+  const staged = new Set<string>();
+  for (const entry of await readdir(stagingDir, { recursive: true, withFileTypes: true })) {
+    if (entry.isDirectory()) continue;
+    const path = relative(stagingDir, join(entry.parentPath, entry.name)).split(sep).join("/");
+    if (!entry.isFile()) throw new InvalidBackupError(`The restore staged ${path}, which is not a regular file: refused.`);
+    if (isDatabaseCompanion(path, paths)) continue;
+    staged.add(path);
+  }
+  const missing = paths.filter((path) => !staged.has(path));
+  if (missing.length || staged.size !== paths.length) {
+    throw new InvalidBackupError(
+      `The restore staged ${staged.size} files where the archive holds ${paths.length}${missing.length ? ` (${missing[0]} is missing)` : ""}: refused, the current data is unchanged.`,
+    );
   }
 }
 
@@ -89,18 +135,30 @@ export async function checkBackupJob(
 async function fileSink(path: string, syncs: BackgroundSyncs, onWritten?: () => void): Promise<WritableStream<Uint8Array>> {
   await mkdir(dirname(path), { recursive: true });
   const handle = await open(path, "wx", 0o644);
+  // A stream whose write failed is errored: `abort` is then never called, so the write closes the file itself.
+  // Left to the collector, an open FileHandle ends the whole worker ("closed during garbage collection").
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
   return new WritableStream({
     async write(chunk) {
-      let done = 0;
-      while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+      try {
+        let done = 0;
+        while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+      } catch (error) {
+        await close().catch(() => {});
+        throw error;
+      }
     },
     async close() {
       onWritten?.();
+      closed = true;
       await syncs.add(handle);
     },
-    async abort() {
-      await handle.close();
-    },
+    abort: close,
   });
 }
 

@@ -52,13 +52,29 @@ export interface CheckBackupParams {
   pendingId?: string;
 }
 
+/** Where a verify may be told to stop and wait to be killed (crash tests, `BACKSTREAM_TEST_PAUSE_AT`). */
+export const VERIFY_PAUSE_STEPS = [
+  /** data.db's copy has begun: its first bytes are in the scratch folder. */
+  "verify-copying",
+  /** data.db is copied whole; the entries after it are being checked. */
+  "verify-entries",
+  /** Everything is read; `quick_check` of the copy is next. */
+  "verify-quick-check",
+] as const;
+export type VerifyPauseStep = (typeof VERIFY_PAUSE_STEPS)[number];
+
 /** Verify a stored archive: every checksum, all problems collected, and `quick_check` on a temp copy of data.db. */
 export interface VerifyBackupParams {
   kind: "verify";
   store: StoreDescriptor;
   key: string;
-  /** Where the temp copy of data.db goes (default: the OS temp dir); never inside the data directory. */
-  tempDir?: string;
+  /**
+   * The folder the job makes its scratch folder in (for the copy of data.db): the data directory's
+   * `.pb_temp_to_delete/`, which every start empties, so a verify killed midway leaves nothing behind for long.
+   */
+  tempDir: string;
+  /** Test hook: stop at this step and wait to be killed. */
+  pauseAt?: VerifyPauseStep;
 }
 
 export type JobParams = CreateBackupParams | ExtractBackupParams | CheckBackupParams | VerifyBackupParams;

@@ -1,4 +1,4 @@
-import { AbortedError, deserializeError } from "../errors.ts";
+import { AbortedError, deserializeError, redactPaths } from "../errors.ts";
 import { checkBackupJob } from "./check-backup-job.ts";
 import { createBackupJob, type JobContext } from "./create-backup-job.ts";
 import { verifyBackupJob } from "./verify-backup-job.ts";
@@ -47,7 +47,12 @@ export function runJobInWorker<P extends JobParams>(params: P, context: JobConte
       else if (event.type === "done") finish(() => resolve(event.result as JobResults[P["kind"]]));
       else finish(() => reject(deserializeError(event.error)));
     };
-    worker.onerror = (event) => finish(() => reject(new Error(`The job worker failed: ${event.message}`)));
+    // What the runtime says of an uncaught error can be its own source code: it goes to the operator's stderr,
+    // never into the job's error, which the API shows.
+    worker.onerror = (event) => {
+      console.error(redactPaths(`job worker error: ${event.message}`));
+      finish(() => reject(new Error("The job worker failed unexpectedly.")));
+    };
     // A worker that ends without an error event (killed, out of memory) would otherwise leave the job, and the
     // lock every other backup waits on, held forever.
     worker.addEventListener("close", () => finish(() => reject(new Error("The job worker ended before its job finished."))));

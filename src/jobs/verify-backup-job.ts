@@ -1,33 +1,50 @@
-import { mkdtemp, open, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { verifyArchive } from "../archive/verify-archive.ts";
 import { quickCheck } from "../db/quick-check.ts";
 import { redactPaths } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { JobContext } from "./create-backup-job.ts";
-import type { VerifyBackupParams, VerifyBackupResult } from "./job-messages.ts";
+import type { VerifyBackupParams, VerifyBackupResult, VerifyPauseStep } from "./job-messages.ts";
 
 /**
  * Verifies a stored archive end to end without touching live data: streams it through every checksum
- * (collecting all problems, not just the first), copies `data.db` to a temp directory outside the data
- * directory on the way, runs `PRAGMA quick_check` on that copy, and deletes it.
+ * (collecting all problems, not just the first), copies `data.db` to a scratch folder in `params.tempDir` (the
+ * data directory's trash, emptied at every start) on the way, runs `PRAGMA quick_check` on that copy, and
+ * deletes it.
  */
 export async function verifyBackupJob(params: VerifyBackupParams, context: JobContext = {}): Promise<VerifyBackupResult> {
   const store = await createStore(params.store);
   const info = await store.stat(params.key);
-  const source = await store.open(params.key);
-  const temp = await mkdtemp(join(params.tempDir ?? tmpdir(), "backstream-verify-"));
+  await mkdir(params.tempDir, { recursive: true });
+  const temp = await mkdtemp(join(params.tempDir, "verify-"));
   const dbCopy = join(temp, "data.db");
+  const pause = async (step: VerifyPauseStep) => {
+    if (params.pauseAt !== step) return;
+    context.onProgress?.({ phase: "paused", bytesDone: 0, bytesTotal: 0, entriesDone: 0, entriesTotal: 0 });
+    await new Promise(() => {});
+  };
+  let copied = false;
+  const sink = async (path: string) => {
+    if (copied) await pause("verify-entries");
+    if (path !== "data.db") return undefined;
+    return fileSink(dbCopy, () => pause("verify-copying"), () => void (copied = true));
+  };
+  const source = await store.open(params.key).catch(async (error) => {
+    await rm(temp, { recursive: true, force: true });
+    throw error;
+  });
   try {
     const report = await verifyArchive(source, {
       ...(info.sha256 ? { expectedSha256: info.sha256 } : {}),
+      cheapRereads: params.store.kind === "local",
       ...(context.signal ? { signal: context.signal } : {}),
-      sink: async (path) => (path === "data.db" ? fileSink(dbCopy) : undefined),
+      sink,
       onProgress: (p) => context.onProgress?.(p),
     });
     const problems = [...report.problems];
     if (report.intact.includes("data.db")) {
+      await pause("verify-quick-check");
       context.onProgress?.({ phase: "checking database", bytesDone: 0, bytesTotal: 0, entriesDone: report.entries, entriesTotal: report.entries });
       const dbProblems = await quickCheck(dbCopy).catch((error: Error) => [redactPaths(error.message)]);
       if (dbProblems.length) problems.push(`data.db fails PRAGMA quick_check: ${dbProblems.slice(0, 5).join("; ")}`);
@@ -39,14 +56,21 @@ export async function verifyBackupJob(params: VerifyBackupParams, context: JobCo
   }
 }
 
-async function fileSink(path: string): Promise<WritableStream<Uint8Array>> {
+/** The copy of data.db; `afterFirstWrite` and `onClosed` are the crash tests' pause points. */
+async function fileSink(path: string, afterFirstWrite: () => Promise<void>, onClosed: () => void): Promise<WritableStream<Uint8Array>> {
   const handle = await open(path, "wx", 0o600);
+  let written = 0;
   return new WritableStream({
     async write(chunk) {
       let done = 0;
       while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+      if (written === 0) await afterFirstWrite();
+      written += chunk.length;
     },
-    close: () => handle.close(),
+    async close() {
+      await handle.close();
+      onClosed();
+    },
     abort: () => handle.close(),
   });
 }

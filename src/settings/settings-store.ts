@@ -25,19 +25,32 @@ export const DEFAULT_BACKUPS_SETTINGS: BackupsSettings = {
   s3: { enabled: false, bucket: "", region: "", endpoint: "", accessKey: "", secret: "", forcePathStyle: false },
 };
 
-/** The shape a PATCH may send: every field optional, types checked (a wrong type cannot be loaded at all). */
-export const BackupsPatchSchema = v.object({
-  cron: v.optional(v.string()),
-  cronMaxKeep: v.optional(v.pipe(v.number(), v.integer())),
-  s3: v.optional(
-    v.object({
-      enabled: v.optional(v.boolean()),
-      bucket: v.optional(v.string()),
-      region: v.optional(v.string()),
-      endpoint: v.optional(v.string()),
-      accessKey: v.optional(v.string()),
-      secret: v.optional(v.string()),
-      forcePathStyle: v.optional(v.boolean()),
+/**
+ * A JSON object and nothing else: valibot's `object` also takes arrays, which a section of the settings must
+ * not be (PocketBase, decoding into a Go struct, refuses them as data it cannot load).
+ */
+const plainObject = <const E extends v.ObjectEntries>(entries: E) =>
+  v.pipe(
+    v.custom<Record<string, unknown>>((input) => typeof input === "object" && input !== null && !Array.isArray(input)),
+    v.object(entries),
+  );
+
+/**
+ * The shape a PATCH may send: every field optional, types checked (a wrong type cannot be loaded at all).
+ * `null` changes nothing, wherever it stands, as in PocketBase: Go's JSON decoder leaves a field alone for it.
+ */
+export const BackupsPatchSchema = plainObject({
+  cron: v.nullish(v.string()),
+  cronMaxKeep: v.nullish(v.pipe(v.number(), v.integer())),
+  s3: v.nullish(
+    plainObject({
+      enabled: v.nullish(v.boolean()),
+      bucket: v.nullish(v.string()),
+      region: v.nullish(v.string()),
+      endpoint: v.nullish(v.string()),
+      accessKey: v.nullish(v.string()),
+      secret: v.nullish(v.string()),
+      forcePathStyle: v.nullish(v.boolean()),
     }),
   ),
 });
@@ -145,7 +158,7 @@ function storedBackups(all: Record<string, unknown>): BackupsSettings {
 export function mergeBackups(base: BackupsSettings, patch: BackupsPatch): BackupsSettings {
   const parsed = v.safeParse(BackupsPatchSchema, patch);
   const p = parsed.success ? parsed.output : {};
-  const s3 = Object.fromEntries(Object.entries(p.s3 ?? {}).filter(([, value]) => value !== undefined));
+  const s3 = Object.fromEntries(Object.entries(p.s3 ?? {}).filter(([, value]) => value != null));
   return {
     cron: p.cron ?? base.cron,
     cronMaxKeep: p.cronMaxKeep ?? base.cronMaxKeep,

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { NotFoundError, StorageError } from "../errors.ts";
+import { fileSystemCause, NotFoundError, StorageError } from "../errors.ts";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import type { BackupInfo, BackupStore, BlockIndexFiles, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
-import { assertSafeKey } from "./keys.ts";
+import { assertSafeKey, fitsNewKey, MAX_NEW_KEY_BYTES } from "./keys.ts";
 
 /** Bytes written between background flushes of an archive being stored. */
 const FLUSH_EVERY = 16 * 1024 * 1024;
@@ -71,13 +71,17 @@ export class LocalBackupStore implements BackupStore {
 
   async write(key: string): Promise<PendingWrite> {
     assertSafeKey(key);
+    // The files named after the key must fit the file system's 255-byte limit (`MAX_NEW_KEY_BYTES`).
+    if (!fitsNewKey(key)) throw new StorageError(`Failed to store the backup: the key is longer than ${MAX_NEW_KEY_BYTES} bytes.`);
     const tempDir = join(this.dir, TEMP_DIR);
     await mkdir(tempDir, { recursive: true }).catch((error) => {
       throw storageError("prepare the backups folder", error);
     });
     const id = `${randomBytes(8).toString("hex")}.part`;
     const temp = join(tempDir, id);
-    const handle = await open(temp, "wx", 0o600);
+    const handle = await open(temp, "wx", 0o600).catch((error) => {
+      throw storageError("store the backup", error);
+    });
     let closed = false;
     const closeHandle = async () => {
       if (!closed) {
@@ -89,23 +93,27 @@ export class LocalBackupStore implements BackupStore {
     // checkpoint of data.db) does not wait behind hundreds of MB of archive on ext4 (README "Performance").
     let unflushed = 0;
     let flushing: Promise<void> = Promise.resolve();
+    // A full disk (ENOSPC) shows up in a write, a flush or the final sync: each is the store's StorageError,
+    // so the caller can tell it from a broken archive or a bug.
     const stream = new WritableStream<Uint8Array>({
-      async write(chunk) {
-        let done = 0;
-        while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
-        unflushed += chunk.length;
-        if (unflushed >= FLUSH_EVERY) {
-          unflushed = 0;
+      write: (chunk) =>
+        storing(async () => {
+          let done = 0;
+          while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+          unflushed += chunk.length;
+          if (unflushed >= FLUSH_EVERY) {
+            unflushed = 0;
+            await flushing;
+            flushing = handle.datasync();
+            flushing.catch(() => {}); // surfaces at the next await
+          }
+        }),
+      close: () =>
+        storing(async () => {
           await flushing;
-          flushing = handle.datasync();
-          flushing.catch(() => {}); // surfaces at the next await
-        }
-      },
-      async close() {
-        await flushing;
-        await handle.sync();
-        await closeHandle();
-      },
+          await handle.sync();
+          await closeHandle();
+        }),
       async abort() {
         await flushing.catch(() => {});
         await closeHandle();
@@ -114,18 +122,25 @@ export class LocalBackupStore implements BackupStore {
     return {
       id,
       stream,
-      commit: async (sha256) => {
-        await closeHandle();
-        // The sidecar goes first: an archive is never visible without its checksum.
-        await writeFileAtomic(this.#metaPath(key), sha256);
-        await rename(temp, join(this.dir, key));
-        await syncDir(this.dir);
-      },
+      commit: (sha256) => storing(() => this.#publish(key, temp, sha256, closeHandle)),
       abort: async () => {
         await closeHandle().catch(() => {});
         await rm(temp, { force: true });
       },
     };
+  }
+
+  /** The sidecar goes first (an archive is never visible without its checksum); a failed rename takes it back. */
+  async #publish(key: string, temp: string, sha256: string, closeHandle: () => Promise<void>): Promise<void> {
+    await closeHandle();
+    await writeFileAtomic(this.#metaPath(key), sha256);
+    try {
+      await rename(temp, join(this.dir, key));
+    } catch (error) {
+      await rm(this.#metaPath(key), { force: true }).catch(() => {});
+      throw error;
+    }
+    await syncDir(this.dir);
   }
 
   async openPending(id: string): Promise<RandomAccessSource> {
@@ -139,8 +154,8 @@ export class LocalBackupStore implements BackupStore {
     await this.stat(key);
     try {
       await rm(join(this.dir, key));
-      await rm(this.#metaPath(key), { force: true });
-      await rm(this.#blocksPath(key), { force: true });
+      await removeSidecar(this.#metaPath(key));
+      await removeSidecar(this.#blocksPath(key));
     } catch (error) {
       throw mapError(error, key, "delete the backup");
     }
@@ -170,12 +185,28 @@ export class LocalBackupStore implements BackupStore {
   }
 }
 
+/** Temp name, then rename; a failed write (a full disk) removes its temp file, so nothing half-written stays. */
 async function writeFileAtomic(path: string, content: string, mode?: number) {
   const dir = join(path, "..");
   await mkdir(dir, { recursive: true });
   const temp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(temp, content, mode === undefined ? {} : { mode });
-  await rename(temp, path);
+  try {
+    await writeFile(temp, content, mode === undefined ? {} : { mode });
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Removes a sidecar if there is one. A key placed in the backups folder by hand may use all 255 bytes, so its
+ * sidecar's name can be too long to exist at all (ENAMETOOLONG): that is no sidecar, not a failure.
+ */
+async function removeSidecar(path: string): Promise<void> {
+  await rm(path, { force: true }).catch((error) => {
+    if ((error as NodeJS.ErrnoException).code !== "ENAMETOOLONG") throw error;
+  });
 }
 
 /** Makes a rename durable: the directory entry itself must reach the disk. */
@@ -196,9 +227,20 @@ function mapError(error: unknown, key: string, action: string): Error {
   return storageError(action, error);
 }
 
+/** `Failed to <action>: <cause> (<CODE>).`, or `Failed to <action> (<CODE>).` for a cause without words; never a path. */
 function storageError(action: string, error: unknown): StorageError {
-  const code = (error as NodeJS.ErrnoException).code;
-  return new StorageError(`Failed to ${action}${code ? ` (${code})` : ""}.`);
+  if (error instanceof StorageError) return error;
+  const cause = fileSystemCause(error);
+  return new StorageError(`Failed to ${action}${cause ? (cause.startsWith("(") ? ` ${cause}` : `: ${cause}`) : ""}.`);
+}
+
+/** Runs one step of storing a backup; a file system error becomes the store's StorageError. */
+async function storing<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw storageError("store the backup", error);
+  }
 }
 
 async function openFile(path: string): Promise<RandomAccessSource> {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync } from "node:zlib";
 import { CorruptBlockError, inflateBlocks } from "../../src/archive/block-inflate.ts";
 import { InflateWorkers } from "../../src/archive/inflate-workers.ts";
-import { isFaultOutsideArchive } from "../../src/archive/read-archive.ts";
+import { isFaultOutsideArchive } from "../../src/archive/archive-checks.ts";
 import { WorkerPoolError } from "../../src/archive/worker-pool.ts";
 import { isalRequired } from "../support/isal.ts";
 import { jsonRows } from "../support/sample-data.ts";

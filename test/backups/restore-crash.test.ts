@@ -43,7 +43,14 @@ const cases: [step: string, expected: "old" | "new"][] = [
   ["journal-written", "new"],
   ["old-moved", "new"],
   ["new-moved", "new"],
+  ["staging-removed", "new"],
 ];
+
+/** What the restarted server says recovery did: the words must match where the data stands. */
+const recoveryLog = {
+  old: "an interrupted restore was found and discarded (rolled back): the data is as it was before the restore",
+  new: "an interrupted restore was found and finished (rolled forward): the restored data is in place",
+};
 
 describe("a restore killed with SIGKILL", () => {
   for (const [step, expected] of cases) {
@@ -63,6 +70,9 @@ describe("a restore killed with SIGKILL", () => {
         const restarted = await startTestServer({ dir });
         try {
           expect(await stateOf(dir)).toEqual(expected === "old" ? oldState : newState);
+          const said = restarted.logs.filter((line) => line.includes("interrupted restore"));
+          expect(said.length).toBe(1);
+          expect(said[0]).toContain(recoveryLog[expected]);
           expect((await restarted.pb.backups.getFullList()).map((b) => b.key)).toEqual(["target.zip"]);
           const root = await readdir(dir);
           expect(root).not.toContain(".pb_restore_staging");

@@ -9,7 +9,7 @@ import { sha256Hex, unzipAll, zipAll } from "../support/archives.ts";
 import { hashTree, readPosts, seedDataDir } from "../support/data-dir.ts";
 import { isalRequired } from "../support/isal.ts";
 import { makePocketBaseZip } from "../support/pb-style-zip.ts";
-import { call, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
+import { call, logLineField, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -85,6 +85,8 @@ describe("restore", () => {
     expect(job.error).toBeNull();
     expect(job.phase).toBe("done");
     expect(await snapshotState(server.dir)).toEqual(before);
+    // as many files came back as were replaced: nothing to warn about
+    expect(server.logs.some((line) => line.includes("removes more files"))).toBe(false);
     // the replaced data is kept until the next start
     expect(execFileSync("ls", [join(server.dir, ".pb_temp_to_delete")]).toString()).toMatch(/^restore_/);
     // superusers come from the backup and the signing secret rotated: the old token is refused
@@ -196,6 +198,20 @@ describe("restore", () => {
     } finally {
       await rm(source, { recursive: true, force: true });
     }
+  });
+
+  test("a PocketBase zip holding less than the live data is restored as PocketBase would, and the log names it", async () => {
+    const server = await seededServer({ rows: 10 });
+    const liveCount = Object.keys(await hashTree(server.dir, (rel) => liveFilter(rel) || rel === ".pb_temp_to_delete" || rel.endsWith("-wal"))).length;
+    expect(liveCount).toBeGreaterThan(2);
+    const zip = await zipAll(new Map([["data.db", new Uint8Array(await readFile(join(server.dir, "data.db")))]]));
+    await server.pb.backups.upload({ file: new File([zip as BlobPart], "db_only.zip") });
+    await server.pb.backups.restore("db_only.zip");
+    expect((await restoreOutcome(server)).error).toBeNull();
+    const warning = server.logs.find((line) => line.includes("this restore removes more files than it brings"));
+    expect(warning).toBeDefined();
+    expect(logLineField(warning!, "liveFiles")).toBe(String(liveCount));
+    expect(logLineField(warning!, "restoredFiles")).toBe("1");
   });
 
   test("an archive corrupted halfway through an entry is refused; the live data is untouched", async () => {

@@ -66,6 +66,54 @@ describe("settings through the official SDK", () => {
     expect(await server.pb.settings.getAll()).toEqual(before);
   });
 
+  test("a section that is not an object cannot be loaded (arrays too, at any depth); null changes nothing", async () => {
+    const token = server.pb.authStore.token;
+    const patch = (body: unknown) =>
+      call(`${server.url}/api/settings`, { method: "PATCH", token, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    await server.pb.settings.update({ backups: { cron: "0 4 * * *", cronMaxKeep: 5, s3: { region: "eu-west-1" } } });
+    const before = await server.pb.settings.getAll();
+    const unloadable = { data: {}, message: "An error occurred while loading the submitted data.", status: 400 };
+    const refused: unknown[] = [
+      { backups: [] },
+      { backups: [{ cron: "@daily" }] },
+      { backups: [[]] },
+      { backups: "@daily" },
+      { backups: 3 },
+      { backups: true },
+      { backups: { s3: [] } },
+      { backups: { s3: [{ enabled: true }] } },
+      { backups: { s3: "on" } },
+      { backups: { s3: 1 } },
+      { backups: { s3: { enabled: [] } } },
+      { backups: { s3: { bucket: ["a"] } } },
+      { backups: { s3: { bucket: { name: "a" } } } },
+      { backups: { cron: [] } },
+      { backups: { cron: {} } },
+      { backups: { cronMaxKeep: [3] } },
+      { backups: { cronMaxKeep: "3" } },
+    ];
+    for (const body of refused) {
+      const res = await patch(body);
+      expect({ body, answer: res.body }).toEqual({ body, answer: unloadable });
+      expect(res.status).toBe(400);
+    }
+    // As PocketBase (Go's JSON decoder): null leaves the section or field as it was.
+    const unchanged: unknown[] = [
+      { backups: null },
+      { backups: { s3: null } },
+      { backups: { cron: null, cronMaxKeep: null } },
+      { backups: { s3: { enabled: null, bucket: null, secret: null } } },
+      {},
+    ];
+    for (const body of unchanged) {
+      const res = await patch(body);
+      expect({ body, status: res.status }).toEqual({ body, status: 200 });
+      expect((res.body as { backups: unknown }).backups).toEqual(before.backups);
+    }
+    expect(await server.pb.settings.getAll()).toEqual(before);
+    await server.pb.settings.update({ backups: { cron: "", cronMaxKeep: 3, s3: { region: "" } } });
+  });
+
   test("test/s3 needs a known filesystem and an enabled S3; guests get 401", async () => {
     const token = server.pb.authStore.token;
     const post = (body: unknown, auth?: string) =>

@@ -1,7 +1,8 @@
 // Preloaded by bunfig.toml for every `bun test` run: fails the run when a test leaves a temp directory behind.
 // Tests make their data directories, stores and scratch folders under the system temp folder with one of
 // `PREFIXES` (`makeTempDir`, the s3rver helper, crafted databases); each must remove what it made, even when it
-// fails. The server's own temp folders (a verify's scratch copy) use `backstream-` too, so they are held to it.
+// fails. A verify's scratch copy lives in the data directory's `.pb_temp_to_delete/` (it used to come here, as
+// `backstream-verify-*`, which this guard would catch).
 import { afterAll, beforeAll } from "bun:test";
 import { readdirSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,0 +1,266 @@
+/**
+ * The rules an archive must pass before anything in it is trusted, written once for every reader: an upload's
+ * check, a restore and a verify. A consistent zip structure (zip.js's strict mode: the end record's count, the
+ * central directory's size and offset, zip64 records, no duplicate names, each local header agreeing with its
+ * central record), safe paths, plain files, sane sizes, `data.db` at the root and, where there is a manifest,
+ * exactly the entries it lists with the sizes it lists. `inspectArchive` collects every problem: a restore stops
+ * at the first, a verify reports them all.
+ *
+ * Why strict: an archive whose end record counts fewer entries than its central directory holds reads as a
+ * smaller archive to a lenient reader. With the manifest among the entries left out, it passed as a PocketBase
+ * zip and its restore deleted every upload.
+ */
+import {
+  ERR_AMBIGUOUS_ARCHIVE,
+  ERR_UNSAFE_FILENAME,
+  ZipReader,
+  type Entry,
+  type FileEntry,
+} from "@zip.js/zip.js";
+import { EntryWriteError, InvalidBackupError, StorageError } from "../errors.ts";
+import { toZipReader, type ArchiveSourceReader } from "./archive-source.ts";
+import { concatBytes } from "./concat-bytes.ts";
+import { entryPathProblem } from "./entry-paths.ts";
+import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
+import { WorkerPoolError } from "./worker-pool.ts";
+import { configureZip } from "./zip-config.ts";
+
+/** Caps that keep a hostile archive from filling the disk (a "zip bomb"). */
+export interface ArchiveLimits {
+  /** Largest total uncompressed size accepted. */
+  maxTotalBytes: number;
+  /**
+   * Largest uncompressed/compressed ratio of one entry, checked for entries over `ratioFloorBytes`: an entry that
+   * claims more than deflate can produce is lying about its size.
+   */
+  maxRatio: number;
+  ratioFloorBytes: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_LIMITS: ArchiveLimits = {
+  maxTotalBytes: 256 * 1024 ** 3,
+  // Deflate's ceiling: 258 bytes from a 2-bit match at best. A file of zeros (a disk image, a database's
+  // zeroed free pages) honestly gets close to it; a lower cap refused our own backups of such files.
+  maxRatio: 1032,
+  ratioFloorBytes: 1024 * 1024,
+  maxEntries: 1_000_000,
+};
+
+/** The manifest is read whole into memory: larger than this, it is refused rather than read. */
+const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+
+const SYMLINK_MODE = 0o120000;
+const FILE_TYPE_MASK = 0o170000;
+
+/** Why an entry of these sizes is refused as a zip bomb, if it is. */
+export function zipBombProblem(name: string, size: number, compressedSize: number, limits: ArchiveLimits): string | undefined {
+  if (size <= limits.ratioFloorBytes || size <= Math.max(compressedSize, 1) * limits.maxRatio) return undefined;
+  return `The entry ${JSON.stringify(name)} claims to expand more than ${limits.maxRatio} times, more than deflate can: refused as a zip bomb.`;
+}
+
+/** Whether the bytes start like a zip (local header or an empty archive's end record). */
+export function looksLikeZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b &&
+    ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
+}
+
+/**
+ * zip.js over `source`, as every reader here opens it: strict (an archive other tools could read differently is
+ * refused, see the file's header), CRC-32s and overlapping entries checked, no web workers of its own.
+ */
+export function openZip(source: ArchiveSourceReader): ZipReader<unknown> {
+  configureZip();
+  return new ZipReader(toZipReader(source), { strictness: "strict", checkCrc32: true, checkOverlappingEntry: true, useWebWorkers: false });
+}
+
+/** A file entry of the archive, and whether its bytes may be read (false once a problem was found with it). */
+export interface InspectedEntry {
+  entry: FileEntry;
+  readable: boolean;
+}
+
+/** What the central directory and the manifest say, and every problem found in them. */
+export interface ArchiveInspection {
+  /** File entries in central-directory order, the manifest not among them. */
+  files: InspectedEntry[];
+  /** Uncompressed bytes of those entries. */
+  bytes: number;
+  manifest?: Manifest;
+  problems: string[];
+}
+
+/**
+ * Everything that can be judged before an entry's bytes are read: the structure, every entry's path, type, method
+ * and sizes, `data.db`, and the manifest against the central directory. Failures around the archive (the store,
+ * a cancel) are thrown, never listed as problems of the archive.
+ */
+export async function inspectArchive(zip: ZipReader<unknown>, source: ArchiveSourceReader, limits: ArchiveLimits = DEFAULT_LIMITS): Promise<ArchiveInspection> {
+  const problems: string[] = [];
+  const entries = await listEntries(zip, source, problems);
+  if (!entries) return { files: [], bytes: 0, problems };
+  const endProblem = await endRecordProblem(source);
+  if (endProblem) problems.push(endProblem);
+  const { files, bytes } = checkEntries(entries, source.size, limits, problems);
+  const manifest = await readManifest(entries, problems);
+  if (manifest) problems.push(...listingProblems(manifest, files));
+  return { files, bytes, problems, ...(manifest ? { manifest } : {}) };
+}
+
+/** The central directory's entries, or undefined with the reason in `problems`. */
+async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader, problems: string[]): Promise<Entry[] | undefined> {
+  try {
+    return await zip.getEntries();
+  } catch (error) {
+    if (isFaultOutsideArchive(error)) throw error;
+    if (!looksLikeZip(await source.read(0, 4))) problems.push("The file is not a zip archive.");
+    else if ((error as Error)?.message === ERR_UNSAFE_FILENAME) {
+      // zip.js refuses traversal names itself; report them with the same words as our own path check.
+      const name = String((error as { filename?: unknown }).filename ?? "");
+      problems.push(entryPathProblem(name) ?? `The entry ${JSON.stringify(name)} has an unsafe path.`);
+    } else if ((error as Error)?.message === ERR_AMBIGUOUS_ARCHIVE) problems.push(await ambiguityProblem(source, error));
+    else problems.push("The zip archive is truncated or corrupt: its central directory cannot be read.");
+    return undefined;
+  }
+}
+
+/**
+ * Words for zip.js's strict refusal. A duplicate name is named: a lenient second listing (only on this failure
+ * path) finds it.
+ */
+async function ambiguityProblem(source: ArchiveSourceReader, error: unknown): Promise<string> {
+  const reason = String((error as { reason?: unknown }).reason ?? "inconsistent records");
+  if (reason === "duplicate filename") {
+    const lenient = new ZipReader(toZipReader(source), { strictness: "balanced", useWebWorkers: false });
+    const names = await lenient.getEntries().then((entries) => entries.map((e) => e.filename), () => [] as string[]);
+    await lenient.close().catch(() => {});
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined) return `The entry ${JSON.stringify(twice)} appears twice.`;
+  }
+  return `The zip archive is inconsistent (${reason}): its records disagree, so zip tools could read it differently. It is damaged or was altered.`;
+}
+
+/**
+ * What zip.js does not hold against an end record: that its comment reaches exactly to the end of the file, and
+ * its disk fields. An archive of one file is disk 0 with all its entries on it; an end record (or zip64 end
+ * record) saying otherwise is a count that disagrees with itself.
+ */
+async function endRecordProblem(source: ArchiveSourceReader): Promise<string | undefined> {
+  const tailStart = Math.max(0, source.size - END_RECORD - MAX_COMMENT);
+  const tail = await source.read(tailStart, source.size - tailStart);
+  const view = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
+  let end = -1;
+  for (let at = tail.length - END_RECORD; at >= 0 && end < 0; at--) {
+    if (view.getUint32(at, true) === 0x06054b50 && at + END_RECORD + view.getUint16(at + 20, true) === tail.length) end = at;
+  }
+  // zip.js found one, so its comment length is what is wrong: bytes cut off, or bytes appended.
+  if (end < 0) return "The zip archive's end record does not end the file: the archive is truncated or has data appended.";
+  const problem = "The zip archive is inconsistent (its end record's disk fields): its records disagree, so zip tools could read it differently. It is damaged or was altered.";
+  const [disk, directoryDisk, onDisk, total] = [4, 6, 8, 10].map((at) => view.getUint16(end + at, true));
+  if (onDisk !== total || (disk !== 0 && disk !== 0xffff) || (directoryDisk !== 0 && directoryDisk !== 0xffff)) return problem;
+  const locator = end - ZIP64_LOCATOR;
+  if (locator < 0 || view.getUint32(locator, true) !== 0x07064b50) return undefined;
+  if (view.getUint32(locator + 4, true) !== 0 || view.getUint32(locator + 16, true) !== 1) return problem;
+  const record = await source.read(Number(view.getBigUint64(locator + 8, true)), ZIP64_END_RECORD);
+  if (record.length < ZIP64_END_RECORD) return problem;
+  const r = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  if (r.getUint32(16, true) !== 0 || r.getUint32(20, true) !== 0 || r.getBigUint64(24, true) !== r.getBigUint64(32, true)) return problem;
+  return undefined;
+}
+
+const END_RECORD = 22;
+const MAX_COMMENT = 0xffff;
+const ZIP64_LOCATOR = 20;
+const ZIP64_END_RECORD = 56;
+
+function checkEntries(entries: Entry[], archiveSize: number, limits: ArchiveLimits, problems: string[]) {
+  if (entries.length > limits.maxEntries) problems.push(`The archive has more than ${limits.maxEntries} entries.`);
+  const seen = new Set<string>();
+  const files: InspectedEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries.slice(0, limits.maxEntries)) {
+    const name = entry.directory ? entry.filename.replace(/\/$/, "") : entry.filename;
+    const before = problems.length;
+    const pathProblem = entryPathProblem(name);
+    if (pathProblem) problems.push(pathProblem);
+    if (((entry.externalFileAttributes >>> 16) & FILE_TYPE_MASK) === SYMLINK_MODE) problems.push(`The entry ${JSON.stringify(name)} is a symbolic link.`);
+    if (seen.has(name)) problems.push(`The entry ${JSON.stringify(name)} appears twice.`);
+    seen.add(name);
+    if (entry.directory) continue;
+    if (entry.encrypted) problems.push(`The entry ${JSON.stringify(name)} is encrypted.`);
+    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) problems.push(`The entry ${JSON.stringify(name)} uses an unsupported compression method.`);
+    const { uncompressedSize: size, compressedSize } = entry;
+    const bomb = zipBombProblem(name, size, compressedSize, limits);
+    if (bomb) problems.push(bomb);
+    if (compressedSize > archiveSize) problems.push(`The entry ${JSON.stringify(name)} is larger than the archive: it is truncated.`);
+    if (name === MANIFEST_PATH) continue;
+    bytes += size;
+    files.push({ entry: entry as FileEntry, readable: problems.length === before });
+  }
+  if (bytes > limits.maxTotalBytes) problems.push("The archive expands beyond the size limit: refused as a zip bomb.");
+  if (!files.some((f) => f.entry.filename === "data.db")) problems.push("The archive has no data.db at its root.");
+  return { files, bytes };
+}
+
+async function readManifest(entries: Entry[], problems: string[]): Promise<Manifest | undefined> {
+  const entry = entries.find((e) => e.filename === MANIFEST_PATH && !e.directory) as FileEntry | undefined;
+  if (!entry) return undefined;
+  if (entry.uncompressedSize > MAX_MANIFEST_BYTES) {
+    problems.push("The manifest is too large.");
+    return undefined;
+  }
+  const chunks: Uint8Array[] = [];
+  try {
+    await entry.getData(new WritableStream({ write: (chunk) => void chunks.push(chunk) }), { checkCrc32: true });
+  } catch (error) {
+    problems.push(entryReadError(error, MANIFEST_PATH).message);
+    return undefined;
+  }
+  const parsed = parseManifest(new TextDecoder().decode(concatBytes(chunks)));
+  if ("problem" in parsed) {
+    problems.push(parsed.problem);
+    return undefined;
+  }
+  return parsed.manifest;
+}
+
+/** The manifest and the central directory must list exactly the same files, with the same sizes. */
+function listingProblems(manifest: Manifest, files: InspectedEntry[]): string[] {
+  const problems: string[] = [];
+  const listed = new Map(manifest.entries.map((e) => [e.path, e]));
+  const present = new Set<string>();
+  for (const { entry } of files) {
+    present.add(entry.filename);
+    const item = listed.get(entry.filename);
+    if (!item) problems.push(`The entry ${entry.filename} is not listed in the manifest.`);
+    else if (item.size !== entry.uncompressedSize) problems.push(`The size of ${entry.filename} does not match the manifest.`);
+  }
+  for (const path of listed.keys()) if (!present.has(path)) problems.push(`The entry ${path} listed in the manifest is missing.`);
+  if (listed.size !== manifest.entries.length) problems.push("The manifest lists an entry twice.");
+  return problems;
+}
+
+/**
+ * Whether `error` is a failure around the archive rather than in it: the store it is read from, the inflate
+ * workers, the place its entries are written to, or a cancel. Such an error is passed on as it is. Why: reported
+ * as "corrupt", a good backup might be deleted; a restore that ran out of disk must say so.
+ */
+export function isFaultOutsideArchive(error: unknown): boolean {
+  return error instanceof StorageError || error instanceof WorkerPoolError || error instanceof EntryWriteError || (error as Error)?.name === "AbortError";
+}
+
+/**
+ * What reading entry `name` failing means: the error itself when it is ours or outside the archive, else an
+ * `InvalidBackupError` in words a user can act on.
+ */
+export function entryReadError(error: unknown, name: string): Error {
+  if (error instanceof InvalidBackupError || isFaultOutsideArchive(error)) return error as Error;
+  const message = String((error as Error)?.message ?? error);
+  if (message === ERR_AMBIGUOUS_ARCHIVE) {
+    const reason = String((error as { reason?: unknown }).reason ?? "mismatched local file header");
+    return new InvalidBackupError(`The entry ${name} disagrees with its central directory record (${reason}): the archive is damaged or was altered.`);
+  }
+  if (/crc|signature/i.test(message)) return new InvalidBackupError(`The entry ${name} is corrupt: its CRC-32 does not match.`);
+  if (/incorrect|invalid/i.test(message)) return new InvalidBackupError(`The entry ${name} is corrupt: its compressed data does not inflate.`);
+  return new InvalidBackupError(`The entry ${name} cannot be read: the archive is corrupt or truncated.`);
+}

@@ -1,0 +1,21 @@
+/**
+ * What every archive reader reads from: random access to the archive's bytes, wherever they live (a local
+ * file, a range-reading S3 object, bytes in a test), and zip.js's view of it.
+ */
+import { Reader } from "@zip.js/zip.js";
+
+/** Random access to an archive (a local file, a range-reading S3 object, bytes in a test). */
+export interface ArchiveSourceReader {
+  size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** A hint: these byte ranges will probably not be read, so a source that reads ahead should leave them out. */
+  skip?(ranges: [start: number, end: number][]): void;
+}
+
+/** zip.js's view of a random-access source. */
+export function toZipReader(source: ArchiveSourceReader): Reader<unknown> {
+  const reader = new Reader<unknown>(undefined);
+  reader.size = source.size;
+  reader.readUint8Array = (index, length) => source.read(index, length);
+  return reader;
+}

@@ -1,0 +1,94 @@
+/**
+ * An entry's bytes as a restore or a verify reads them: straight from the source in big pieces, inflated block by
+ * block in parallel where the manifest lists the blocks, and checked on the way (its local header against its
+ * central record, never more data than declared, exactly that much, a matching CRC-32).
+ */
+import { once } from "node:events";
+import * as zlib from "node:zlib";
+import type { FileEntry } from "@zip.js/zip.js";
+import { InvalidBackupError } from "../errors.ts";
+import type { ArchiveSourceReader } from "./archive-source.ts";
+import { blockPlan, inflateBlocks, type BlockInflater, type DeflateBlocks } from "./block-inflate.ts";
+import { crc32 } from "./runtime.ts";
+
+/** Bytes read from the source at a time: big reads keep a remote or local source efficient. */
+const READ_SIZE = 4 * 1024 * 1024;
+
+/**
+ * An entry's data as checked bytes, for extraction and for verification: zip.js's check that its local header
+ * agrees with its central record (strict, `openZip`) and that its data overlaps no other entry's, then the data itself, never more than the header declares, and at the end
+ * exactly that much with a matching CRC-32 (the runtime's native one). Throws `InvalidBackupError` naming the
+ * entry for those; errors of the source or of inflating pass through as they are. `blocks`, from the manifest,
+ * lets the entry inflate block by block in parallel when it fits the entry, on `inflater` (node:zlib's pool by
+ * default). Each chunk is lent: the caller must be done with it (hashed, written) before it asks for the next.
+ */
+export async function* checkedEntryData(
+  source: ArchiveSourceReader,
+  entry: FileEntry,
+  blocks?: DeflateBlocks,
+  inflater?: BlockInflater,
+): AsyncGenerator<Uint8Array> {
+  await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true });
+  const declared = entry.uncompressedSize;
+  let seen = 0;
+  let crc = 0;
+  for await (const chunk of entryData(source, entry, blocks, inflater)) {
+    seen += chunk.length;
+    if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
+    crc = crc32(chunk, crc);
+    yield chunk;
+  }
+  if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
+  if ((crc >>> 0) !== ((entry.crc32 ?? entry.signature ?? 0) >>> 0)) {
+    throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: its CRC-32 does not match.`);
+  }
+}
+
+/**
+ * An entry's data, inflated if need be, read straight from the source in big pieces. zip.js still parses the
+ * central directory and checks overlaps; its own data path (stream plumbing, CRC-32 in JavaScript) was most of
+ * a restore's time. The CRC-32 is checked by the caller with the runtime's native one.
+ */
+async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
+  const head = await source.read(entry.offset, 30);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.length < 30 || view.getUint32(0, true) !== 0x04034b50) {
+    throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: its local header signature is missing.`);
+  }
+  const start = entry.offset + 30 + view.getUint16(26, true) + view.getUint16(28, true);
+  const end = start + entry.compressedSize;
+  if (end > source.size) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
+  async function* raw() {
+    for (let at = start; at < end; at += READ_SIZE) {
+      const length = Math.min(READ_SIZE, end - at);
+      const bytes = await source.read(at, length);
+      if (bytes.length !== length) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
+      yield bytes;
+    }
+  }
+  if (entry.compressionMethod === 0) {
+    yield* raw();
+    return;
+  }
+  // Blocks inflate in one call each on other threads (`inflater`, or node:zlib's pool), several at once, beside
+  // this thread's hashing and writing.
+  const plan = blockPlan(blocks, entry.uncompressedSize, entry.compressedSize);
+  if (plan) {
+    yield* inflateBlocks((offset, length) => source.read(start + offset, length), plan, entry.uncompressedSize, entry.filename, inflater);
+    return;
+  }
+  const stream = zlib.createInflateRaw({ chunkSize: 1024 * 1024 });
+  const feeding = (async () => {
+    for await (const chunk of raw()) {
+      if (!stream.write(chunk)) await once(stream, "drain");
+    }
+    stream.end();
+  })();
+  feeding.catch((error) => stream.destroy(error));
+  try {
+    for await (const chunk of stream) yield chunk as Uint8Array;
+    await feeding;
+  } finally {
+    stream.destroy();
+  }
+}
