@@ -1,5 +1,5 @@
 # backstream as a container: Node and npm bring everything (Bun comes from npm), and Debian's libisal2 brings
-# ISA-L, which deflates backups about 1.8x as fast as libdeflate, the archive 2% larger (README "Performance").
+# ISA-L, which deflates backups about 1.8x as fast as libdeflate, the archive 2% larger (bench/README.md).
 FROM node:20-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libisal2 && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

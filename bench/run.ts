@@ -1,4 +1,4 @@
-// `npm run bench`: backstream against pb-style-zip on a generated data set; see README "Performance".
+// `npm run bench`: backstream against pb-style-zip on a generated data set; method and latest tables in bench/README.md.
 import { existsSync, statSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
@@ -6,11 +6,13 @@ import { dirname, join } from "node:path";
 import { createClient } from "@libsql/client";
 import { parseFlags } from "../src/config.ts";
 import { measureSteal } from "./cpu-steal.ts";
+import { resultConditions, resultTable, writeBenchReadme, type BenchResults } from "./report.ts";
 import { ensureDataSet } from "./generate-data.ts";
 import { login, pingHealth, sampleRss, startServerProcess, watchNextJob, type ServerProcess } from "./server-process.ts";
 import { logLineField } from "../test/support/test-server.ts";
 
 const ROOT = join(import.meta.dir, "..");
+const DEFAULT_JSON = join(ROOT, "bench/results/latest.json");
 const { flags } = parseFlags(process.argv.slice(2));
 const opts = {
   dbMb: Number(flags["db-mb"] ?? 500),
@@ -18,7 +20,7 @@ const opts = {
   bigDbMb: Number(flags["big-db-mb"] ?? 2000),
   runs: Number(flags.runs ?? 3),
   seed: Number(flags.seed ?? 1),
-  json: flags.json ?? join(ROOT, "bench/results/latest.json"),
+  json: flags.json ?? DEFAULT_JSON,
   cache: flags.cache ?? join(tmpdir(), "backstream-bench"),
   /** Another checkout of backstream whose server to measure (for before/after comparisons); this one by default. */
   serverRoot: flags["server-root"] ?? ROOT,
@@ -187,7 +189,7 @@ async function main() {
 
     // 1. Backup, alternating backstream and pb-style-zip so that noise hits both alike. Each round: a first
     // backup (nothing earlier to reuse), pb-style-zip, the app's writes, then the next backup, which reuses the
-    // first one's unchanged pieces (README "Performance").
+    // first one's unchanged pieces (bench/README.md).
     const backupMs: number[] = [];
     const nextBackupMs: number[] = [];
     const pbCreateMs: number[] = [];
@@ -353,10 +355,15 @@ async function main() {
         busySamples: busyLatencies.length,
       },
     });
-    printTable(results as unknown as Results);
+    const report = results as unknown as BenchResults;
+    console.log(`${resultTable(report)}\n\n${resultConditions(report)}`);
     await mkdir(dirname(opts.json), { recursive: true });
     await writeFile(opts.json, `${JSON.stringify(results, null, 2)}\n`);
     log(`wrote ${opts.json}`);
+    if (opts.json === DEFAULT_JSON) {
+      await writeBenchReadme(opts.json, join(ROOT, "bench/README.md"));
+      log("wrote bench/README.md");
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
     await rm(out, { recursive: true, force: true });
@@ -364,76 +371,9 @@ async function main() {
   }
 }
 
-interface Results {
-  ratios: Record<string, number>;
-  backup: { medianMs: number; pbStyleMedianMs: number };
-  nextBackup: { medianMs: number; changesPercent: number; rowsAdded: number };
-  archive: { bytes: number; pbStyleBytes: number; unzipTestOk: boolean };
-  restore: { medianMs: number; withLoginMedianMs: number; allExtractedMedianMs: number; pbStyleMedianMs: number };
-  peakRss: { smallMb: number; bigMb: number; nextMb: number };
-  writerStall: { maxGapMs: number };
-  health: { idleP50Ms: number; idleP99Ms: number; busyP50Ms: number; busyP99Ms: number };
-  machine: { nproc: number; cpu: string; bun: string; deflater: string; commit: string };
-  stolenCpuPercent: { firstBackups: number[]; pbStyle: number[]; restores: number[]; pbStyleExtracts: number[] };
-}
-
 /** ", 12% of the CPU stolen" for a log line, or nothing where steal cannot be read. */
 function stolenNote(percent: number | undefined): string {
   return percent === undefined ? "" : `, ${percent.toFixed(0)}% of the CPU stolen`;
-}
-
-function printTable(res: Results) {
-  const f = (n: number, d = 0) => n.toFixed(d);
-  const ok = (good: boolean) => (good ? "yes" : "NO");
-  const rows = [
-    ["first backup time / pb-style", `${f(res.ratios.backupTime!, 2)}×`, `${f(res.backup.medianMs)} ms vs ${f(res.backup.pbStyleMedianMs)} ms; nothing to reuse`, "≤ 0.40", ok(res.ratios.backupTime! <= 0.4)],
-    ["next backup time / pb-style", `${f(res.ratios.nextBackupTime!, 2)}×`, `${f(res.nextBackup.medianMs)} ms vs ${f(res.backup.pbStyleMedianMs)} ms; after ${res.nextBackup.rowsAdded} new rows (${res.nextBackup.changesPercent}%)`, "≤ 0.40", ok(res.ratios.nextBackupTime! <= 0.4)],
-    ["archive size / pb-style", `${f(res.ratios.archiveSize!, 3)}×`, `${f(res.archive.bytes / MB, 1)} MB vs ${f(res.archive.pbStyleBytes / MB, 1)} MB`, "≤ 1.05", ok(res.ratios.archiveSize! <= 1.05)],
-    [
-      "restore time / pb-style extract",
-      `${f(res.ratios.restoreTime!, 2)}×`,
-      `${f(res.restore.medianMs)} ms vs ${f(res.restore.pbStyleMedianMs)} ms; unchanged uploads copied; with a login ${f(res.restore.withLoginMedianMs)} ms`,
-      "≤ 0.60",
-      ok(res.ratios.restoreTime! <= 0.6),
-    ],
-    [
-      "restore, uploads deleted / pb-style",
-      `${f(res.ratios.restoreAllExtractedTime!, 2)}×`,
-      `${f(res.restore.allExtractedMedianMs)} ms; everything extracted`,
-      "≤ 0.60",
-      ok(res.ratios.restoreAllExtractedTime! <= 0.6),
-    ],
-    [
-      "peak RSS big / small",
-      `${f(res.ratios.rssBigOverSmall!, 2)}×`,
-      `${f(res.peakRss.bigMb)} MB vs ${f(res.peakRss.smallMb)} MB; next backups ${f(res.peakRss.nextMb)} MB`,
-      "≤ 1.15, < 256 MB",
-      ok(res.ratios.rssBigOverSmall! <= 1.15 && Math.max(res.peakRss.bigMb, res.peakRss.smallMb, res.peakRss.nextMb) < 256),
-    ],
-    ["longest writer stall", `${f(res.writerStall.maxGapMs, 1)} ms`, "", "< 50 ms", ok(res.writerStall.maxGapMs < 50)],
-    ["/api/health p99 busy (idle)", `${f(res.health.busyP99Ms, 1)} ms`, `p50 ${f(res.health.busyP50Ms, 1)} ms; idle p50 ${f(res.health.idleP50Ms, 1)} / p99 ${f(res.health.idleP99Ms, 1)} ms`, "< 25 ms", ok(res.health.busyP99Ms < 25)],
-    ["unzip -t accepts the archive", ok(res.archive.unzipTestOk), "", "yes", ok(res.archive.unzipTestOk)],
-  ];
-  const header = ["measure", "value", "detail", "target", "met"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const row of rows) console.log(line(row));
-  console.log(
-    `\n${opts.dbMb} MB db + ${opts.storageMb} MB storage (big: ${opts.bigDbMb} MB db), medians of ${opts.runs} runs; ` +
-      `restore timed from POST …/restore to the restored database serving (the old token refused), BACKSTREAM_RESTORE_DELAY_MS=0 (PocketBase's 1 s delay not counted); ` +
-      `writer probe: one insert every 5 ms, synchronous=${opts.probeSync}; dirty pages synced to disk before every timed run. ` +
-      `${res.machine.nproc} × ${res.machine.cpu}, Bun ${res.machine.bun}, deflater ${res.machine.deflater}, commit ${res.machine.commit}.`,
-  );
-  const { firstBackups, pbStyle, restores, pbStyleExtracts } = res.stolenCpuPercent;
-  if (firstBackups.length && pbStyle.length) {
-    const restoreNote = restores.length && pbStyleExtracts.length ? `, ${f(median(restores))}% during restores, ${f(median(pbStyleExtracts))}% during its extractions` : "";
-    console.log(
-      `CPU time stolen by the hypervisor (median share of ${res.machine.nproc} CPUs' time): ${f(median(firstBackups))}% during first backups, ` +
-        `${f(median(pbStyle))}% during pb-style-zip's${restoreNote}; backstream, which keeps both cores busy, loses more of its speed to it.`,
-    );
-  }
 }
 
 await main();

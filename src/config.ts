@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { DEFAULT_RESTORE_RESERVE_BYTES } from "./backups/free-space.ts";
+import { DEFAULT_RESTORE_RESERVE_BYTES } from "./fs/free-space.ts";
 
 /**
  * Everything the server reads from flags and the environment, validated in one place.

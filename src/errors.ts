@@ -145,3 +145,14 @@ export function redactPaths(message: string): string {
     return base ? `…/${base}` : "…";
   });
 }
+
+/**
+ * An encrypted backup that cannot be opened: no key is configured, or the configured key is not the one it was
+ * written with. A key problem, never a corrupt archive: the backup may be intact. An `InvalidBackupError` still,
+ * so that an upload or a restore refuses it with its message.
+ */
+export class EncryptedBackupError extends InvalidBackupError {
+  override name = "EncryptedBackupError";
+}
+// Known across a worker boundary (`deserializeError`) as itself, not as a plain error.
+KNOWN_ERRORS.EncryptedBackupError = EncryptedBackupError;

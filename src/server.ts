@@ -3,22 +3,15 @@ import { mkdir } from "node:fs/promises";
 import type { AppContext } from "./app-context.ts";
 import { createApp } from "./app.ts";
 import { AuthService } from "./auth/auth-service.ts";
-import { loadServerSecret, rotateServerSecret } from "./auth/server-secret.ts";
+import { loadServerSecret } from "./auth/server-secret.ts";
 import { SuperuserRepository } from "./auth/superusers.ts";
-import { BackupService, type JobRunner } from "./backups/backup-service.ts";
-import { dataDirPaths } from "./backups/data-dir.ts";
+import type { JobRunner } from "./backups/backup-service.ts";
 import { acquireDataDirLock } from "./backups/data-dir-lock.ts";
 import { BackupScheduler, type SchedulerClock } from "./backups/scheduler.ts";
-import { JobLock } from "./backups/job-lock.ts";
-import { recoverRestore, recoveryMessage } from "./backups/restore-swap.ts";
 import { parseHostPort, type Config } from "./config.ts";
-import { DatabaseHandle } from "./db/database-handle.ts";
-import { JobTracker } from "./jobs/job-tracker.ts";
-import { runJobInWorker } from "./jobs/run-job.ts";
+import { dataDirPaths } from "./fs/data-dir.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { SettingsStore } from "./settings/settings-store.ts";
-import { serverStores } from "./store/configured-stores.ts";
-import { VERSION } from "./version.ts";
+import { createServices } from "./services/create-services.ts";
 
 export interface RunningServer {
   url: string;
@@ -44,54 +37,28 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Held for the server's lifetime: the CLI refuses to work on a data directory a server has open.
   const releaseDirLock = await acquireDataDirLock(paths.dir, "server");
   try {
-    return await startLocked(config, options, log, paths, releaseDirLock);
+    return await startLocked(config, options, log, releaseDirLock);
   } catch (error) {
     await releaseDirLock();
     throw error;
   }
 }
 
-async function startLocked(
-  config: Config,
-  options: StartOptions,
-  log: Logger,
-  paths: ReturnType<typeof dataDirPaths>,
-  releaseDirLock: () => Promise<void>,
-): Promise<RunningServer> {
-  const recovered = recoveryMessage(await recoverRestore(paths.dir));
-  if (recovered) log.warn(recovered);
-  const db = new DatabaseHandle(paths.database);
-  await db.open();
-  const settings = new SettingsStore(db);
-  const stores = await serverStores(paths.backups, config, settings);
-  settings.onSettingsChange((next) => stores.use(next));
-  await stores.cleanup((error) => log.warn("could not clean up the backup store", { cause: error.message }));
-  let secret = await loadServerSecret(paths.dir);
+async function startLocked(config: Config, options: StartOptions, log: Logger, releaseDirLock: () => Promise<void>): Promise<RunningServer> {
+  let secret = "";
+  const { paths, db, settings, stores, jobs, backups } = await createServices(config, {
+    log,
+    mode: "server",
+    runJob: options.runJob,
+    onSecretRotated: (next) => {
+      secret = next;
+    },
+  });
+  secret = await loadServerSecret(paths.dir);
   const superusers = new SuperuserRepository(db);
   const auth = new AuthService(superusers, () => secret);
   await ensureSuperuser(superusers, config, log);
 
-  const jobs = new JobTracker();
-  const backups = new BackupService({
-    dataDir: paths.dir,
-    appName: config.appName,
-    producer: `backstream/${VERSION}`,
-    db,
-    lock: new JobLock(),
-    jobs,
-    log,
-    store: () => stores.current(),
-    runJob: options.runJob ?? runJobInWorker,
-    restoreDelayMs: config.restoreDelayMs,
-    restoreReserveBytes: config.restoreReserveMb * 1024 * 1024,
-    deflater: config.deflater,
-    afterRestore: async () => {
-      // New secret: every token issued before the restore stops working, as the superusers changed.
-      secret = await rotateServerSecret(paths.dir);
-      await settings.reload(); // the restored database may hold other settings (schedule, S3)
-    },
-    ...(config.testPauseAt ? { pauseAt: config.testPauseAt } : {}),
-  });
   const scheduler = new BackupScheduler({
     settings,
     backups,

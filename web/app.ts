@@ -321,9 +321,20 @@ function showJob(job: JobEvent) {
 
 // ---- settings --------------------------------------------------------------------------------
 
+const TIERS = [
+  ["keepLast", "keep-last"],
+  ["keepDaily", "keep-daily"],
+  ["keepWeekly", "keep-weekly"],
+  ["keepMonthly", "keep-monthly"],
+] as const;
+
 interface BackupsSettings {
   cron: string;
   cronMaxKeep: number;
+  keepLast?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
   s3: { enabled: boolean; bucket: string; region: string; endpoint: string; accessKey: string; secret?: string; forcePathStyle: boolean };
 }
 
@@ -334,6 +345,7 @@ async function loadSettings() {
     if (!backups) return;
     $<HTMLInputElement>("cron").value = backups.cron ?? "";
     $<HTMLInputElement>("cron-max-keep").value = String(backups.cronMaxKeep ?? 3);
+    for (const [field, id] of TIERS) $<HTMLInputElement>(id).value = backups[field] ? String(backups[field]) : "";
     $<HTMLInputElement>("s3-enabled").checked = Boolean(backups.s3?.enabled);
     $<HTMLInputElement>("s3-endpoint").value = backups.s3?.endpoint ?? "";
     $<HTMLInputElement>("s3-bucket").value = backups.s3?.bucket ?? "";
@@ -357,7 +369,9 @@ function settingsFromForm(): BackupsSettings {
     forcePathStyle: $<HTMLInputElement>("s3-force-path-style").checked,
   };
   if (value("s3-secret")) s3.secret = value("s3-secret");
-  return { cron: value("cron"), cronMaxKeep: Number(value("cron-max-keep") || "3"), s3 };
+  // An empty tier is sent as 0, which turns it off.
+  const tiers = Object.fromEntries(TIERS.map(([field, id]) => [field, Number(value(id) || "0")]));
+  return { cron: value("cron"), cronMaxKeep: Number(value("cron-max-keep") || "3"), ...tiers, s3 };
 }
 
 function showSettingsErrors(error: unknown): boolean {
@@ -366,6 +380,7 @@ function showSettingsErrors(error: unknown): boolean {
   if (!backups) return false;
   $("cron-error").textContent = backups.cron?.message ?? "";
   $("cron-max-keep-error").textContent = backups.cronMaxKeep?.message ?? "";
+  $("retention-error").textContent = TIERS.filter(([field]) => backups[field]).map(([field]) => `${field}: ${backups[field]?.message}`).join(" ");
   const s3 = backups.s3 ?? {};
   $("s3-error").textContent = Object.entries(s3).map(([field, e]) => `${field}: ${(e as { message?: string })?.message}`).join(" ");
   return true;

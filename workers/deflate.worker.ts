@@ -1,14 +1,14 @@
 // A thin shell: deflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else libdeflate
 // through Bun.deflateSync), fingerprinting their pieces and skipping those an earlier archive already holds
-// (`block-reuse.ts`), and hashes the streams of the archive and its entries it is given (`hash-thread.ts`).
+// (`block-reuse.ts`), and hashes the streams of the archive and its entries it is given (`worker-hashing.ts`).
 // Blocks and hash batches are read where they lie, in shared memory (`shared-slots.ts`).
-import { deflateBlockSync, flushedPieces, libdeflatePieces, type PieceDeflater, type PieceOptions } from "../src/archive/deflate-block.ts";
-import type { DeflateReply, DeflateRequest, PieceDeflaterName } from "../src/archive/deflate-workers.ts";
-import { hashRequestHandler } from "../src/archive/hash-thread.ts";
+import { deflateBlockSync, flushedPieces, libdeflatePieces, type PieceDeflater, type PieceOptions } from "../src/archive/engine/deflate-block.ts";
+import type { DeflateReply, DeflateRequest, PieceDeflaterName } from "../src/archive/engine/deflate-workers.ts";
+import { hashRequestHandler } from "../src/archive/engine/worker-hashing.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../src/native/isal-deflate.ts";
-import { pieceFingerprinter } from "../src/archive/piece-fingerprint.ts";
-import { findRecord } from "../src/archive/piece-records.ts";
-import { slotView } from "../src/archive/shared-slots.ts";
+import { pieceFingerprinter } from "../src/archive/engine/piece-fingerprint.ts";
+import { findRecord } from "../src/archive/reuse/piece-records.ts";
+import { slotView } from "../src/archive/engine/shared-slots.ts";
 
 declare const self: Worker;
 

@@ -1,9 +1,9 @@
 // A thin shell: inflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else node:zlib),
 // each read from a slot of shared memory and written into another (`inflate-workers.ts`).
 import { inflateRawSync } from "node:zlib";
-import { zlibBlockOptions } from "../src/archive/block-inflate.ts";
-import type { InflateReply, InflateRequest } from "../src/archive/inflate-workers.ts";
-import { slotView } from "../src/archive/shared-slots.ts";
+import { zlibBlockOptions } from "../src/archive/engine/block-inflate.ts";
+import type { InflateReply, InflateRequest } from "../src/archive/engine/inflate-workers.ts";
+import { slotView } from "../src/archive/engine/shared-slots.ts";
 import { openIsalInflate, type BlockInflate } from "../src/native/isal-inflate.ts";
 
 declare const self: Worker;

@@ -4,7 +4,8 @@
  * central directory's size and offset, zip64 records, no duplicate names, each local header agreeing with its
  * central record), safe paths, plain files, sane sizes, `data.db` at the root and, where there is a manifest,
  * exactly the entries it lists with the sizes it lists. `inspectArchive` collects every problem: a restore stops
- * at the first, a verify reports them all.
+ * at the first, a verify reports them all. Encryption: every entry WinZip AES-256 (AE-2) or none, opened with the
+ * key the caller has, and a missing or wrong key is an `EncryptedBackupError`, never a corrupt archive.
  *
  * Why strict: an archive whose end record counts fewer entries than its central directory holds reads as a
  * smaller archive to a lenient reader. With the manifest among the entries left out, it passed as a PocketBase
@@ -12,18 +13,17 @@
  */
 import {
   ERR_AMBIGUOUS_ARCHIVE,
+  ERR_INVALID_AUTHENTICATION_CODE,
+  ERR_INVALID_PASSWORD,
   ERR_UNSAFE_FILENAME,
   ZipReader,
   type Entry,
   type FileEntry,
 } from "@zip.js/zip.js";
-import { EntryWriteError, InvalidBackupError, StorageError } from "../errors.ts";
-import { toZipReader, type ArchiveSourceReader } from "./archive-source.ts";
-import { concatBytes } from "./concat-bytes.ts";
-import { entryPathProblem } from "./entry-paths.ts";
+import { EncryptedBackupError, EntryWriteError, InvalidBackupError, StorageError } from "../errors.ts";
+import { concatBytes, WorkerPoolError } from "./engine/index.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
-import { WorkerPoolError } from "./worker-pool.ts";
-import { configureZip } from "./zip-config.ts";
+import { AES_SALT_BYTES, AES_VERIFIER_BYTES, aesVerifierMatches, configureZip, entryPathProblem, toZipReader, type ArchiveSourceReader } from "./zip/index.ts";
 
 /** Caps that keep a hostile archive from filling the disk (a "zip bomb"). */
 export interface ArchiveLimits {
@@ -74,6 +74,23 @@ export function openZip(source: ArchiveSourceReader): ZipReader<unknown> {
   return new ZipReader(toZipReader(source), { strictness: "strict", checkCrc32: true, checkOverlappingEntry: true, useWebWorkers: false });
 }
 
+/** An encrypted archive without a key to open it: an `EncryptedBackupError`. */
+export const NO_KEY_PROBLEM = "The backup is encrypted and no key is configured to open it.";
+/** An encrypted archive whose password verifiers refuse the key: an `EncryptedBackupError`. */
+export const WRONG_KEY_PROBLEM = "The backup is encrypted and the configured key does not open it.";
+
+/** Whether an entry is encrypted the one way readers here open: WinZip AES-256, AE-2, stored or deflated. */
+export function isAes256Entry(entry: Entry): boolean {
+  const aes = (entry as { extraFieldAES?: { vendorVersion?: number; strength?: number } }).extraFieldAES;
+  return entry.encrypted && aes?.vendorVersion === 2 && aes.strength === 3 && (entry.compressionMethod === 0 || entry.compressionMethod === 8);
+}
+
+/** What the reader has to open an encrypted archive with. */
+export interface ArchiveKey {
+  /** The password every entry of an encrypted archive must open with; ignored by a plain archive. */
+  password?: string;
+}
+
 /** A file entry of the archive, and whether its bytes may be read (false once a problem was found with it). */
 export interface InspectedEntry {
   entry: FileEntry;
@@ -88,6 +105,10 @@ export interface ArchiveInspection {
   bytes: number;
   manifest?: Manifest;
   problems: string[];
+  /** Whether the archive's entries are WinZip AES-256 encrypted (and so read with the key). */
+  encrypted: boolean;
+  /** An encrypted archive without its key: what to throw (its message also leads `problems`); nothing else was read. */
+  keyError?: EncryptedBackupError;
 }
 
 /**
@@ -95,16 +116,59 @@ export interface ArchiveInspection {
  * and sizes, `data.db`, and the manifest against the central directory. Failures around the archive (the store,
  * a cancel) are thrown, never listed as problems of the archive.
  */
-export async function inspectArchive(zip: ZipReader<unknown>, source: ArchiveSourceReader, limits: ArchiveLimits = DEFAULT_LIMITS): Promise<ArchiveInspection> {
+export async function inspectArchive(
+  zip: ZipReader<unknown>,
+  source: ArchiveSourceReader,
+  limits: ArchiveLimits = DEFAULT_LIMITS,
+  key: ArchiveKey = {},
+): Promise<ArchiveInspection> {
   const problems: string[] = [];
   const entries = await listEntries(zip, source, problems);
-  if (!entries) return { files: [], bytes: 0, problems };
+  if (!entries) return { files: [], bytes: 0, problems, encrypted: false };
   const endProblem = await endRecordProblem(source);
   if (endProblem) problems.push(endProblem);
-  const { files, bytes } = checkEntries(entries, source.size, limits, problems);
-  const manifest = await readManifest(entries, problems);
+  const { files, bytes, encrypted } = checkEntries(entries, source.size, limits, problems);
+  const password = key.password || undefined;
+  if (encrypted) {
+    const keyError = await keyProblem(entries, source, password);
+    if (keyError) {
+      problems.unshift(keyError.message);
+      return { files: files.map((f) => ({ ...f, readable: false })), bytes, problems, encrypted, keyError };
+    }
+  }
+  const manifest = await readManifest(entries, problems, encrypted ? password : undefined);
   if (manifest) problems.push(...listingProblems(manifest, files));
-  return { files, bytes, problems, ...(manifest ? { manifest } : {}) };
+  return { files, bytes, problems, encrypted, ...(manifest ? { manifest } : {}) };
+}
+
+/** Entries whose password verifiers judge the key: most of them refusing it is a wrong key (see `keyProblem`). */
+const KEY_SAMPLE = 3;
+
+/**
+ * Whether the key opens an encrypted archive, judged by the password verifiers of its first few entries before
+ * anything is decrypted. A verifier is 2 bytes: one wrong key in 65,536 passes one, so most of the sample must
+ * refuse the key for it to be wrong; an entry refusing a key the others take is corrupt (found when it is read).
+ */
+async function keyProblem(entries: Entry[], source: ArchiveSourceReader, password: string | undefined): Promise<EncryptedBackupError | undefined> {
+  if (password === undefined) return new EncryptedBackupError(NO_KEY_PROBLEM);
+  const sample = entries.filter((e) => !e.directory).slice(0, KEY_SAMPLE);
+  const verdicts = await Promise.all(sample.map(async (entry) => {
+    const header = await aesHeader(source, entry);
+    return header && aesVerifierMatches(password, header);
+  }));
+  const refused = verdicts.filter((v) => v === false).length;
+  return refused > verdicts.filter((v) => v === true).length ? new EncryptedBackupError(WRONG_KEY_PROBLEM) : undefined;
+}
+
+/** An AES entry's salt and verifier, found through its local header; undefined where those are not there to read. */
+async function aesHeader(source: ArchiveSourceReader, entry: Entry): Promise<Uint8Array | undefined> {
+  const head = await source.read(entry.offset, 30);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.length < 30 || view.getUint32(0, true) !== 0x04034b50) return undefined;
+  const length = AES_SALT_BYTES + AES_VERIFIER_BYTES;
+  if (entry.compressedSize < length) return undefined;
+  const header = await source.read(entry.offset + 30 + view.getUint16(26, true) + view.getUint16(28, true), length);
+  return header.length === length ? header : undefined;
 }
 
 /** The central directory's entries, or undefined with the reason in `problems`. */
@@ -178,6 +242,7 @@ function checkEntries(entries: Entry[], archiveSize: number, limits: ArchiveLimi
   const seen = new Set<string>();
   const files: InspectedEntry[] = [];
   let bytes = 0;
+  const sealed = { aes: 0, plain: 0 };
   for (const entry of entries.slice(0, limits.maxEntries)) {
     const name = entry.directory ? entry.filename.replace(/\/$/, "") : entry.filename;
     const before = problems.length;
@@ -187,7 +252,10 @@ function checkEntries(entries: Entry[], archiveSize: number, limits: ArchiveLimi
     if (seen.has(name)) problems.push(`The entry ${JSON.stringify(name)} appears twice.`);
     seen.add(name);
     if (entry.directory) continue;
-    if (entry.encrypted) problems.push(`The entry ${JSON.stringify(name)} is encrypted.`);
+    // ZipCrypto, AES-128 or -192, AE-1, strong encryption: refused as before.
+    if (entry.encrypted && !isAes256Entry(entry)) problems.push(`The entry ${JSON.stringify(name)} is encrypted.`);
+    if (!entry.encrypted) sealed.plain++;
+    else if (isAes256Entry(entry)) sealed.aes++;
     if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) problems.push(`The entry ${JSON.stringify(name)} uses an unsupported compression method.`);
     const { uncompressedSize: size, compressedSize } = entry;
     const bomb = zipBombProblem(name, size, compressedSize, limits);
@@ -199,10 +267,11 @@ function checkEntries(entries: Entry[], archiveSize: number, limits: ArchiveLimi
   }
   if (bytes > limits.maxTotalBytes) problems.push("The archive expands beyond the size limit: refused as a zip bomb.");
   if (!files.some((f) => f.entry.filename === "data.db")) problems.push("The archive has no data.db at its root.");
-  return { files, bytes };
+  if (sealed.aes && sealed.plain) problems.push("The archive mixes encrypted and plain entries: it is damaged or was altered.");
+  return { files, bytes, encrypted: sealed.aes > 0 && sealed.plain === 0 && !entries.some((e) => !e.directory && e.encrypted && !isAes256Entry(e)) };
 }
 
-async function readManifest(entries: Entry[], problems: string[]): Promise<Manifest | undefined> {
+async function readManifest(entries: Entry[], problems: string[], password: string | undefined): Promise<Manifest | undefined> {
   const entry = entries.find((e) => e.filename === MANIFEST_PATH && !e.directory) as FileEntry | undefined;
   if (!entry) return undefined;
   if (entry.uncompressedSize > MAX_MANIFEST_BYTES) {
@@ -211,7 +280,7 @@ async function readManifest(entries: Entry[], problems: string[]): Promise<Manif
   }
   const chunks: Uint8Array[] = [];
   try {
-    await entry.getData(new WritableStream({ write: (chunk) => void chunks.push(chunk) }), { checkCrc32: true });
+    await entry.getData(new WritableStream({ write: (chunk) => void chunks.push(chunk) }), { checkCrc32: true, ...(password !== undefined ? { password } : {}) });
   } catch (error) {
     problems.push(entryReadError(error, MANIFEST_PATH).message);
     return undefined;
@@ -260,6 +329,9 @@ export function entryReadError(error: unknown, name: string): Error {
     const reason = String((error as { reason?: unknown }).reason ?? "mismatched local file header");
     return new InvalidBackupError(`The entry ${name} disagrees with its central directory record (${reason}): the archive is damaged or was altered.`);
   }
+  // The key opened the archive's other entries (`keyProblem`): this entry's verifier or data was altered.
+  if (message === ERR_INVALID_PASSWORD) return new InvalidBackupError(`The entry ${name} is corrupt: its password verifier does not match the archive's key.`);
+  if (message === ERR_INVALID_AUTHENTICATION_CODE) return new InvalidBackupError(`The entry ${name} is corrupt: its authentication code does not match.`);
   if (/crc|signature/i.test(message)) return new InvalidBackupError(`The entry ${name} is corrupt: its CRC-32 does not match.`);
   if (/incorrect|invalid/i.test(message)) return new InvalidBackupError(`The entry ${name} is corrupt: its compressed data does not inflate.`);
   return new InvalidBackupError(`The entry ${name} cannot be read: the archive is corrupt or truncated.`);

@@ -10,7 +10,7 @@
  * hash is ready when they are done; where it costs a download (S3), only the gaps are fetched, at the end.
  */
 import { createHash } from "node:crypto";
-import type { ArchiveSourceReader } from "./archive-source.ts";
+import type { ArchiveSourceReader } from "./zip/index.ts";
 
 export interface DigestingSourceOptions {
   /** Read the archive front to back beside the other readers, instead of only the gaps at the end. */

@@ -1,3 +1,7 @@
+/**
+ * The manifest a backstream archive ends with: every entry's path, size and SHA-256 (and its deflate blocks), so
+ * a restore or a verify can prove each entry is the one written. Its schema and parser: it is never trusted unparsed.
+ */
 import * as v from "valibot";
 
 /** The manifest's path at the archive root. Restores never extract it into the data directory. */

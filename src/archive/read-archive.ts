@@ -6,10 +6,10 @@ import { createHash } from "node:crypto";
 import type { FileEntry } from "@zip.js/zip.js";
 import { EntryWriteError, InvalidBackupError } from "../errors.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, looksLikeZip, openZip, type ArchiveLimits } from "./archive-checks.ts";
-import type { ArchiveSourceReader } from "./archive-source.ts";
+import { openBlockInflater } from "./engine/index.ts";
 import { checkedEntryData } from "./entry-data.ts";
 import type { Manifest } from "./manifest.ts";
-import { openBlockInflater } from "./runtime.ts";
+import type { ArchiveSourceReader } from "./zip/index.ts";
 
 /** Entries the caller may hold already (a restore's unchanged uploads), asked about before they are read. */
 export interface HeldEntries {
@@ -44,6 +44,11 @@ export interface ReadArchiveOptions {
   held?: HeldEntries;
   signal?: AbortSignal;
   onProgress?: (progress: ReadProgress) => void;
+  /**
+   * The key of an encrypted archive (WinZip AES-256, as `writeArchive`'s `password` writes it); a plain archive
+   * ignores it. Without it, or with another, an encrypted archive is refused with an `EncryptedBackupError`.
+   */
+  password?: string;
 }
 
 export interface ArchiveReport {
@@ -64,14 +69,17 @@ export interface ArchiveReport {
  * Reads a backup archive through its central directory (what extractors trust) and checks everything a
  * restore depends on: first the rules of `inspectArchive` (structure, paths, types, sizes, `data.db`, the
  * manifest's listing), then each entry streamed once through its local header, CRC-32 and, where there is a
- * manifest, SHA-256. Throws `InvalidBackupError` naming the first problem found.
+ * manifest, SHA-256. Throws `InvalidBackupError` naming the first problem found (`EncryptedBackupError` for an
+ * encrypted archive without its key).
  * Entries flow to `sink` as they are checked; a caller extracting must discard everything on failure.
  */
 export async function readArchive(source: ArchiveSourceReader, options: ReadArchiveOptions = {}): Promise<ArchiveReport> {
   const zip = openZip(source);
   const inflater = openBlockInflater();
   try {
-    const { files: inspected, bytes: bytesTotal, manifest, problems } = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS);
+    const key = options.password ? { password: options.password } : {};
+    const { files: inspected, bytes: bytesTotal, manifest, problems, keyError } = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS, key);
+    if (keyError) throw keyError;
     if (problems.length) throw new InvalidBackupError(problems[0]);
     const files = inspected.map((f) => f.entry);
     const expected = new Map(manifest?.entries.map((e) => [e.path, e]));
@@ -99,7 +107,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
       const writer = sink?.getWriter();
       let sinkError: unknown;
       try {
-        for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks, inflater)) {
+        for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks, inflater, key.password)) {
           options.signal?.throwIfAborted();
           hash.update(chunk);
           if (writer) {

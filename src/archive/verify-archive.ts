@@ -7,11 +7,11 @@ import { createHash } from "node:crypto";
 import { EntryWriteError } from "../errors.ts";
 import { DigestingSource, SHA256_MISMATCH } from "./archive-digest.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, isFaultOutsideArchive, openZip, type ArchiveLimits } from "./archive-checks.ts";
-import type { ArchiveSourceReader } from "./archive-source.ts";
+import { openBlockInflater } from "./engine/index.ts";
 import { checkedEntryData } from "./entry-data.ts";
 import type { Manifest } from "./manifest.ts";
 import type { ReadProgress } from "./read-archive.ts";
-import { openBlockInflater } from "./runtime.ts";
+import type { ArchiveSourceReader } from "./zip/index.ts";
 
 export interface VerifyArchiveOptions {
   /** The archive's SHA-256 as the store kept it (hex); a different one is a problem. */
@@ -23,6 +23,8 @@ export interface VerifyArchiveOptions {
   cheapRereads?: boolean;
   signal?: AbortSignal;
   onProgress?: (progress: ReadProgress & { phase: "hashing" | "verifying" }) => void;
+  /** The key of an encrypted archive (`ReadArchiveOptions.password`). */
+  password?: string;
 }
 
 /** What a verification found: every problem, each naming the entry (or the archive) it concerns. */
@@ -44,14 +46,17 @@ export interface VerifyReport {
  * Checks a stored archive without stopping at the first problem: the central directory and the manifest
  * (`inspectArchive`), every readable entry streamed once through its CRC-32 and SHA-256, and the whole archive's
  * SHA-256 against the stored one, taken from the same reads (`DigestingSource`). Web streams, node:crypto and
- * zip.js only, so it runs on Deno too.
+ * zip.js only, so it runs on Deno too. An encrypted archive without its key throws `EncryptedBackupError`.
  */
 export async function verifyArchive(source: ArchiveSourceReader, options: VerifyArchiveOptions = {}): Promise<VerifyReport> {
   const digesting = new DigestingSource(source, { fillInBackground: options.cheapRereads ?? false });
   const zip = openZip(digesting);
   const inflater = openBlockInflater();
   try {
-    const { files, bytes, manifest, problems } = await inspectArchive(zip, digesting, options.limits ?? DEFAULT_LIMITS);
+    const key = options.password ? { password: options.password } : {};
+    const { files, bytes, manifest, problems, keyError } = await inspectArchive(zip, digesting, options.limits ?? DEFAULT_LIMITS, key);
+    // Not a problem of the archive: without its key the verify cannot say whether it has one, so it fails instead.
+    if (keyError) throw keyError;
     const intact: string[] = [];
     const listed = new Map(manifest?.entries.map((e) => [e.path, e]));
     const readable = files.filter((f) => f.readable).map((f) => f.entry);
@@ -71,7 +76,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       let seen = 0;
       let failed = false;
       try {
-        for await (const chunk of checkedEntryData(digesting, entry, listed.get(entry.filename)?.deflateBlocks, inflater)) {
+        for await (const chunk of checkedEntryData(digesting, entry, listed.get(entry.filename)?.deflateBlocks, inflater, key.password)) {
           options.signal?.throwIfAborted();
           seen += chunk.length;
           bytesDone += chunk.length;

@@ -1,9 +1,12 @@
-import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./block-reuse.ts";
-import { isCompressible } from "./entry-paths.ts";
+/**
+ * Writing a backup archive: the face that puts the parts together. The zip format (`zip/`) is written with the
+ * engine's deflater (`engine/`), reusing an earlier archive's pieces and indexing its own (`reuse/`), and the
+ * archive ends with a manifest of every entry's SHA-256.
+ */
+import { openBlockDeflater, parallelDeflaters, type PieceDeflaterName } from "./engine/index.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
-import type { PieceDeflaterName } from "./deflate-workers.ts";
-import { openBlockDeflater } from "./runtime.ts";
-import { ZipStreamWriter } from "./zip-stream-writer.ts";
+import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./reuse/index.ts";
+import { isCompressible, ZipStreamWriter } from "./zip/index.ts";
 
 /**
  * One file to put in an archive. `size` is what the source expects to yield; the manifest records what it did.
@@ -35,6 +38,11 @@ export interface WriteArchiveOptions {
   reuse?: ReusablePieces;
   /** What deflates at the fast levels where the runtime has a choice (`deflate-workers.ts`); ISA-L where it loads. */
   deflater?: PieceDeflaterName;
+  /**
+   * Encrypts every entry, the manifest too, with WinZip AES-256 (AE-2) under this password (`zip/winzip-aes.ts`).
+   * Pieces are then neither reused nor indexed: `reuse` and `indexBlocks` are ignored (`WrittenArchive.reuse`).
+   */
+  password?: string;
 }
 
 export interface WrittenArchive {
@@ -42,8 +50,11 @@ export interface WrittenArchive {
   sha256: string;
   size: number;
   manifest: Manifest;
-  /** How much deflated input was deflated now, and how much reused. */
-  reuse: ReuseCounts;
+  /**
+   * How much deflated input was deflated now, and how much reused. `skipped: "encrypted"`: reuse and indexing
+   * were off because the archive is encrypted (another archive's ciphertext, under other salts, cannot be copied).
+   */
+  reuse: ReuseCounts & { skipped?: "encrypted" };
   /** What deflated it ("isa-l", "libdeflate", "zlib"), when anything was deflated at the fast levels. */
   deflater?: string;
   /**
@@ -64,10 +75,16 @@ export async function writeArchive(
   output: WritableStream<Uint8Array>,
   options: WriteArchiveOptions,
 ): Promise<WrittenArchive> {
-  const { signal, onProgress, level = 2 } = options;
+  const { signal, onProgress, level = 2, password } = options;
+  const encrypted = password !== undefined;
+  // zip.js (and so every reader here) takes an empty password for none: such an archive could not be opened.
+  if (password === "") throw new Error("The archive password is empty.");
+  // Encrypted, no piece of the earlier archive is copied and none of this one is listed for a next one.
+  const indexBlocks = Boolean(options.indexBlocks) && !encrypted;
+  const reuse = encrypted ? undefined : options.reuse;
   const deflater = openBlockDeflater({
-    ...(options.indexBlocks ? { fingerprint: true } : {}),
-    ...(options.reuse ? { reuse: options.reuse } : {}),
+    ...(indexBlocks ? { fingerprint: true } : {}),
+    ...(reuse ? { reuse } : {}),
     ...(options.deflater ? { deflater: options.deflater } : {}),
   });
   const archiveHash = deflater.hashing.begin();
@@ -84,8 +101,9 @@ export async function writeArchive(
     });
     await writer.ready;
   };
-  const blockIndex = new BlockIndexBuilder(Boolean(options.indexBlocks), { onFull: () => deflater.stopFingerprinting() });
-  const zip = new ZipStreamWriter(write, { deflate: deflater.deflate, onBlockWritten: blockIndex.add, ...(deflater.blockBuffer ? { blockBuffer: deflater.blockBuffer } : {}) });
+  const blockIndex = new BlockIndexBuilder(indexBlocks, { onFull: () => deflater.stopFingerprinting() });
+  const entryDeflaters = parallelDeflaters({ deflate: deflater.deflate, ...(deflater.blockBuffer ? { blockBuffer: deflater.blockBuffer } : {}) });
+  const zip = new ZipStreamWriter(write, { deflater: entryDeflaters, onBlockWritten: blockIndex.add, ...(encrypted ? { password } : {}) });
   const entries: ManifestEntry[] = [];
   /** What the manifest waits for: entries' digests and block lists, known after their bytes are read. */
   const entryDetails: Promise<void>[] = [];
@@ -153,7 +171,8 @@ export async function writeArchive(
     const records = blockIndex.records();
     const pieces = records && deflater.fingerprintKey ? { pieces: { records, fingerprintKey: deflater.fingerprintKey } } : {};
     const used = deflater.deflaterUsed();
-    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: blockIndex.counts, ...(used ? { deflater: used } : {}), ...pieces };
+    const reuseCounts = encrypted ? { ...blockIndex.counts, skipped: "encrypted" as const } : blockIndex.counts;
+    return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: reuseCounts, ...(used ? { deflater: used } : {}), ...pieces };
   } catch (error) {
     await writer.abort(error).catch(() => {});
     throw error;

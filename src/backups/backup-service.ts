@@ -1,19 +1,18 @@
 import { lstat, mkdir, rm } from "node:fs/promises";
 import type { DatabaseHandle } from "../db/database-handle.ts";
-import { looksLikeZip } from "../archive/archive-checks.ts";
-import type { PieceDeflaterName } from "../archive/deflate-workers.ts";
-import { Sha256Stream } from "../archive/sha256-stream.ts";
+import { looksLikeZip, type PieceDeflaterName } from "../archive/index.ts";
+import { Sha256Stream } from "../archive/zip/index.ts";
 import { badRequest, InvalidBackupError, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
 import { VERIFY_PAUSE_STEPS, type JobParams, type JobResults, type VerifyBackupResult } from "../jobs/job-messages.ts";
 import type { JobContext } from "../jobs/create-backup-job.ts";
-import type { JobRecord, JobTracker } from "../jobs/job-tracker.ts";
+import type { JobKind, JobRecord, JobTracker } from "../jobs/job-tracker.ts";
 import type { Logger } from "../logger.ts";
 import type { BackupInfo, BackupStore, ByteRange, PendingWrite, StoreDescriptor } from "../store/backup-store.ts";
 import { backupNameProblem, generateBackupName, NAME_TAKEN, UPLOAD_NAME_TAKEN, uploadKey, uploadKeyProblem } from "./backup-names.ts";
 import { countLiveFiles } from "./live-file-count.ts";
-import { dataDirPaths } from "./data-dir.ts";
-import { KeyReservedError, type JobKind, type JobLock, type LockHolder } from "./job-lock.ts";
+import { dataDirPaths } from "../fs/data-dir.ts";
+import { KeyReservedError, type JobLock, type LockHolder } from "./job-lock.ts";
 import { swapInRestoredData, type SwapStep } from "./restore-swap.ts";
 
 export type JobRunner = <P extends JobParams>(params: P, context?: JobContext) => Promise<JobResults[P["kind"]]>;

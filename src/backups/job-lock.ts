@@ -1,6 +1,5 @@
 import { BackupBusyError } from "../errors.ts";
-
-export type JobKind = "create" | "restore" | "upload" | "scheduled" | "verify";
+import type { JobKind } from "../jobs/job-tracker.ts";
 
 /** What holds the lock: the kind of job and the backup it works on. */
 export interface LockHolder {

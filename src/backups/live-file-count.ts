@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { isDataRootEntry } from "./data-dir.ts";
+import { isDataRootEntry } from "../fs/data-dir.ts";
 
 /** SQLite's own files beside a database: a restore replaces them with the database, so they are not counted. */
 const isSqliteCompanion = (name: string) => /\.db-(wal|shm|journal)$/.test(name);

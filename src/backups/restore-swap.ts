@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as v from "valibot";
-import { syncDir } from "../store/local-backup-store.ts";
-import { dataDirPaths, isDataRootEntry } from "./data-dir.ts";
+import { syncDir } from "../fs/durable-files.ts";
+import { dataDirPaths, isDataRootEntry } from "../fs/data-dir.ts";
 
 /**
  * Swapping restored data in, so that a crash at any moment leaves the old data or the new, never a mix.

@@ -1,8 +1,10 @@
-import { Cron } from "croner";
+import type { Cron } from "croner";
 import { BackupBusyError, redactPaths } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { generateBackupName } from "./backup-names.ts";
-import type { BackupSchedule, ScheduleSettings } from "./schedule-settings.ts";
+import type { BackupSchedule, ScheduleSettings } from "../settings/schedule-settings.ts";
+import { applyRetention, hasTiers, type RetentionDecision, type RetentionPolicy } from "../settings/retention-policy.ts";
+import { toCron } from "../settings/cron.ts";
 
 /** Time and timers, injectable so tests drive the scheduler with a fake clock. */
 export interface SchedulerClock {
@@ -46,25 +48,30 @@ export interface ScheduledRun {
 }
 
 export const AUTO_PREFIX = "@auto_pb_backup_";
+
+/**
+ * What `policy` keeps and deletes of the scheduled backups stored now, deleting nothing: the next prune's answer,
+ * and the dry run behind `GET /api/settings/backups/retention`.
+ */
+export async function previewRetention(backups: { list(): Promise<{ key: string; modified: string }[]> }, policy: RetentionPolicy): Promise<RetentionDecision> {
+  // `cronMaxKeep` alone orders by modification time, as PocketBase. The tiers go by the run time the name holds:
+  // a day's backup stays that day's after a copy to another bucket or a re-upload gives it a new mtime.
+  const byName = hasTiers(policy);
+  const autos = (await backups.list())
+    .filter((item) => item.key.startsWith(AUTO_PREFIX))
+    .map((item) => ({ key: item.key, at: (byName && runTimeOf(item.key)) || new Date(item.modified.replace(" ", "T")) }));
+  return applyRetention(autos, policy);
+}
+
+/** The UTC run time in a scheduled backup's name (`…_20260301020000.zip`), if it holds one. */
+export function runTimeOf(key: string): Date | undefined {
+  const m = /_(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})\.zip$/.exec(key);
+  if (!m) return undefined;
+  const at = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}
 // setTimeout holds at most ~24.8 days; longer waits are taken in steps, re-reading the clock each time.
 const MAX_WAIT_MS = 60 * 60 * 1000;
-
-/** Checks a cron expression the way the scheduler will run it; returns a problem message or undefined. */
-export function cronProblem(expression: string): string | undefined {
-  if (!expression) return undefined;
-  try {
-    toCron(expression);
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
-function toCron(expression: string): Cron {
-  const trimmed = expression.trim();
-  // 5 fields (minute precision) or a macro such as @daily; always UTC, whatever the host's zone.
-  return new Cron(trimmed, { paused: true, timezone: "UTC", ...(trimmed.startsWith("@") ? {} : { mode: "5-part" as const }) });
-}
 
 /**
  * Runs scheduled backups: croner computes the next UTC run time from the settings, our own timer waits for
@@ -196,21 +203,20 @@ export class BackupScheduler {
     return run;
   }
 
-  /** Keeps the newest `cronMaxKeep` auto backups (by modification time); manual and uploaded ones are never touched. */
+  /**
+   * Deletes the auto backups the retention policy does not keep (`applyRetention`: the newest `cronMaxKeep`, or
+   * the tiers when any is set); manual and uploaded ones are never touched.
+   */
   async #prune(): Promise<string[]> {
-    const keep = Math.max(1, this.#schedule?.cronMaxKeep ?? 1);
     const pruned: string[] = [];
     try {
-      const autos = (await this.deps.backups.list())
-        .filter((item) => item.key.startsWith(AUTO_PREFIX))
-        // the list's dates are fixed-width strings; equal times fall back to the key, which holds the run time
-        .sort((a, b) => b.modified.localeCompare(a.modified) || b.key.localeCompare(a.key));
-      for (const item of autos.slice(keep)) {
+      const { remove } = await this.retentionPreview();
+      for (const key of remove) {
         try {
-          await this.deps.backups.delete(item.key);
-          pruned.push(item.key);
+          await this.deps.backups.delete(key);
+          pruned.push(key);
         } catch (error) {
-          this.deps.log.error("could not prune an old scheduled backup", error, { key: item.key });
+          this.deps.log.error("could not prune an old scheduled backup", error, { key });
         }
       }
       if (pruned.length) this.deps.log.info("old scheduled backups pruned", { keys: pruned });
@@ -218,6 +224,11 @@ export class BackupScheduler {
       this.deps.log.error("could not list backups to prune", error);
     }
     return pruned;
+  }
+
+  /** What the retention policy (the saved one, or `policy`) keeps and deletes now, deleting nothing. */
+  async retentionPreview(policy?: RetentionPolicy): Promise<RetentionDecision> {
+    return previewRetention(this.deps.backups, policy ?? this.#schedule ?? (await this.deps.settings.get()));
   }
 
   async #alert(run: ScheduledRun): Promise<void> {

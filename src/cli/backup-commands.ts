@@ -1,18 +1,12 @@
 import { stat } from "node:fs/promises";
-import { rotateServerSecret } from "../auth/server-secret.ts";
-import { BackupService } from "../backups/backup-service.ts";
-import { dataDirPaths } from "../backups/data-dir.ts";
 import { acquireDataDirLock, DataDirLockedError } from "../backups/data-dir-lock.ts";
-import { JobLock } from "../backups/job-lock.ts";
-import { recoverRestore, recoveryMessage } from "../backups/restore-swap.ts";
 import type { Config } from "../config.ts";
-import { DatabaseHandle } from "../db/database-handle.ts";
 import { ApiError, NotFoundError } from "../errors.ts";
-import { JobTracker, type JobRecord } from "../jobs/job-tracker.ts";
-import { runJobInWorker } from "../jobs/run-job.ts";
+import { dataDirPaths } from "../fs/data-dir.ts";
+import type { JobRecord } from "../jobs/job-tracker.ts";
 import { createLogger } from "../logger.ts";
-import { commandLineStores } from "../store/configured-stores.ts";
-import { VERSION } from "../version.ts";
+import { commandLineStores } from "../services/configured-stores.ts";
+import { createServices, type Services } from "../services/create-services.ts";
 import { createProgressDisplay, formatBytes, type ProgressOutput } from "./progress-display.ts";
 
 /** The CLI's exit codes: scripts and cron jobs tell these apart. */
@@ -79,33 +73,11 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
     display.end();
     err(line);
   });
-  const db = new DatabaseHandle(paths.database);
+  let services: Services | undefined;
   try {
-    const recovered = recoveryMessage(await recoverRestore(paths.dir));
-    if (recovered) log.warn(recovered);
-    const stores = await commandLineStores(paths.backups, paths.database, config);
-    await stores.cleanup((error) => log.warn("could not clean up the backup store", { cause: error.message }));
-    const selected = stores.current();
-    const jobs = new JobTracker();
+    services = await createServices(config, { log, mode: "command-line" });
+    const { jobs, backups: service } = services;
     jobs.subscribe((job) => display.update(job));
-    const service = new BackupService({
-      dataDir: paths.dir,
-      appName: config.appName,
-      producer: `backstream/${VERSION}`,
-      db,
-      lock: new JobLock(),
-      jobs,
-      log,
-      store: () => selected,
-      runJob: runJobInWorker,
-      restoreDelayMs: 0,
-      restoreReserveBytes: config.restoreReserveMb * 1024 * 1024,
-      deflater: config.deflater,
-      afterRestore: async () => {
-        // as in the server: tokens issued before the restore stop working
-        await rotateServerSecret(paths.dir);
-      },
-    });
     try {
       if (sub === "create") {
         const key = await service.create(rest[0] || undefined);
@@ -138,7 +110,7 @@ export async function runBackupCommand(args: string[], flags: Record<string, str
       return reportError(error, err);
     }
   } finally {
-    await db.close().catch(() => {});
+    await services?.db.close().catch(() => {});
     await release();
   }
 }

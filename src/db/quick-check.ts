@@ -42,7 +42,7 @@ const WORKER_URL = new URL("../../workers/quick-check.worker.ts", import.meta.ur
 
 /**
  * `quickCheck` on a thread of its own, so that the caller's thread goes on meanwhile: a restore checks the
- * staged `data.db` while it still extracts the storage files (README "Performance"). A failure to open or read
+ * staged `data.db` while it still extracts the storage files (bench/README.md). A failure to open or read
  * the file rejects with SQLite's message. `script` is the worker's module (another one only in tests).
  */
 export function quickCheckInWorker(path: string, script = WORKER_URL): Promise<string[]> {

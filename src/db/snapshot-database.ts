@@ -41,7 +41,7 @@ export interface DatabaseSnapshot {
 /**
  * Streams a consistent image of a libSQL/SQLite database without blocking its writers.
  *
- * Why this way (measured, see README "Design"): a read transaction in WAL mode pins one snapshot while
+ * Why this way (measured, see docs/architecture.md): a read transaction in WAL mode pins one snapshot while
  * writers go on appending to the WAL; `sqlite_dbpage` then yields the pages as of that snapshot, so the
  * image needs no temp copy (`VACUUM INTO` takes about 4× longer and writes the whole database twice) and
  * holds no lock that writers wait on (PocketBase holds a write transaction for the whole backup).

@@ -4,8 +4,12 @@ import type { AppContext } from "../app-context.ts";
 import { badRequest, unparsableBody, validationFailed } from "../errors.ts";
 import { BackupsPatchSchema, publicBackupsSettings } from "../settings/settings-store.ts";
 import { backupsSettingsProblems } from "../settings/validate-settings.ts";
+import { previewRetention } from "../backups/scheduler.ts";
 import { requireSuperuser } from "./auth-guard.ts";
 import { readFields } from "./request-body.ts";
+
+const count = v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}$/), v.transform(Number)));
+const RetentionQuerySchema = v.strictObject({ cronMaxKeep: count, keepLast: count, keepDaily: count, keepWeekly: count, keepMonthly: count });
 
 /** `GET/PATCH /api/settings` (the backups section, SPEC.md §4) and `POST /api/settings/test/s3`. */
 export const settingsRoutes = (ctx: AppContext) => {
@@ -37,6 +41,18 @@ export const settingsRoutes = (ctx: AppContext) => {
       },
       { parse: "none" },
     )
+    // Beyond PocketBase: a dry run of the retention policy, the saved one or the one the query gives
+    // (`?keepDaily=7&keepWeekly=4`, unset fields as saved), so that a policy can be tried before it is saved.
+    .get("/api/settings/backups/retention", async ({ request }) => {
+      await requireSuperuser(ctx.auth, request);
+      const query = Object.fromEntries(new URL(request.url).searchParams);
+      const patch = v.safeParse(RetentionQuerySchema, query);
+      if (!patch.success) throw unparsableBody();
+      const next = await ctx.settings.preview(patch.output);
+      const problems = backupsSettingsProblems(next);
+      if (problems) throw validationFailed(problems);
+      return previewRetention(ctx.backups, next);
+    })
     .post(
       "/api/settings/test/s3",
       async ({ request, set }) => {

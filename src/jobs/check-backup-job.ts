@@ -1,13 +1,13 @@
-import { mkdir, open, readdir, type FileHandle } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
-import { DigestingSource, SHA256_MISMATCH } from "../archive/archive-digest.ts";
-import { readArchive, type HeldEntries } from "../archive/read-archive.ts";
-import { DEFAULT_RESTORE_RESERVE_BYTES, freeSpaceProblem } from "../backups/free-space.ts";
+import { readdir, type FileHandle } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import { DigestingSource, readArchive, SHA256_MISMATCH, type HeldEntries } from "../archive/index.ts";
+import { DEFAULT_RESTORE_RESERVE_BYTES, freeSpaceProblem } from "../fs/free-space.ts";
 import { quickCheckInWorker } from "../db/quick-check.ts";
 import { InvalidBackupError } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { CheckBackupParams, CheckBackupResult, ExtractBackupParams } from "./job-messages.ts";
 import type { JobContext } from "./create-backup-job.ts";
+import { fileSink } from "./file-sink.ts";
 import { LiveCopies } from "./live-copies.ts";
 
 /**
@@ -54,7 +54,15 @@ export async function checkBackupJob(
   const extractTo = async (path: string) => {
     await pauseIfAsked();
     const target = join(stagingDir!, path);
-    return fileSink(target, syncs, path === "data.db" ? () => checkDatabase(target) : undefined);
+    // Handed to `syncs` once written (`syncs.flush()` fsyncs all of them before the restore commits, and a later
+    // rename publishes whole files): the guarantee of an fsync per file in sequence, without the waits.
+    return fileSink(target, {
+      mode: 0o644,
+      finish: async (handle) => {
+        if (path === "data.db") checkDatabase(target);
+        await syncs.add(handle);
+      },
+    });
   };
   const liveCopies = params.kind === "extract" && params.liveDir ? new LiveCopies(params.liveDir) : undefined;
   const held: HeldEntries | undefined = liveCopies && {
@@ -125,41 +133,6 @@ async function checkStagedFiles(stagingDir: string, paths: string[]): Promise<vo
       `The restore staged ${staged.size} files where the archive holds ${paths.length}${missing.length ? ` (${missing[0]} is missing)` : ""}: refused, the current data is unchanged.`,
     );
   }
-}
-
-/**
- * A file written chunk by chunk, then handed to `syncs` on close (`onWritten` learns that all of it is written);
- * `syncs.flush()` fsyncs all of them before the restore commits (a later rename then publishes whole files).
- * Same guarantee as an fsync per file in sequence, without the waits.
- */
-async function fileSink(path: string, syncs: BackgroundSyncs, onWritten?: () => void): Promise<WritableStream<Uint8Array>> {
-  await mkdir(dirname(path), { recursive: true });
-  const handle = await open(path, "wx", 0o644);
-  // A stream whose write failed is errored: `abort` is then never called, so the write closes the file itself.
-  // Left to the collector, an open FileHandle ends the whole worker ("closed during garbage collection").
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await handle.close();
-  };
-  return new WritableStream({
-    async write(chunk) {
-      try {
-        let done = 0;
-        while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
-      } catch (error) {
-        await close().catch(() => {});
-        throw error;
-      }
-    },
-    async close() {
-      onWritten?.();
-      closed = true;
-      await syncs.add(handle);
-    },
-    abort: close,
-  });
 }
 
 /**

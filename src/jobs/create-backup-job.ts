@@ -1,6 +1,6 @@
-import { writeArchive } from "../archive/write-archive.ts";
-import { collectSources } from "../backups/collect-sources.ts";
-import { openReusablePieces, saveBlockIndex } from "../backups/block-indexes.ts";
+import { writeArchive } from "../archive/index.ts";
+import { collectSources } from "./collect-sources.ts";
+import { openReusablePieces, saveBlockIndex } from "./block-indexes.ts";
 import { createStore } from "../store/create-store.ts";
 import type { CreateBackupParams, CreateBackupResult, JobProgress } from "./job-messages.ts";
 

@@ -1,5 +1,4 @@
-import type { ReuseCounts } from "../archive/block-reuse.ts";
-import type { PieceDeflaterName } from "../archive/deflate-workers.ts";
+import type { PieceDeflaterName, ReuseCounts, VerifyReport } from "../archive/index.ts";
 import type { SerializedError } from "../errors.ts";
 import type { StoreDescriptor } from "../store/backup-store.ts";
 
@@ -100,14 +99,11 @@ export interface CheckBackupResult {
   inflater?: string;
 }
 
-/** `POST /api/backups/{key}/verify`'s answer. */
-export interface VerifyBackupResult {
-  ok: boolean;
-  entries: number;
-  bytes: number;
-  sha256: string;
-  problems: string[];
-}
+/**
+ * `POST /api/backups/{key}/verify`'s answer: the archive's `VerifyReport` (archive/verify-archive.ts) without
+ * what stays on the job's side, with the database check's problem among `problems`.
+ */
+export type VerifyBackupResult = Pick<VerifyReport, "ok" | "entries" | "bytes" | "sha256" | "problems">;
 
 export interface JobResults {
   create: CreateBackupResult;

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { redactPaths } from "../errors.ts";
-import type { JobKind } from "../backups/job-lock.ts";
 import type { JobProgress } from "./job-messages.ts";
+
+/** What a job does, as the tracker shows it and the service's job lock records its holder. */
+export type JobKind = "create" | "restore" | "upload" | "scheduled" | "verify";
 
 /** A job as `/api/jobs` shows it: numbers from the sources, an error as a message (never a stack or a path). */
 export interface JobRecord {

@@ -12,7 +12,7 @@ const BACKGROUND_NICE = 10;
  * writers win the CPU when they need it, and the job takes what is left.
  *
  * Why: with two cores, a backup keeps three threads busy (reading pages, two deflating); without this,
- * `/api/health` p99 went above 25 ms and a writer in another process stalled for 50 ms (README "Performance").
+ * `/api/health` p99 went above 25 ms and a writer in another process stalled for 50 ms (bench/README.md).
  * Linux only (per-thread nice via /proc); elsewhere, or without /proc, it does nothing. Raising a nice value
  * needs no privilege and cannot be undone. The pool is the process's: the HTTP thread's async file reads (a
  * download) also run on it, a little later under load; its request handling and JSON stay at full priority.

@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { verifyArchive } from "../archive/verify-archive.ts";
+import { verifyArchive } from "../archive/index.ts";
 import { quickCheck } from "../db/quick-check.ts";
 import { redactPaths } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { JobContext } from "./create-backup-job.ts";
+import { fileSink } from "./file-sink.ts";
 import type { VerifyBackupParams, VerifyBackupResult, VerifyPauseStep } from "./job-messages.ts";
 
 /**
@@ -28,7 +29,15 @@ export async function verifyBackupJob(params: VerifyBackupParams, context: JobCo
   const sink = async (path: string) => {
     if (copied) await pause("verify-entries");
     if (path !== "data.db") return undefined;
-    return fileSink(dbCopy, () => pause("verify-copying"), () => void (copied = true));
+    // The copy of data.db; its first write and its close are the crash tests' pause points.
+    return fileSink(dbCopy, {
+      mode: 0o600,
+      afterFirstWrite: () => pause("verify-copying"),
+      finish: async (handle) => {
+        await handle.close();
+        copied = true;
+      },
+    });
   };
   const source = await store.open(params.key).catch(async (error) => {
     await rm(temp, { recursive: true, force: true });
@@ -54,23 +63,4 @@ export async function verifyBackupJob(params: VerifyBackupParams, context: JobCo
     await source.close();
     await rm(temp, { recursive: true, force: true });
   }
-}
-
-/** The copy of data.db; `afterFirstWrite` and `onClosed` are the crash tests' pause points. */
-async function fileSink(path: string, afterFirstWrite: () => Promise<void>, onClosed: () => void): Promise<WritableStream<Uint8Array>> {
-  const handle = await open(path, "wx", 0o600);
-  let written = 0;
-  return new WritableStream({
-    async write(chunk) {
-      let done = 0;
-      while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
-      if (written === 0) await afterFirstWrite();
-      written += chunk.length;
-    },
-    async close() {
-      await handle.close();
-      onClosed();
-    },
-    abort: () => handle.close(),
-  });
 }

@@ -1,6 +1,6 @@
 /**
  * Intel's ISA-L deflate (`libisal`, Debian's `libisal2`) through `bun:ffi`, for the deflate workers: at its
- * first level about 1.8–2× libdeflate's fastest on the bench's data, for 4% more output (README "Performance").
+ * first level about 1.8–2× libdeflate's fastest on the bench's data, for 4% more output (bench/README.md).
  * Bun only, and only where the library is installed and passes a round trip through zlib when it loads; the
  * workers use libdeflate otherwise (`deflate.worker.ts`). Outside `src/archive`, which must also run on Deno.
  *
@@ -10,7 +10,7 @@
  */
 import { FFIType, ptr } from "bun:ffi";
 import { inflateRawSync } from "node:zlib";
-import { endsOnFullFlush } from "../archive/deflate-block.ts";
+import { endsOnFullFlush } from "../archive/engine/index.ts";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import { openIsalLibrary, roundTripText } from "./isal-library.ts";
 

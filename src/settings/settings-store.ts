@@ -1,22 +1,16 @@
 import { createClient, type Client } from "@libsql/client";
 import { existsSync } from "node:fs";
 import * as v from "valibot";
-import type { BackupSchedule, ScheduleSettings } from "../backups/schedule-settings.ts";
+import type { RetentionTiers } from "./retention-policy.ts";
+import type { BackupSchedule, ScheduleSettings } from "./schedule-settings.ts";
 import { BUSY_TIMEOUT_MS, type DatabaseHandle } from "../db/database-handle.ts";
+import type { S3Settings } from "../store/store-selector.ts";
 
 /** The backups section of the settings (SPEC.md §4), as stored: the S3 secret included. */
-export interface BackupsSettings {
+export interface BackupsSettings extends RetentionTiers {
   cron: string;
   cronMaxKeep: number;
-  s3: {
-    enabled: boolean;
-    bucket: string;
-    region: string;
-    endpoint: string;
-    accessKey: string;
-    secret: string;
-    forcePathStyle: boolean;
-  };
+  s3: S3Settings;
 }
 
 export const DEFAULT_BACKUPS_SETTINGS: BackupsSettings = {
@@ -42,6 +36,11 @@ const plainObject = <const E extends v.ObjectEntries>(entries: E) =>
 export const BackupsPatchSchema = plainObject({
   cron: v.nullish(v.string()),
   cronMaxKeep: v.nullish(v.pipe(v.number(), v.integer())),
+  // Beyond PocketBase: tiered retention of scheduled backups (`retention-policy.ts`); 0 turns a tier off.
+  keepLast: v.nullish(v.pipe(v.number(), v.integer())),
+  keepDaily: v.nullish(v.pipe(v.number(), v.integer())),
+  keepWeekly: v.nullish(v.pipe(v.number(), v.integer())),
+  keepMonthly: v.nullish(v.pipe(v.number(), v.integer())),
   s3: v.nullish(
     plainObject({
       enabled: v.nullish(v.boolean()),
@@ -102,12 +101,11 @@ export class SettingsStore implements ScheduleSettings {
 
   // ScheduleSettings, for the scheduler
   async get(): Promise<BackupSchedule> {
-    const { cron, cronMaxKeep } = await this.backups();
-    return { cron, cronMaxKeep };
+    return scheduleOf(await this.backups());
   }
 
   onChange(listener: (schedule: BackupSchedule) => void): () => void {
-    return this.onSettingsChange(({ cron, cronMaxKeep }) => listener({ cron, cronMaxKeep }));
+    return this.onSettingsChange((settings) => listener(scheduleOf(settings)));
   }
 
   #emit(settings: BackupsSettings) {
@@ -162,12 +160,29 @@ export function mergeBackups(base: BackupsSettings, patch: BackupsPatch): Backup
   return {
     cron: p.cron ?? base.cron,
     cronMaxKeep: p.cronMaxKeep ?? base.cronMaxKeep,
+    ...setTiers({ ...tiersOf(base), ...tiersOf(p as RetentionTiers) }),
     s3: { ...base.s3, ...s3 },
   };
+}
+
+const TIERS = ["keepLast", "keepDaily", "keepWeekly", "keepMonthly"] as const;
+
+/** The tiers an object sets (null and absent left out). */
+function tiersOf(source: Partial<Record<(typeof TIERS)[number], number | null>>): RetentionTiers {
+  return Object.fromEntries(TIERS.filter((tier) => source[tier] != null).map((tier) => [tier, source[tier]])) as RetentionTiers;
+}
+
+/** The tiers that are on: 0 turns one off, and an off tier is not stored nor shown (PocketBase's shape stays). */
+function setTiers(tiers: RetentionTiers): RetentionTiers {
+  return Object.fromEntries(Object.entries(tiers).filter(([, n]) => n !== 0)) as RetentionTiers;
+}
+
+function scheduleOf(settings: BackupsSettings): BackupSchedule {
+  return { cron: settings.cron, cronMaxKeep: settings.cronMaxKeep, ...tiersOf(settings) };
 }
 
 /** What clients see: the settings without the write-only secret. */
 export function publicBackupsSettings(settings: BackupsSettings) {
   const { secret: _secret, ...s3 } = settings.s3;
-  return { cron: settings.cron, cronMaxKeep: settings.cronMaxKeep, s3 };
+  return { cron: settings.cron, cronMaxKeep: settings.cronMaxKeep, ...tiersOf(settings), s3 };
 }

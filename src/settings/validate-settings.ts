@@ -1,6 +1,9 @@
-import { cronProblem } from "../backups/scheduler.ts";
+import { cronProblem } from "./cron.ts";
 import type { FieldError } from "../errors.ts";
 import type { BackupsSettings } from "./settings-store.ts";
+
+/** A tier above this keeps more than ten years of daily backups: a typo, not a policy. */
+const MAX_TIER = 10_000;
 
 const REQUIRED: FieldError = { code: "validation_required", message: "Cannot be blank." };
 
@@ -17,6 +20,12 @@ export function backupsSettingsProblems(settings: BackupsSettings): SettingsErro
   if (cron) backups.cron = { code: "validation_invalid_cron", message: sentence(cron) };
   if (settings.cron && settings.cronMaxKeep < 1) {
     backups.cronMaxKeep = { code: "validation_min_greater_equal_than_required", message: "Must be no less than 1.", params: { threshold: 1 } };
+  }
+  for (const tier of ["keepLast", "keepDaily", "keepWeekly", "keepMonthly"] as const) {
+    const n = settings[tier];
+    if (n === undefined) continue;
+    if (n < 0) backups[tier] = { code: "validation_min_greater_equal_than_required", message: "Must be no less than 0.", params: { threshold: 0 } };
+    else if (n > MAX_TIER) backups[tier] = { code: "validation_max_less_equal_than_required", message: `Must be no greater than ${MAX_TIER}.`, params: { threshold: MAX_TIER } };
   }
   const s3: Record<string, FieldError> = {};
   if (settings.s3.enabled) {

@@ -1,4 +1,4 @@
-import type { ArchiveSourceReader } from "../archive/archive-source.ts";
+import type { ArchiveSourceReader } from "../archive/index.ts";
 import type { RetryPolicy } from "./retry.ts";
 
 /** What a store knows about one backup. */

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileSystemCause, NotFoundError, StorageError } from "../errors.ts";
+import { syncDir } from "../fs/durable-files.ts";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import type { BackupInfo, BackupStore, BlockIndexFiles, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
 import { assertSafeKey, fitsNewKey, MAX_NEW_KEY_BYTES } from "./keys.ts";
@@ -90,7 +91,7 @@ export class LocalBackupStore implements BackupStore {
       }
     };
     // Flush as we go, one fdatasync in flight per 16 MiB: dirty pages stay bounded, so an app's own fsync (a
-    // checkpoint of data.db) does not wait behind hundreds of MB of archive on ext4 (README "Performance").
+    // checkpoint of data.db) does not wait behind hundreds of MB of archive on ext4 (bench/README.md).
     let unflushed = 0;
     let flushing: Promise<void> = Promise.resolve();
     // A full disk (ENOSPC) shows up in a write, a flush or the final sync: each is the store's StorageError,
@@ -207,18 +208,6 @@ async function removeSidecar(path: string): Promise<void> {
   await rm(path, { force: true }).catch((error) => {
     if ((error as NodeJS.ErrnoException).code !== "ENAMETOOLONG") throw error;
   });
-}
-
-/** Makes a rename durable: the directory entry itself must reach the disk. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } catch {
-    // some filesystems refuse fsync on directories; the rename is still atomic
-  } finally {
-    await handle.close();
-  }
 }
 
 function mapError(error: unknown, key: string, action: string): Error {

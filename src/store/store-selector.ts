@@ -1,8 +1,23 @@
-import type { BackupsSettings } from "../settings/settings-store.ts";
 import type { BackupStore, StoreDescriptor } from "./backup-store.ts";
 import { LocalBackupStore } from "./local-backup-store.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { S3BackupStore } from "./s3-backup-store.ts";
+
+/** The S3 section of the backups settings, as saved (settings/settings-store.ts): the secret included. */
+export interface S3Settings {
+  enabled: boolean;
+  bucket: string;
+  region: string;
+  endpoint: string;
+  accessKey: string;
+  secret: string;
+  forcePathStyle: boolean;
+}
+
+/** What the selector reads of the backups settings: their S3 section. */
+export interface StoreSettings {
+  s3: S3Settings;
+}
 
 /** Tuning for S3 stores that comes from the server's configuration, not from the settings. */
 export interface S3Tuning {
@@ -49,12 +64,12 @@ export class StoreSelector {
   }
 
   /** Switches to the store the settings name. */
-  use(settings: BackupsSettings): void {
+  use(settings: StoreSettings): void {
     this.#current = settings.s3.enabled ? this.s3For(settings) : this.#local;
   }
 
   /** The S3 store for these settings (enabled or not: the connection test uses it before S3 is switched on). */
-  s3For(settings: BackupsSettings): SelectedS3Store {
+  s3For(settings: StoreSettings): SelectedS3Store {
     const descriptor: StoreDescriptor = {
       kind: "s3",
       endpoint: settings.s3.endpoint,

@@ -2,10 +2,8 @@
 // `npm run test:deno` (test/deno/archive.deno.ts). Assertions use node:assert, which both provide.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readArchive } from "../../src/archive/read-archive.ts";
-import { crc32, crc32Portable } from "../../src/archive/runtime.ts";
-import { writeArchive, type ArchiveSource } from "../../src/archive/write-archive.ts";
-import { entryPathProblem, isCompressible } from "../../src/archive/entry-paths.ts";
+import { type ArchiveSource, readArchive, writeArchive } from "../../src/archive/index.ts";
+import { crc32, crc32Portable, entryPathProblem, isCompressible } from "../../src/archive/zip/index.ts";
 import { InvalidBackupError } from "../../src/errors.ts";
 
 type Define = (name: string, fn: () => Promise<void> | void) => void;

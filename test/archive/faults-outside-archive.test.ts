@@ -1,8 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { ArchiveSourceReader } from "../../src/archive/archive-source.ts";
-import { readArchive } from "../../src/archive/read-archive.ts";
-import { verifyArchive } from "../../src/archive/verify-archive.ts";
-import { writeArchive, type ArchiveSource } from "../../src/archive/write-archive.ts";
+import type { ArchiveSourceReader } from "../../src/archive/zip/index.ts";
+import { type ArchiveSource, readArchive, verifyArchive, writeArchive } from "../../src/archive/index.ts";
 import { EntryWriteError, InvalidBackupError, StorageError } from "../../src/errors.ts";
 import { jsonRows } from "../support/sample-data.ts";
 

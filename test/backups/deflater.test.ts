@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
+import { MANIFEST_PATH } from "../../src/archive/index.ts";
 import { loadConfig } from "../../src/config.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
 import { sha256Hex, unzipAll } from "../support/archives.ts";

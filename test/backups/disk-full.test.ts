@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { INTERNAL_ROOT_ENTRIES } from "../../src/backups/data-dir.ts";
+import { INTERNAL_ROOT_ENTRIES } from "../../src/fs/data-dir.ts";
 import { hashTree, seedDataDir } from "../support/data-dir.ts";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, call, makeTempDir, startTestServer, waitFor, type TestServer } from "../support/test-server.ts";
 import { fillPages, mountTmpfs, PAGE, skipWithoutTmpfs, unmountTmpfs } from "../support/tmpfs.ts";

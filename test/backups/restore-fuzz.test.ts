@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { INTERNAL_ROOT_ENTRIES } from "../../src/backups/data-dir.ts";
+import { INTERNAL_ROOT_ENTRIES } from "../../src/fs/data-dir.ts";
 import { listedFiles, assertSameFiles } from "../support/archive-fuzz.ts";
 import { hashTree, seedDataDir } from "../support/data-dir.ts";
 import { startS3rver, type S3Server } from "../support/s3rver.ts";

@@ -3,7 +3,7 @@ import { closeSync, openSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "libsql";
-import { concatBytes } from "../../src/archive/concat-bytes.ts";
+import { concatBytes } from "../../src/archive/engine/index.ts";
 import { snapshotDatabase } from "../../src/db/snapshot-database.ts";
 import { makeTempDir } from "../support/test-server.ts";
 

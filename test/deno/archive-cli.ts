@@ -1,8 +1,7 @@
 // Writes or verifies an archive with the archive core, for the cross-runtime tests (run under Deno or Bun):
 //   archive-cli.ts write DIR OUT.zip      → prints {"sha256", "size", "manifest"}
 //   archive-cli.ts verify IN.zip DEST     → extracts, prints {"entries", "bytes", "manifest"}
-import { readArchive } from "../../src/archive/read-archive.ts";
-import { writeArchive } from "../../src/archive/write-archive.ts";
+import { readArchive, writeArchive } from "../../src/archive/index.ts";
 import { fileReader, fileWriter, sinkToDir, sourcesFromDir } from "../support/archive-files.ts";
 
 const [command, from, to] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? process.argv.slice(2);

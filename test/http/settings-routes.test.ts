@@ -125,3 +125,58 @@ describe("settings through the official SDK", () => {
     expect((await call(`${server.url}/api/settings`, { method: "PATCH", body: "{}" })).status).toBe(401);
   });
 });
+
+describe("tiered retention (beyond PocketBase)", () => {
+  const token = () => server.pb.authStore.token;
+  const preview = (query = "", auth: "superuser" | "guest" = "superuser") => call(`${server.url}/api/settings/backups/retention${query}`, auth === "superuser" ? { token: token() } : {});
+
+  test("the tiers are saved and shown when set; 0 turns one off, and PocketBase's shape is unchanged without them", async () => {
+    const before = (await server.pb.settings.getAll()).backups;
+    expect(Object.keys(before).sort()).toEqual(Object.keys(defaults).sort());
+    const saved = await server.pb.settings.update({ backups: { keepDaily: 7, keepWeekly: 4 } });
+    expect(saved.backups).toEqual({ ...before, keepDaily: 7, keepWeekly: 4 });
+    const off = await server.pb.settings.update({ backups: { keepDaily: 0, keepWeekly: 0 } });
+    expect(off.backups).toEqual(before);
+  });
+
+  test("a negative or absurd tier is a validation error on its field, and nothing is saved", async () => {
+    const res = await call(`${server.url}/api/settings`, { method: "PATCH", token: token(), headers: { "content-type": "application/json" }, body: JSON.stringify({ backups: { keepDaily: -1, keepMonthly: 1e6 } }) });
+    expect(res.body).toEqual({
+      data: {
+        backups: {
+          keepDaily: { code: "validation_min_greater_equal_than_required", message: "Must be no less than 0.", params: { threshold: 0 } },
+          keepMonthly: { code: "validation_max_less_equal_than_required", message: "Must be no greater than 10000.", params: { threshold: 10000 } },
+        },
+      },
+      message: "An error occurred while validating the submitted data.",
+      status: 400,
+    });
+    expect(Object.keys((await server.pb.settings.getAll()).backups)).not.toContain("keepDaily");
+  });
+
+  test("the dry run names what a policy keeps (and why) and deletes, deleting nothing; manual backups are not its business", async () => {
+    await server.pb.backups.create("manual.zip");
+    for (const key of ["@auto_pb_backup_x_20260101060000.zip", "@auto_pb_backup_x_20260101180000.zip", "@auto_pb_backup_x_20260102060000.zip", "@auto_pb_backup_x_20260201060000.zip"]) {
+      await server.ctx.backups.create(key, "scheduled");
+    }
+    const listed = async () => (await server.pb.backups.getFullList()).map((b) => b.key).sort();
+    const before = await listed();
+    const res = await preview("?cronMaxKeep=1&keepDaily=2&keepMonthly=2");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      keep: [
+        { key: "@auto_pb_backup_x_20260201060000.zip", reasons: ["last", "daily", "monthly"] },
+        { key: "@auto_pb_backup_x_20260102060000.zip", reasons: ["daily", "monthly"] },
+      ],
+      remove: ["@auto_pb_backup_x_20260101180000.zip", "@auto_pb_backup_x_20260101060000.zip"],
+    });
+    expect(await listed()).toEqual(before);
+    // Without a query: the saved policy (PocketBase's cronMaxKeep of 3, by modification time).
+    expect((await preview()).body).toMatchObject({ remove: ["@auto_pb_backup_x_20260101060000.zip"] });
+    // Bad values answer as a PATCH would; guests get 401.
+    expect((await preview("?keepDaily=-1")).status).toBe(400);
+    expect((await preview("?keepDaily=7&extra=1")).status).toBe(400);
+    expect((await preview("", "guest")).status).toBe(401);
+    for (const key of before) await server.pb.backups.delete(key);
+  });
+});

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
+import { MANIFEST_PATH } from "../../src/archive/index.ts";
 import { LocalBackupStore } from "../../src/store/local-backup-store.ts";
 import { entryDataOffset, sha256Hex, storeBytes, unzipAll, zipAll } from "../support/archives.ts";
 import { hashTree, seedDataDir } from "../support/data-dir.ts";

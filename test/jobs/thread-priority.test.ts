@@ -19,7 +19,7 @@ function threads(): { tid: number; name: string; nice: number }[] {
   });
 }
 
-// The job's threads yield the CPU to the HTTP thread (README "Performance": health p99 32 -> 2-6 ms). The
+// The job's threads yield the CPU to the HTTP thread (bench/README.md: health p99 32 -> 2-6 ms). The
 // lowering swallows its own failures by design (other systems), so this is what notices when it stops working.
 test.if(process.platform === "linux")("a job's worker thread and the runtime's pool run at a lower priority than the server's thread", async () => {
   const dir = await makeTempDir();

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { constants, inflateRawSync } from "node:zlib";
-import { deflatePieces, endsOpen, flushedPieces } from "../../src/archive/deflate-block.ts";
+import { deflatePieces, endsOpen, flushedPieces } from "../../src/archive/engine/index.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
 import { isalRequired } from "../support/isal.ts";
 import { jsonRows } from "../support/sample-data.ts";

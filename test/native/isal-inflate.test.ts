@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { constants, deflateRawSync } from "node:zlib";
-import { deflatePieces, flushedPieces } from "../../src/archive/deflate-block.ts";
+import { deflatePieces, flushedPieces } from "../../src/archive/engine/index.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../../src/native/isal-deflate.ts";
 import { openIsalInflate } from "../../src/native/isal-inflate.ts";
 import { isalRequired } from "../support/isal.ts";

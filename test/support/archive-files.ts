@@ -2,8 +2,8 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import type { ArchiveSourceReader } from "../../src/archive/archive-source.ts";
-import type { ArchiveSource } from "../../src/archive/write-archive.ts";
+import type { ArchiveSourceReader } from "../../src/archive/zip/index.ts";
+import type { ArchiveSource } from "../../src/archive/index.ts";
 
 /** Every file under `root` as an archive source, `/`-separated and sorted. */
 export async function sourcesFromDir(root: string): Promise<ArchiveSource[]> {

@@ -7,9 +7,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidBackupError } from "../../src/errors.ts";
-import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
-import { readArchive } from "../../src/archive/read-archive.ts";
-import { writeArchive, type ArchiveSource } from "../../src/archive/write-archive.ts";
+import { type ArchiveSource, MANIFEST_PATH, readArchive, writeArchive } from "../../src/archive/index.ts";
 import { entryBytes, entryName, parseZip, sha256Of } from "./zip-model.ts";
 
 /** What an accepted archive must restore to: path → SHA-256. */

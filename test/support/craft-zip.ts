@@ -1,5 +1,5 @@
 import { deflateRawSync } from "node:zlib";
-import { crc32Portable } from "../../src/archive/runtime.ts";
+import { crc32Portable } from "../../src/archive/zip/index.ts";
 
 /** One entry of a hand-made zip; every field a hostile archive might lie about can be set. */
 export interface CraftedEntry {

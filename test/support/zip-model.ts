@@ -2,7 +2,7 @@
 // take real archives apart, put changed ones together, and say what an accepted archive really lists.
 import { createHash } from "node:crypto";
 import { inflateRawSync } from "node:zlib";
-import { crc32Portable } from "../../src/archive/runtime.ts";
+import { crc32Portable } from "../../src/archive/zip/index.ts";
 
 /** One entry as its central record describes it, with its compressed bytes. */
 export interface ModelEntry {

@@ -3,7 +3,7 @@
 // record's counts and offsets changed, entries dropped, duplicated, renamed or added, the manifest edited.
 // Byte-level changes make inconsistent zips; entry-level ones rebuild a consistent zip around the change.
 import fc from "fast-check";
-import { MANIFEST_PATH } from "../../src/archive/manifest.ts";
+import { MANIFEST_PATH } from "../../src/archive/index.ts";
 import { buildZip, entryBytes, entryName, parseZip, sha256Of, storedEntry, type ModelEntry } from "./zip-model.ts";
 
 export type Mutation =

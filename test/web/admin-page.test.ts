@@ -131,7 +131,7 @@ describe.skipIf(!haveBrowser)("the admin page in Chromium", () => {
 
   test("the settings panel: the secret is write-only", async () => {
     await page.getByLabel("Cron (UTC)").fill("@daily");
-    await page.getByLabel("Keep").fill("5");
+    await page.getByLabel("Keep (the newest scheduled backups)").fill("5");
     await page.getByRole("button", { name: "Save settings" }).click();
     await page.getByText("Settings saved.").waitFor();
     await page.reload();
@@ -143,6 +143,24 @@ describe.skipIf(!haveBrowser)("the admin page in Chromium", () => {
     await page.getByRole("alert").filter({ hasText: "S3 storage filesystem is not enabled." }).waitFor();
     await page.locator("#settings-title").scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, "admin-settings.png"), fullPage: true });
+  });
+
+  test("the settings panel shows and edits the retention tiers; an empty one is off", async () => {
+    await page.getByLabel("Keep one a day, for the last … days").fill("7");
+    await page.getByLabel("Keep one a month, for the last … months").fill("6");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Settings saved.").waitFor();
+    const saved = (await server.pb.settings.getAll()) as { backups: Record<string, unknown> };
+    expect(saved.backups).toMatchObject({ cron: "@daily", cronMaxKeep: 5, keepDaily: 7, keepMonthly: 6 });
+    expect(saved.backups).not.toHaveProperty("keepWeekly");
+    await page.reload();
+    await waitFor(async () => (await page.getByLabel("Keep one a day, for the last … days").inputValue()) === "7", "the tiers to load");
+    expect(await page.getByLabel("Keep one a week, for the last … weeks").inputValue()).toBe("");
+    // a bad value is named beside the tiers, and nothing is saved
+    await page.getByLabel("Keep one a week, for the last … weeks").fill("-1");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("alert").filter({ hasText: "keepWeekly: Must be no less than 0." }).waitFor();
+    expect(((await server.pb.settings.getAll()) as { backups: Record<string, unknown> }).backups).not.toHaveProperty("keepWeekly");
   });
 
   test("delete behind a confirmation that names the backup", async () => {
