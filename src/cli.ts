@@ -52,7 +52,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: Error) => {
-    console.error(error.message);
-    process.exit(1);
+    // Exit once the message is written: in a pipe, an exit right after console.error could lose it.
+    process.stderr.write(`${error.message}\n`, () => process.exit(1));
   },
 );

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { DEFAULT_RESTORE_RESERVE_BYTES } from "./fs/free-space.ts";
+import { MIN_KEY_LENGTH } from "./settings/validate-settings.ts";
 
 /**
  * Everything the server reads from flags and the environment, validated in one place.
@@ -23,6 +24,10 @@ export const ENV_NAMES = [
   "BACKSTREAM_S3_RETRY_BASE_MS",
   "BACKSTREAM_DEFLATER",
   "BACKSTREAM_TEST_PAUSE_AT",
+  "BACKSTREAM_BACKUP_PASSWORD",
+  "BACKSTREAM_BACKUP_OLD_PASSWORDS",
+  // Read by the restore's job itself (src/native/syncfs.ts): "off" makes it fsync file by file instead of one syncfs.
+  "BACKSTREAM_SYNCFS",
 ] as const;
 
 const HostPortSchema = v.pipe(
@@ -59,6 +64,13 @@ export const ConfigSchema = v.object({
     forcePathStyle: v.optional(v.picklist(["true", "false", "1", "0", ""])),
   }),
   alertWebhook: v.optional(v.pipe(v.string(), v.url("PB_BACKUPS_ALERT_WEBHOOK must be a URL"))),
+  /**
+   * The key new backups are encrypted with (`--password`, or BACKSTREAM_BACKUP_PASSWORD): over the one in the
+   * settings. Never logged nor shown.
+   */
+  backupPassword: v.optional(v.pipe(v.string(), v.check((key) => [...key].length >= MIN_KEY_LENGTH, `the backup password must be at least ${MIN_KEY_LENGTH} characters long`))),
+  /** Earlier keys, one per line (BACKSTREAM_BACKUP_OLD_PASSWORDS), tried when the current one does not open a backup. */
+  oldBackupPasswords: v.array(v.string()),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;
@@ -107,6 +119,8 @@ export function loadConfig(flags: Record<string, string>, env: Record<string, st
       forcePathStyle: nonEmpty(env.PB_BACKUPS_S3_FORCE_PATH_STYLE),
     },
     alertWebhook: nonEmpty(env.PB_BACKUPS_ALERT_WEBHOOK),
+    backupPassword: nonEmpty(flags.password) ?? nonEmpty(env.BACKSTREAM_BACKUP_PASSWORD),
+    oldBackupPasswords: (env.BACKSTREAM_BACKUP_OLD_PASSWORDS ?? "").split(/\r?\n/).filter((line) => line !== ""),
   };
   const result = v.safeParse(ConfigSchema, input);
   if (!result.success) {

@@ -108,6 +108,28 @@ describe("bun src/cli.ts backup ...", () => {
     expect(missing.stderr).toContain("Missing or invalid backup file.");
   });
 
+  test("--password: create encrypts, verify and restore need the key and name it when it is missing; never printed", async () => {
+    const key = "a cli key of twenty chars";
+    expect((await cli("backup", "create", "secret.zip", `--password=${key}`)).code).toBe(0);
+    const listing = Bun.spawnSync(["unzip", "-Z", "-v", join(dir, "backups", "secret.zip")]).stdout.toString();
+    expect(listing).toMatch(/file security status:\s+encrypted/);
+    const withKey = await cli("backup", "verify", "secret.zip", `--password=${key}`);
+    expect(withKey.code).toBe(0);
+    const without = await cli("backup", "verify", "secret.zip");
+    expect(without.code).toBe(1);
+    expect(without.stderr).toContain("The backup is encrypted and no key is configured to open it.");
+    const wrong = await cli("backup", "restore", "secret.zip", "--password=another key of 16+ chars");
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("The backup is encrypted and the configured key does not open it.");
+    // The environment's key works the same way, and an older key listed opens it after a change of key.
+    const rotated = await cliIn(dir, { BACKSTREAM_BACKUP_PASSWORD: "the new key, long enough", BACKSTREAM_BACKUP_OLD_PASSWORDS: key }, "backup", "restore", "secret.zip");
+    expect(rotated).toMatchObject({ code: 0, stdout: "restored secret.zip\n" });
+    const short = await cli("backup", "create", "short.zip", "--password=short");
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toContain("at least 16 characters");
+    for (const out of [withKey, without, wrong, rotated, short]) expect(out.stdout + out.stderr).not.toContain(key);
+  });
+
   test("the lock: busy against a running server (even idle) and another live command; a stale lock is recovered", async () => {
     const server = await startTestServer({ dir });
     try {

@@ -335,6 +335,9 @@ interface BackupsSettings {
   keepDaily?: number;
   keepWeekly?: number;
   keepMonthly?: number;
+  /** Write-only: sent when typed, never shown; the server answers `encryptionKeySet` instead. */
+  encryptionKey?: string;
+  encryptionKeySet?: boolean;
   s3: { enabled: boolean; bucket: string; region: string; endpoint: string; accessKey: string; secret?: string; forcePathStyle: boolean };
 }
 
@@ -353,6 +356,9 @@ async function loadSettings() {
     $<HTMLInputElement>("s3-access-key").value = backups.s3?.accessKey ?? "";
     $<HTMLInputElement>("s3-force-path-style").checked = Boolean(backups.s3?.forcePathStyle);
     $<HTMLInputElement>("s3-secret").value = ""; // write-only: never shown
+    $<HTMLInputElement>("encryption-key").value = "";
+    $<HTMLInputElement>("encryption-key").placeholder = backups.encryptionKeySet ? "set (unchanged)" : "not set";
+    $("encryption-key-state").textContent = backups.encryptionKeySet ? "New backups are encrypted." : "Backups are not encrypted.";
   } catch (error) {
     fail(error);
   }
@@ -371,7 +377,8 @@ function settingsFromForm(): BackupsSettings {
   if (value("s3-secret")) s3.secret = value("s3-secret");
   // An empty tier is sent as 0, which turns it off.
   const tiers = Object.fromEntries(TIERS.map(([field, id]) => [field, Number(value(id) || "0")]));
-  return { cron: value("cron"), cronMaxKeep: Number(value("cron-max-keep") || "3"), ...tiers, s3 };
+  const key = $<HTMLInputElement>("encryption-key").value;
+  return { cron: value("cron"), cronMaxKeep: Number(value("cron-max-keep") || "3"), ...tiers, ...(key ? { encryptionKey: key } : {}), s3 };
 }
 
 function showSettingsErrors(error: unknown): boolean {
@@ -380,6 +387,7 @@ function showSettingsErrors(error: unknown): boolean {
   if (!backups) return false;
   $("cron-error").textContent = backups.cron?.message ?? "";
   $("cron-max-keep-error").textContent = backups.cronMaxKeep?.message ?? "";
+  $("encryption-key-error").textContent = backups.encryptionKey?.message ?? "";
   $("retention-error").textContent = TIERS.filter(([field]) => backups[field]).map(([field]) => `${field}: ${backups[field]?.message}`).join(" ");
   const s3 = backups.s3 ?? {};
   $("s3-error").textContent = Object.entries(s3).map(([field, e]) => `${field}: ${(e as { message?: string })?.message}`).join(" ");

@@ -9,7 +9,7 @@ import * as zlib from "node:zlib";
 import type { FileEntry } from "@zip.js/zip.js";
 import { InvalidBackupError } from "../errors.ts";
 import { blockPlan, inflateBlocks, type BlockInflater } from "./engine/index.ts";
-import { crc32, type ArchiveSourceReader, type DeflateBlocks } from "./zip/index.ts";
+import { AES_AUTH_CODE_BYTES, AES_SALT_BYTES, AES_VERIFIER_BYTES, AesEntryDecryptor, crc32, type ArchiveSourceReader, type DeflateBlocks } from "./zip/index.ts";
 
 /** Bytes read from the source at a time: big reads keep a remote or local source efficient. */
 const READ_SIZE = 4 * 1024 * 1024;
@@ -37,7 +37,8 @@ export async function* checkedEntryData(
   const declared = entry.uncompressedSize;
   let seen = 0;
   let crc = 0;
-  for await (const chunk of encrypted ? decryptedData(entry, key) : entryData(source, entry, blocks, inflater)) {
+  const data = !encrypted ? entryData(source, entry, blocks, inflater) : password !== undefined ? decryptedEntryData(source, entry, password, blocks, inflater) : decryptedData(entry, key);
+  for await (const chunk of data) {
     seen += chunk.length;
     if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
     if (!encrypted) crc = crc32(chunk, crc);
@@ -77,6 +78,39 @@ async function* decryptedData(entry: FileEntry, key: { password?: string }): Asy
  * a restore's time. The CRC-32 is checked by the caller with the runtime's native one.
  */
 async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
+  const { start, end } = await dataRange(source, entry);
+  yield* inflatedData((offset, length) => source.read(start + offset, length), end - start, entry, blocks, inflater);
+}
+
+/**
+ * An encrypted entry's plaintext, read as a plain one is (big reads, the manifest's blocks inflating in parallel):
+ * the ciphertext is decrypted in order as it is read (AES-CTR on this thread, `AesEntryDecryptor`), and once
+ * all of it is read its authentication code must match, which stands for the CRC-32 that AE-2 leaves out. The
+ * block reader asks for the compressed bytes in order, one range after the other, which is what a stream cipher
+ * with a running HMAC needs.
+ */
+async function* decryptedEntryData(source: ArchiveSourceReader, entry: FileEntry, password: string, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
+  const { start, end } = await dataRange(source, entry);
+  const corrupt = (why: string) => new InvalidBackupError(`The entry ${entry.filename} is corrupt: ${why}.`);
+  if (end - start < AES_SALT_BYTES + AES_VERIFIER_BYTES + AES_AUTH_CODE_BYTES) throw corrupt("it is too short to be encrypted");
+  const decryptor = await AesEntryDecryptor.create(password, await source.read(start, AES_SALT_BYTES + AES_VERIFIER_BYTES));
+  if (!decryptor) throw corrupt("its password verifier does not match the archive's key");
+  const cipherStart = start + AES_SALT_BYTES + AES_VERIFIER_BYTES;
+  const cipherEnd = end - AES_AUTH_CODE_BYTES;
+  let position = 0;
+  const read = async (offset: number, length: number) => {
+    if (offset !== position) throw new Error(`encrypted data is read in order: asked for ${offset}, at ${position}`);
+    const cipher = await source.read(cipherStart + offset, length);
+    position += cipher.length;
+    return decryptor.update(cipher);
+  };
+  yield* inflatedData(read, cipherEnd - cipherStart, entry, blocks, inflater);
+  if (position !== cipherEnd - cipherStart) throw corrupt("its data was not read to its end");
+  if (!decryptor.final(await source.read(cipherEnd, AES_AUTH_CODE_BYTES))) throw corrupt("its authentication code does not match");
+}
+
+/** Where an entry's data lies in the archive, through its local header. */
+async function dataRange(source: ArchiveSourceReader, entry: FileEntry): Promise<{ start: number; end: number }> {
   const head = await source.read(entry.offset, 30);
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (head.length < 30 || view.getUint32(0, true) !== 0x04034b50) {
@@ -85,10 +119,21 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?
   const start = entry.offset + 30 + view.getUint16(26, true) + view.getUint16(28, true);
   const end = start + entry.compressedSize;
   if (end > source.size) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
+  return { start, end };
+}
+
+/** `size` bytes of an entry's (plain) compressed data through `read`, stored or inflated. */
+async function* inflatedData(
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  size: number,
+  entry: FileEntry,
+  blocks?: DeflateBlocks,
+  inflater?: BlockInflater,
+): AsyncGenerator<Uint8Array> {
   async function* raw() {
-    for (let at = start; at < end; at += READ_SIZE) {
-      const length = Math.min(READ_SIZE, end - at);
-      const bytes = await source.read(at, length);
+    for (let at = 0; at < size; at += READ_SIZE) {
+      const length = Math.min(READ_SIZE, size - at);
+      const bytes = await read(at, length);
       if (bytes.length !== length) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
       yield bytes;
     }
@@ -99,9 +144,9 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?
   }
   // Blocks inflate in one call each on other threads (`inflater`, or node:zlib's pool), several at once, beside
   // this thread's hashing and writing.
-  const plan = blockPlan(blocks, entry.uncompressedSize, entry.compressedSize);
+  const plan = blockPlan(blocks, entry.uncompressedSize, size);
   if (plan) {
-    yield* inflateBlocks((offset, length) => source.read(start + offset, length), plan, entry.uncompressedSize, entry.filename, inflater);
+    yield* inflateBlocks(read, plan, entry.uncompressedSize, entry.filename, inflater);
     return;
   }
   const stream = zlib.createInflateRaw({ chunkSize: 1024 * 1024 });

@@ -40,6 +40,17 @@ export interface BackupServiceDeps {
   /** Test hook: stop a restore at this step and wait to be killed. */
   pauseAt?: string;
   now?: () => Date;
+  /**
+   * The backup encryption keys (`BackupKeys`): new backups are encrypted with `current`; reads try `current`, then
+   * `older`. None: backups are plain, and an encrypted one cannot be opened.
+   */
+  keys?: () => Promise<BackupKeys>;
+}
+
+/** The keys of encrypted backups: the one new backups use, and earlier ones that older backups may need. */
+export interface BackupKeys {
+  current?: string;
+  older: string[];
 }
 
 /** A stored backup as the API lists it. */
@@ -100,6 +111,7 @@ export class BackupService {
     const job = this.deps.jobs.start(kind, key);
     try {
       const { store, descriptor } = this.deps.store();
+      const keys = await this.#keys();
       // The job reads data.db's pages through the server's own descriptor of it (`DatabaseHandle.withPagesFd`).
       const result = await this.deps.db.withPagesFd((pagesFd) =>
         this.deps.runJob(
@@ -110,6 +122,7 @@ export class BackupService {
             key,
             producer: this.deps.producer,
             level: this.deps.level ?? 2,
+            ...(keys.current ? { password: keys.current } : {}),
             ...(this.deps.deflater ? { deflater: this.deps.deflater } : {}),
             ...(pagesFd !== undefined ? { databaseFds: { "data.db": pagesFd } } : {}),
           },
@@ -171,7 +184,7 @@ export class BackupService {
       }
       // The check reads the whole archive back: a worker does it, so the server keeps answering meanwhile.
       await this.deps.runJob(
-        { kind: "check", store: descriptor, key, pendingId: pending.id },
+        { kind: "check", store: descriptor, key, pendingId: pending.id, ...(await this.#passwords()) },
         { onProgress: (p) => this.deps.jobs.progress(job, p) },
       );
       await pending.commit(hash.digest());
@@ -252,6 +265,7 @@ export class BackupService {
         {
           kind: "extract",
           store: descriptor,
+          ...(await this.#passwords()),
           key,
           stagingDir: paths.staging,
           liveDir: dataDir,
@@ -309,6 +323,7 @@ export class BackupService {
         {
           kind: "verify",
           store: descriptor,
+          ...(await this.#passwords()),
           key,
           // Under the data directory's trash, which every start empties: a verify killed midway leaves nothing for long.
           tempDir: dataDirPaths(this.deps.dataDir).trash,
@@ -330,6 +345,22 @@ export class BackupService {
     } finally {
       release();
     }
+  }
+
+  /** Whether new backups are encrypted (a key is configured): the settings show it, never the key. */
+  async encrypts(): Promise<boolean> {
+    return Boolean((await this.#keys()).current);
+  }
+
+  async #keys(): Promise<BackupKeys> {
+    return (await this.deps.keys?.()) ?? { older: [] };
+  }
+
+  /** The `passwords` of a read job: every key an encrypted archive may open with, the current one first. */
+  async #passwords(): Promise<{ passwords?: string[] }> {
+    const { current, older } = await this.#keys();
+    const passwords = [...new Set([current, ...older].filter((k): k is string => Boolean(k)))];
+    return passwords.length ? { passwords } : {};
   }
 
   /** Takes the job lock; undefined when a delete of the key is in flight (the caller answers as for its route). */

@@ -15,7 +15,8 @@ const RetentionQuerySchema = v.strictObject({ cronMaxKeep: count, keepLast: coun
 export const settingsRoutes = (ctx: AppContext) => {
   const view = async () => ({
     meta: { appName: ctx.appName },
-    backups: publicBackupsSettings(await ctx.settings.backups()),
+    // Beyond PocketBase: whether backups are encrypted (a key is set here or in the environment), never the key.
+    backups: { ...publicBackupsSettings(await ctx.settings.backups()), ...((await ctx.backups.encrypts()) ? { encryptionKeySet: true } : {}) },
   });
   return new Elysia()
     .get("/api/settings", async ({ request }) => {

@@ -26,12 +26,14 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
   const currentTotal = () => otherBytes + databases.reduce((sum, s) => sum + s.size, 0);
   context.onProgress?.({ phase: "archiving", bytesDone: 0, bytesTotal, entriesDone: 0, entriesTotal });
   const pending = await store.write(params.key, { checkBeforeCommit: false });
-  const previous = await openReusablePieces(store, params.level); // never throws: nothing to reuse then
+  // An encrypted archive reuses nothing: an earlier archive's pieces are ciphertext under other salts.
+  const previous = params.password ? undefined : await openReusablePieces(store, params.level); // never throws
   try {
     const written = await writeArchive(sources, pending.stream, {
       level: params.level,
       ...(params.deflater ? { deflater: params.deflater } : {}),
       producer: params.producer,
+      ...(params.password ? { password: params.password } : {}),
       indexBlocks: store.blockIndexes !== undefined,
       ...(previous ? { reuse: previous.pieces } : {}),
       ...(context.signal ? { signal: context.signal } : {}),

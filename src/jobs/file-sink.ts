@@ -12,7 +12,7 @@ export interface FileSinkOptions {
    * Takes the handle once every chunk is written, and closes it (at once, or after an fsync in the background).
    * Closes it at once when absent.
    */
-  finish?: (handle: FileHandle) => Promise<void>;
+  finish?: (handle: FileHandle, bytes: number) => Promise<void>;
 }
 
 /**
@@ -46,7 +46,7 @@ export async function fileSink(path: string, options: FileSinkOptions): Promise<
     async close() {
       if (!options.finish) return close();
       closed = true;
-      await options.finish(handle);
+      await options.finish(handle, written);
     },
     abort: close,
   });

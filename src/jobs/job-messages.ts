@@ -27,6 +27,8 @@ export interface CreateBackupParams {
    * (`snapshot-database.ts`). They stay open when the job ends.
    */
   databaseFds?: Record<string, number>;
+  /** Encrypts every entry with WinZip AES-256 under this key (the configured backup key). */
+  password?: string;
 }
 
 /** Check a stored archive and extract it into `stagingDir`, then check the extracted database. */
@@ -41,6 +43,8 @@ export interface ExtractBackupParams {
   liveDir?: string;
   /** Test hook: stop after the first extracted entry, so a crash test can kill the process mid-extraction. */
   pauseAt?: "extracting";
+  /** Keys an encrypted archive may open with, tried in turn: the configured one, then older ones. */
+  passwords?: string[];
 }
 
 /** Check an archive without extracting it: a stored one by key, or an unpublished upload by pending id. */
@@ -49,6 +53,8 @@ export interface CheckBackupParams {
   store: StoreDescriptor;
   key: string;
   pendingId?: string;
+  /** As `ExtractBackupParams.passwords`. */
+  passwords?: string[];
 }
 
 /** Where a verify may be told to stop and wait to be killed (crash tests, `BACKSTREAM_TEST_PAUSE_AT`). */
@@ -74,6 +80,8 @@ export interface VerifyBackupParams {
   tempDir: string;
   /** Test hook: stop at this step and wait to be killed. */
   pauseAt?: VerifyPauseStep;
+  /** As `ExtractBackupParams.passwords`. */
+  passwords?: string[];
 }
 
 export type JobParams = CreateBackupParams | ExtractBackupParams | CheckBackupParams | VerifyBackupParams;

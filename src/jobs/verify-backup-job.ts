@@ -5,6 +5,7 @@ import { quickCheck } from "../db/quick-check.ts";
 import { redactPaths } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { JobContext } from "./create-backup-job.ts";
+import { withEachKey } from "./archive-keys.ts";
 import { fileSink } from "./file-sink.ts";
 import type { VerifyBackupParams, VerifyBackupResult, VerifyPauseStep } from "./job-messages.ts";
 
@@ -14,7 +15,11 @@ import type { VerifyBackupParams, VerifyBackupResult, VerifyPauseStep } from "./
  * data directory's trash, emptied at every start) on the way, runs `PRAGMA quick_check` on that copy, and
  * deletes it.
  */
-export async function verifyBackupJob(params: VerifyBackupParams, context: JobContext = {}): Promise<VerifyBackupResult> {
+export function verifyBackupJob(params: VerifyBackupParams, context: JobContext = {}): Promise<VerifyBackupResult> {
+  return withEachKey(params.passwords, (password) => verifyWithKey(params, context, password));
+}
+
+async function verifyWithKey(params: VerifyBackupParams, context: JobContext, password: string | undefined): Promise<VerifyBackupResult> {
   const store = await createStore(params.store);
   const info = await store.stat(params.key);
   await mkdir(params.tempDir, { recursive: true });
@@ -50,6 +55,7 @@ export async function verifyBackupJob(params: VerifyBackupParams, context: JobCo
       ...(context.signal ? { signal: context.signal } : {}),
       sink,
       onProgress: (p) => context.onProgress?.(p),
+      ...(password ? { password } : {}),
     });
     const problems = [...report.problems];
     if (report.intact.includes("data.db")) {

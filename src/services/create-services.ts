@@ -11,7 +11,7 @@ import { dataDirPaths } from "../fs/data-dir.ts";
 import { JobTracker } from "../jobs/job-tracker.ts";
 import { runJobInWorker } from "../jobs/run-job.ts";
 import type { Logger } from "../logger.ts";
-import { SettingsStore } from "../settings/settings-store.ts";
+import { readSavedBackupsSettings, SettingsStore } from "../settings/settings-store.ts";
 import type { StoreSelector } from "../store/store-selector.ts";
 import { VERSION } from "../version.ts";
 import { commandLineStores, serverStores } from "./configured-stores.ts";
@@ -79,6 +79,12 @@ export async function createServices(config: Config, options: ServicesOptions): 
       if (server) await settings.reload(); // the restored database may hold other settings (schedule, S3)
     },
     ...(server && config.testPauseAt ? { pauseAt: config.testPauseAt } : {}),
+    // The environment's (or the command line's) key wins over the saved one, as S3's variables do.
+    keys: async () => {
+      const saved = server ? await settings.backups() : await readSavedBackupsSettings(paths.database);
+      const current = config.backupPassword ?? (saved.encryptionKey || undefined);
+      return { ...(current ? { current } : {}), older: config.oldBackupPasswords };
+    },
   });
   return { paths, db, settings, stores, jobs, backups };
 }

@@ -10,6 +10,11 @@ import type { S3Settings } from "../store/store-selector.ts";
 export interface BackupsSettings extends RetentionTiers {
   cron: string;
   cronMaxKeep: number;
+  /**
+   * Beyond PocketBase: the key new backups are encrypted with. Write-only, like the S3 secret; "" in a change
+   * removes it, and without one it is not stored (PocketBase's shape stays).
+   */
+  encryptionKey?: string;
   s3: S3Settings;
 }
 
@@ -41,6 +46,7 @@ export const BackupsPatchSchema = plainObject({
   keepDaily: v.nullish(v.pipe(v.number(), v.integer())),
   keepWeekly: v.nullish(v.pipe(v.number(), v.integer())),
   keepMonthly: v.nullish(v.pipe(v.number(), v.integer())),
+  encryptionKey: v.nullish(v.string()),
   s3: v.nullish(
     plainObject({
       enabled: v.nullish(v.boolean()),
@@ -160,10 +166,13 @@ export function mergeBackups(base: BackupsSettings, patch: BackupsPatch): Backup
   return {
     cron: p.cron ?? base.cron,
     cronMaxKeep: p.cronMaxKeep ?? base.cronMaxKeep,
+    ...withKey(p.encryptionKey ?? base.encryptionKey),
     ...setTiers({ ...tiersOf(base), ...tiersOf(p as RetentionTiers) }),
     s3: { ...base.s3, ...s3 },
   };
 }
+
+const withKey = (key: string | undefined): { encryptionKey?: string } => (key ? { encryptionKey: key } : {});
 
 const TIERS = ["keepLast", "keepDaily", "keepWeekly", "keepMonthly"] as const;
 

@@ -5,6 +5,14 @@ import type { BackupsSettings } from "./settings-store.ts";
 /** A tier above this keeps more than ten years of daily backups: a typo, not a policy. */
 const MAX_TIER = 10_000;
 
+/**
+ * The shortest backup encryption key taken. WinZip AES derives its key with PBKDF2-HMAC-SHA1 at 1000 rounds, which
+ * slows a guesser little (a GPU tries millions a second), so the key itself must carry the strength: 16 random
+ * characters or a passphrase of five or six words are out of reach; an 8-character password is not.
+ */
+export const MIN_KEY_LENGTH = 16;
+const MAX_KEY_LENGTH = 1024;
+
 const REQUIRED: FieldError = { code: "validation_required", message: "Cannot be blank." };
 
 /** Nested field errors, as PocketBase answers them: `{"backups": {"s3": {"bucket": {code, message}}}}`. */
@@ -26,6 +34,10 @@ export function backupsSettingsProblems(settings: BackupsSettings): SettingsErro
     if (n === undefined) continue;
     if (n < 0) backups[tier] = { code: "validation_min_greater_equal_than_required", message: "Must be no less than 0.", params: { threshold: 0 } };
     else if (n > MAX_TIER) backups[tier] = { code: "validation_max_less_equal_than_required", message: `Must be no greater than ${MAX_TIER}.`, params: { threshold: MAX_TIER } };
+  }
+  const key = [...(settings.encryptionKey ?? "")].length;
+  if (key > 0 && (key < MIN_KEY_LENGTH || key > MAX_KEY_LENGTH)) {
+    backups.encryptionKey = { code: "validation_length_out_of_range", message: `The length must be between ${MIN_KEY_LENGTH} and ${MAX_KEY_LENGTH}.`, params: { max: MAX_KEY_LENGTH, min: MIN_KEY_LENGTH } };
   }
   const s3: Record<string, FieldError> = {};
   if (settings.s3.enabled) {

@@ -163,6 +163,24 @@ describe.skipIf(!haveBrowser)("the admin page in Chromium", () => {
     expect(((await server.pb.settings.getAll()) as { backups: Record<string, unknown> }).backups).not.toHaveProperty("keepWeekly");
   });
 
+  test("the backup key is write-only: typed once, then shown only as set", async () => {
+    const key = "a page-typed key of some length";
+    await page.getByLabel("Keep one a week, for the last … weeks").fill(""); // the test before left a bad value
+    await page.getByLabel("Backup key (AES-256; at least 16 characters)").fill("too short");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("alert").filter({ hasText: "The length must be between 16 and 1024." }).waitFor();
+    await page.getByLabel("Backup key (AES-256; at least 16 characters)").fill(key);
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Settings saved.").waitFor();
+    await page.reload();
+    await page.getByText("New backups are encrypted.").waitFor();
+    expect(await page.getByLabel("Backup key (AES-256; at least 16 characters)").inputValue()).toBe("");
+    expect(await page.content()).not.toContain(key);
+    expect(JSON.stringify(await server.pb.settings.getAll())).not.toContain(key);
+    // Off again, so the tests after this one see plain backups.
+    await server.pb.settings.update({ backups: { encryptionKey: "" } });
+  });
+
   test("delete behind a confirmation that names the backup", async () => {
     await row("from_the_page.zip").getByRole("button", { name: "Delete" }).click();
     await page.getByText("Delete backup from_the_page.zip?").waitFor();

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AES_OVERHEAD, AesEntryDecryptor, AesEntryEncryptor, aesVerifierMatches, deriveAesKeys } from "../../../src/archive/zip/index.ts";
 import { jsonRows } from "../../support/sample-data.ts";
+import { skipWithout7zip } from "../../support/seven-zip.ts";
 
 /** Sizes that cross 16-byte blocks and the 64 KiB keystream batches at every alignment. */
 const CUTS = [1, 15, 16, 17, 3, 65_536, 65_535, 4, 100_003, 2, 131_072, 7];
@@ -64,7 +65,7 @@ test("each encryptor has its own salt; the decryptor takes the right password on
   expect(again.final(code)).toBe(false);
 });
 
-test("an entry 7-Zip encrypted (AES-256, stored) decrypts here, its authentication code checked", async () => {
+test.skipIf(skipWithout7zip)("an entry 7-Zip encrypted (AES-256, stored) decrypts here, its authentication code checked", async () => {
   const dir = await mkdtemp(join(tmpdir(), "backstream-aes-"));
   try {
     const plain = jsonRows(300_007, 5); // several keystream batches and a partial block
