@@ -41,17 +41,30 @@ export interface DataSetOptions {
  */
 export async function ensureDataSet(root: string, options: DataSetOptions, log: (line: string) => void): Promise<string> {
   const dir = join(root, `data-${options.dbMb}mb-${options.storageMb}mb-s${options.seed}`);
+  return ensureCached(dir, (temp) => generateDataSet(temp, options), (seconds) => log(`generated ${dir} in ${seconds.toFixed(1)} s`));
+}
+
+/** Writes the data set of `options` into the empty folder `dir` (`ensureDataSet` caches it). */
+export async function generateDataSet(dir: string, options: DataSetOptions): Promise<void> {
+  await generateDatabase(join(dir, "data.db"), options.dbMb * 1024 * 1024, options.seed);
+  await generateStorage(join(dir, "storage"), options.storageMb * 1024 * 1024, options.seed);
+}
+
+/**
+ * `dir`, made once by `generate` (into `<dir>.tmp`, renamed when complete, so an interrupted generation is never
+ * taken for a data set) and reused by later runs; `generated` hears how long a generation took.
+ */
+export async function ensureCached(dir: string, generate: (temp: string) => Promise<void>, generated: (seconds: number) => void): Promise<string> {
   if (existsSync(join(dir, ".complete"))) return dir;
   await rm(dir, { recursive: true, force: true });
   const temp = `${dir}.tmp`;
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp, { recursive: true });
   const started = performance.now();
-  await generateDatabase(join(temp, "data.db"), options.dbMb * 1024 * 1024, options.seed);
-  await generateStorage(join(temp, "storage"), options.storageMb * 1024 * 1024, options.seed);
+  await generate(temp);
   await writeFile(join(temp, ".complete"), "");
   await rename(temp, dir);
-  log(`generated ${dir} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  generated((performance.now() - started) / 1000);
   return dir;
 }
 

@@ -79,7 +79,7 @@ async function main() {
   const shapes = selectShapes(opts.shapes.join(","));
   const dataSets: Record<string, string> = {};
   for (const shape of shapes)
-    dataSets[shape.name] = shape.name === "default" ? await ensureDataSet(opts.cache, sizes, log) : await ensureShape(opts.cache, shape, sizes, log);
+    dataSets[shape.name] = await ensureShape(opts.cache, shape, sizes, log);
   const bigSet = shapes.some((s) => s.name === "default") ? await ensureDataSet(opts.cache, { ...sizes, dbMb: opts.bigDbMb }, log) : undefined;
 
   // The floors, once, before anything is timed: the disk's, then the CPU's over each shape's bytes.

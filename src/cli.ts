@@ -47,12 +47,23 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+/**
+ * Exits once stdout and stderr have taken everything written to them: in a pipe, an exit right after a write
+ * could lose it (a failed command's only line, its message, went missing that way).
+ */
+function exitWhenWritten(code: number): void {
+  let waiting = 2;
+  const done = () => --waiting === 0 && process.exit(code);
+  process.stdout.write("", done);
+  process.stderr.write("", done);
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exit(code);
+    if (code >= 0) exitWhenWritten(code);
   },
   (error: Error) => {
-    // Exit once the message is written: in a pipe, an exit right after console.error could lose it.
-    process.stderr.write(`${error.message}\n`, () => process.exit(1));
+    console.error(error.message);
+    exitWhenWritten(1);
   },
 );

@@ -1,9 +1,8 @@
 // What every data shape of the bench shares: the Shape interface, the cache (one folder per shape, size and seed,
 // complete once `.complete` is written) and the generators' deterministic pieces (random bytes, prose, sizes).
-import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { prng } from "../generate-data.ts";
+import { ensureCached, prng } from "../generate-data.ts";
 
 export { prng };
 
@@ -32,17 +31,7 @@ export interface Shape {
 /** The data set of `shape` at `sizes`, generated once into `root` and reused; never modified (runs work on copies). */
 export async function ensureShape(root: string, shape: Shape, sizes: ShapeSizes, log: (line: string) => void): Promise<string> {
   const dir = join(root, shape.folder(sizes));
-  if (existsSync(join(dir, ".complete"))) return dir;
-  await rm(dir, { recursive: true, force: true });
-  const temp = `${dir}.tmp`;
-  await rm(temp, { recursive: true, force: true });
-  await mkdir(temp, { recursive: true });
-  const started = performance.now();
-  await shape.generate(temp, sizes);
-  await writeFile(join(temp, ".complete"), "");
-  await rename(temp, dir);
-  log(`generated ${shape.name} in ${dir} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return dir;
+  return ensureCached(dir, (temp) => shape.generate(temp, sizes), (seconds) => log(`generated ${shape.name} in ${dir} in ${seconds.toFixed(1)} s`));
 }
 
 /** `size` bytes of xorshift32 noise from `seed`: incompressible, and the same for the same seed. */

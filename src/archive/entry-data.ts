@@ -2,12 +2,13 @@
  * An entry's bytes as a restore or a verify reads them: straight from the source in big pieces, inflated block by
  * block in parallel where the manifest lists the blocks, and checked on the way (its local header against its
  * central record, never more data than declared, exactly that much, a matching CRC-32). An encrypted entry is
- * decrypted, checked against its authentication code and inflated by zip.js.
+ * decrypted in order as it is read, and checked against its authentication code.
  */
 import { once } from "node:events";
 import * as zlib from "node:zlib";
 import type { FileEntry } from "@zip.js/zip.js";
-import { InvalidBackupError } from "../errors.ts";
+import { EncryptedBackupError, InvalidBackupError } from "../errors.ts";
+import { NO_KEY_PROBLEM } from "./archive-checks.ts";
 import { blockPlan, inflateBlocks, type BlockInflater } from "./engine/index.ts";
 import { AES_AUTH_CODE_BYTES, AES_SALT_BYTES, AES_VERIFIER_BYTES, AesEntryDecryptor, crc32, type ArchiveSourceReader, type DeflateBlocks } from "./zip/index.ts";
 
@@ -22,7 +23,7 @@ const READ_SIZE = 4 * 1024 * 1024;
  * lets the entry inflate block by block in parallel when it fits the entry, on `inflater` (node:zlib's pool by
  * default). Each chunk is lent: the caller must be done with it (hashed, written) before it asks for the next.
  * An encrypted entry (WinZip AES-256, AE-2, as `archive-checks.ts` admits them) is read with `password`: its
- * authentication code stands for the CRC-32, which AE-2 leaves out, and `blocks` do not apply.
+ * authentication code stands for the CRC-32, which AE-2 leaves out.
  */
 export async function* checkedEntryData(
   source: ArchiveSourceReader,
@@ -37,7 +38,9 @@ export async function* checkedEntryData(
   const declared = entry.uncompressedSize;
   let seen = 0;
   let crc = 0;
-  const data = !encrypted ? entryData(source, entry, blocks, inflater) : password !== undefined ? decryptedEntryData(source, entry, password, blocks, inflater) : decryptedData(entry, key);
+  // `inspectArchive` refuses an encrypted archive without a key before any entry is read: this is a safeguard.
+  if (encrypted && password === undefined) throw new EncryptedBackupError(NO_KEY_PROBLEM);
+  const data = encrypted ? decryptedEntryData(source, entry, password!, blocks, inflater) : entryData(source, entry, blocks, inflater);
   for await (const chunk of data) {
     seen += chunk.length;
     if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
@@ -47,28 +50,6 @@ export async function* checkedEntryData(
   if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
   if (!encrypted && (crc >>> 0) !== ((entry.crc32 ?? entry.signature ?? 0) >>> 0)) {
     throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: its CRC-32 does not match.`);
-  }
-}
-
-/**
- * An encrypted entry's plaintext through zip.js, which checks the password verifier, decrypts (AES on this thread),
- * inflates, and at the end checks the authentication code: its error, when one fails, is what the loop throws.
- * Slower than `entryData` (no parallel blocks, no big reads), and the only reader of AES entries here.
- */
-async function* decryptedData(entry: FileEntry, key: { password?: string }): AsyncGenerator<Uint8Array> {
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const reading = entry.getData(writable, key);
-  reading.catch(() => {}); // awaited below; a failure also errors `readable`
-  const reader = readable.getReader();
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      yield value;
-    }
-    await reading;
-  } finally {
-    await reader.cancel().catch(() => {});
   }
 }
 

@@ -261,6 +261,9 @@ export class BackupService {
       await rm(paths.staging, { recursive: true, force: true });
       await mkdir(paths.staging, { recursive: true });
       const { descriptor } = this.deps.store();
+      // Counted while the archive extracts (for the log line below), not after it, on the restore's way.
+      const counting = countLiveFiles(dataDir);
+      counting.catch(() => {});
       const extracted = await this.deps.runJob(
         {
           kind: "extract",
@@ -280,7 +283,7 @@ export class BackupService {
         },
       );
       await this.#pause("extracted");
-      const liveFiles = await countLiveFiles(dataDir);
+      const liveFiles = await counting;
       if (extracted.entries < liveFiles) {
         log.warn("this restore removes more files than it brings", { key, liveFiles, restoredFiles: extracted.entries, hasManifest: extracted.hasManifest });
       }

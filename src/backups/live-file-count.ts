@@ -1,9 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { isDataRootEntry } from "../fs/data-dir.ts";
-
-/** SQLite's own files beside a database: a restore replaces them with the database, so they are not counted. */
-const isSqliteCompanion = (name: string) => /\.db-(wal|shm|journal)$/.test(name);
+import { companionDatabaseOf, isDataRootEntry } from "../fs/data-dir.ts";
 
 /**
  * The number of files a restore replaces: every file under the data directory's data root entries, SQLite's
@@ -17,7 +14,8 @@ export async function countLiveFiles(dir: string): Promise<number> {
     for (const entry of entries) {
       if (atRoot && !isDataRootEntry(entry.name)) continue;
       if (entry.isDirectory()) await walk(join(folder, entry.name), false);
-      else if (!isSqliteCompanion(entry.name)) count++;
+      // SQLite's own files beside a database go with it: a restore replaces them with the database.
+      else if (!companionDatabaseOf(entry.name)) count++;
     }
   };
   await walk(dir, true);

@@ -210,7 +210,7 @@ export class BackupScheduler {
   async #prune(): Promise<string[]> {
     const pruned: string[] = [];
     try {
-      const { remove } = await this.retentionPreview();
+      const { remove } = await previewRetention(this.deps.backups, this.#schedule ?? (await this.deps.settings.get()));
       for (const key of remove) {
         try {
           await this.deps.backups.delete(key);
@@ -224,11 +224,6 @@ export class BackupScheduler {
       this.deps.log.error("could not list backups to prune", error);
     }
     return pruned;
-  }
-
-  /** What the retention policy (the saved one, or `policy`) keeps and deletes now, deleting nothing. */
-  async retentionPreview(policy?: RetentionPolicy): Promise<RetentionDecision> {
-    return previewRetention(this.deps.backups, policy ?? this.#schedule ?? (await this.deps.settings.get()));
   }
 
   async #alert(run: ScheduledRun): Promise<void> {

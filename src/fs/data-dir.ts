@@ -18,6 +18,16 @@ export function isDataRootEntry(name: string): boolean {
   return !EXCLUDED_ROOT_ENTRIES.has(name) && !INTERNAL_ROOT_ENTRIES.has(name);
 }
 
+/** SQLite's own files beside a database: its WAL, its shared-memory index, its rollback journal. */
+export const SQLITE_COMPANION_SUFFIXES = ["-wal", "-shm", "-journal"] as const;
+
+/** The `*.db` file a SQLite companion file belongs to (`data.db` for `data.db-wal`); undefined for any other. */
+export function companionDatabaseOf(name: string): string | undefined {
+  const suffix = SQLITE_COMPANION_SUFFIXES.find((s) => name.endsWith(s));
+  const database = suffix && name.slice(0, -suffix.length);
+  return database && database.endsWith(".db") ? database : undefined;
+}
+
 /** Paths inside one data directory. */
 export function dataDirPaths(dir: string) {
   return {

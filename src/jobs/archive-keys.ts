@@ -10,13 +10,12 @@ import { EncryptedBackupError } from "../errors.ts";
  */
 export async function withEachKey<T>(keys: readonly string[] | undefined, attempt: (key: string | undefined) => Promise<T>): Promise<T> {
   const candidates = keys?.length ? keys : [undefined];
-  for (const [i, key] of candidates.entries()) {
+  for (let i = 0; ; i++) {
     try {
-      return await attempt(key);
+      return await attempt(candidates[i]);
     } catch (error) {
       const wrongKey = error instanceof EncryptedBackupError && error.message === WRONG_KEY_PROBLEM;
       if (!wrongKey || i === candidates.length - 1) throw error;
     }
   }
-  throw new Error("unreachable");
 }

@@ -1,6 +1,7 @@
 import { readdir, type FileHandle } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { DigestingSource, readArchive, SHA256_MISMATCH, type HeldEntries } from "../archive/index.ts";
+import { companionDatabaseOf } from "../fs/data-dir.ts";
 import { DEFAULT_RESTORE_RESERVE_BYTES, freeSpaceProblem } from "../fs/free-space.ts";
 import { quickCheckInWorker } from "../db/quick-check.ts";
 import { InvalidBackupError } from "../errors.ts";
@@ -110,8 +111,8 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
  * connection may leave: not entries of the archive, and not missing from it.
  */
 function isDatabaseCompanion(path: string, paths: string[]): boolean {
-  const match = /^([^/]+\.db)-(wal|shm|journal)$/.exec(path);
-  return match !== null && !paths.includes(path) && paths.includes(match[1]!);
+  const database = !path.includes("/") && companionDatabaseOf(path);
+  return Boolean(database) && !paths.includes(path) && paths.includes(database as string);
 }
 
 async function checkArchiveSha256(digesting: DigestingSource, expected: string, signal?: AbortSignal): Promise<void> {

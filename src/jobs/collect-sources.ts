@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { ArchiveSource } from "../archive/index.ts";
 import { snapshotDatabase } from "../db/snapshot-database.ts";
 import { reusedBuffers, type ChunkBuffers } from "../uninitialized-bytes.ts";
-import { isDataRootEntry } from "../fs/data-dir.ts";
+import { isDataRootEntry, SQLITE_COMPANION_SUFFIXES } from "../fs/data-dir.ts";
 
 /**
  * Lists what a backup of `dir` holds, in archive order: every `*.db` at the root as a consistent snapshot
@@ -16,7 +16,7 @@ import { isDataRootEntry } from "../fs/data-dir.ts";
 export async function collectSources(dir: string, databaseFds: Record<string, number> = {}): Promise<{ sources: ArchiveSource[]; bytesTotal: number }> {
   const rootNames = (await readdir(dir)).filter(isDataRootEntry).sort();
   const databases = rootNames.filter((name) => name.endsWith(".db"));
-  const skipped = new Set(databases.flatMap((db) => [`${db}-wal`, `${db}-shm`, `${db}-journal`]));
+  const skipped = new Set(databases.flatMap((db) => SQLITE_COMPANION_SUFFIXES.map((suffix) => `${db}${suffix}`)));
   // One set for every source: the archive reads them one after another.
   const buffers = reusedBuffers(3, READ_SIZE);
   const sources: ArchiveSource[] = [];

@@ -6,6 +6,7 @@ import { MANIFEST_FORMAT, MANIFEST_PATH, readArchive, writeArchive } from "../..
 import { type DeflateBlocks, ZipStreamWriter } from "../../../src/archive/zip/index.ts";
 import { InvalidBackupError } from "../../../src/errors.ts";
 import { jsonRows } from "../../support/sample-data.ts";
+import { entryName, parseZip } from "../../support/zip-model.ts";
 
 const MiB = 1024 * 1024;
 /** Compressible, and varied enough that a block leaning on the one before would show it. */
@@ -65,7 +66,9 @@ describe("entries deflated in independent blocks", () => {
     const blocks = written.manifest.entries[0]!.deflateBlocks!;
     expect(blocks.blockSize).toBe(MiB);
     expect(blocks.compressedSizes.length).toBe(Math.floor(dbBytes.length / MiB) + 1);
-    const { data } = await zipWithManifest();
+    // The blocks of the archive written, read by the tests' own zip parser: re-deflating the same bytes elsewhere
+    // (another deflater picked under load) need not give the same blocks.
+    const data = parseZip(concat(output))!.find((e) => entryName(e) === "data.db")!.data;
     expect(blocks.compressedSizes.reduce((a, b) => a + b, 0)).toBe(data.length);
     // No block refers back into the one before: inflated alone, each gives exactly its share of the input.
     let at = 0;
