@@ -29,6 +29,8 @@ const DEFAULT_STASH_BYTES = 32 * 1024 * 1024;
 /** An `ArchiveSourceReader` that hashes what passes through it; `sha256()` completes the hash. */
 export class DigestingSource implements ArchiveSourceReader {
   readonly size: number;
+  /** As its source's: what this keeps of a read is a copy, and it hashes the rest before handing it out. */
+  readonly freshReads: boolean | undefined;
   readonly #inner: ArchiveSourceReader;
   readonly #hash = createHash("sha256");
   readonly #stashLimit: number;
@@ -43,6 +45,7 @@ export class DigestingSource implements ArchiveSourceReader {
   constructor(inner: ArchiveSourceReader, options: DigestingSourceOptions = {}) {
     this.#inner = inner;
     this.size = inner.size;
+    this.freshReads = inner.freshReads;
     this.#stashLimit = options.stashBytes ?? DEFAULT_STASH_BYTES;
     if (options.fillInBackground) this.#startFilling();
   }

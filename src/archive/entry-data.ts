@@ -81,9 +81,12 @@ async function* decryptedEntryData(source: ArchiveSourceReader, entry: FileEntry
   let position = 0;
   const read = async (offset: number, length: number) => {
     if (offset !== position) throw new Error(`encrypted data is read in order: asked for ${offset}, at ${position}`);
-    const cipher = await source.read(cipherStart + offset, length);
-    position += cipher.length;
-    return decryptor.update(cipher);
+    const read = await source.read(cipherStart + offset, length);
+    // Decrypted in place, so into a copy unless the source's reads are the caller's own.
+    const bytes = source.freshReads ? read : read.slice();
+    position += bytes.length;
+    decryptor.update(bytes);
+    return bytes;
   };
   yield* inflatedData(read, cipherEnd - cipherStart, entry, blocks, inflater);
   if (position !== cipherEnd - cipherStart) throw corrupt("its data was not read to its end");

@@ -1,4 +1,4 @@
-import { readdir, type FileHandle } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { DigestingSource, readArchive, SHA256_MISMATCH, type HeldEntries } from "../archive/index.ts";
 import { companionDatabaseOf } from "../fs/data-dir.ts";
@@ -8,7 +8,7 @@ import { InvalidBackupError } from "../errors.ts";
 import { createStore } from "../store/create-store.ts";
 import type { CheckBackupParams, CheckBackupResult, ExtractBackupParams } from "./job-messages.ts";
 import type { JobContext } from "./create-backup-job.ts";
-import { fileSink } from "./file-sink.ts";
+import { fileSink, type WrittenFile } from "./file-sink.ts";
 import { canSyncFileSystem, syncFileSystem } from "../native/syncfs.ts";
 import { withEachKey } from "./archive-keys.ts";
 import { LiveCopies } from "./live-copies.ts";
@@ -55,16 +55,17 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
     }
     extracted++;
   };
-  const extractTo = async (path: string) => {
+  const extractTo = async (path: string, size: number) => {
     await pauseIfAsked();
     const target = join(stagingDir!, path);
     // Handed to `syncs` once written (`syncs.flush()` fsyncs all of them before the restore commits, and a later
     // rename publishes whole files): the guarantee of an fsync per file in sequence, without the waits.
     return fileSink(target, {
       mode: 0o644,
-      finish: async (handle, bytes) => {
+      size,
+      finish: async (file, bytes) => {
         if (path === "data.db") checkDatabase(target);
-        await syncs.add(handle, bytes);
+        await syncs.add(file, bytes);
       },
     });
   };
@@ -82,7 +83,7 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
     const report = await readArchive(source, {
       ...(context.signal ? { signal: context.signal } : {}),
       onProgress: (p) => context.onProgress?.({ phase: stagingDir ? "extracting" : "checking", ...p }),
-      ...(stagingDir ? { sink: (path: string) => extractTo(path), beforeEntries: (bytes: number) => checkFreeSpace(stagingDir, bytes) } : {}),
+      ...(stagingDir ? { sink: extractTo, beforeEntries: (bytes: number) => checkFreeSpace(stagingDir, bytes) } : {}),
       ...(held ? { held } : {}),
       ...(password ? { password } : {}),
     });
@@ -171,12 +172,12 @@ class BackgroundSyncs {
     return new BackgroundSyncs(dir && (await canSyncFileSystem()) ? dir : undefined);
   }
 
-  async add(handle: FileHandle, bytes: number): Promise<void> {
+  async add(file: WrittenFile, bytes: number): Promise<void> {
     if (this.syncFsOf && bytes < BackgroundSyncs.EARLY_SYNC_BYTES) {
-      await handle.close(); // its pages are written out by `flush`
+      await file.close(); // its pages are written out by `flush`
       return;
     }
-    const done = this.#last.then(() => handle.sync()).finally(() => handle.close());
+    const done = this.#last.then(() => file.sync()).finally(() => file.close());
     this.#last = done.catch((error) => {
       this.#error ??= error;
     });

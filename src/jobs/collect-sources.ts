@@ -1,3 +1,4 @@
+import { closeSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ArchiveSource } from "../archive/index.ts";
@@ -12,6 +13,11 @@ import { isDataRootEntry, SQLITE_COMPANION_SUFFIXES } from "../fs/data-dir.ts";
  * a backup holds files only. Snapshots start when the archive reaches them, so each stays open only
  * for as long as its own pages stream. `databaseFds`: descriptors this process keeps open on some of the
  * databases, by name, for their snapshots to read pages through (`snapshotDatabase`).
+ *
+ * The tree is walked with synchronous calls, and small files are read with them (`readFileStream`): this runs on
+ * a job's own thread, where nothing else waits, and each asynchronous call is a round trip through the runtime's
+ * thread pool, about 30 µs on this VM against 3–4 µs for the call itself. A backup of 50 000 small uploads made
+ * eight such round trips a file.
  */
 export async function collectSources(dir: string, databaseFds: Record<string, number> = {}): Promise<{ sources: ArchiveSource[]; bytesTotal: number }> {
   const rootNames = (await readdir(dir)).filter(isDataRootEntry).sort();
@@ -25,18 +31,18 @@ export async function collectSources(dir: string, databaseFds: Record<string, nu
     if (!info.isFile()) continue;
     sources.push(databaseSource(join(dir, name), name, info.size, info.mtime, Object.hasOwn(databaseFds, name) ? databaseFds[name] : undefined, buffers));
   }
-  const walk = async (relative: string) => {
+  const walk = (relative: string) => {
     const absolute = join(dir, relative);
-    const info = await lstat(absolute);
+    const info = lstatSync(absolute);
     if (info.isDirectory()) {
-      for (const child of (await readdir(absolute)).sort()) await walk(`${relative}/${child}`);
+      for (const child of readdirSync(absolute).sort()) walk(`${relative}/${child}`);
     } else if (info.isFile()) {
       sources.push(fileSource(absolute, relative, info.size, info.mtime, buffers));
     }
   };
   for (const name of rootNames) {
     if (databases.includes(name) || skipped.has(name)) continue;
-    await walk(name);
+    walk(name);
   }
   return { sources, bytesTotal: sources.reduce((sum, s) => sum + s.size, 0) };
 }
@@ -68,7 +74,7 @@ function fileSource(path: string, relative: string, size: number, mtime: Date, b
     path: relative,
     size,
     lastModified: mtime,
-    open: () => readFileStream(path, buffers),
+    open: () => (size <= READ_SIZE ? readSmallFileStream(path, buffers) : readFileStream(path, buffers)),
   };
 }
 
@@ -97,5 +103,32 @@ async function readFileStream(path: string, buffers: ChunkBuffers): Promise<Read
     async cancel() {
       await handle.close();
     },
+  });
+}
+
+/**
+ * A file listed at up to one chunk, read with synchronous calls (why: `collectSources`). It is read to its end
+ * whatever its size now, in chunks as `readFileStream` does, since it may have grown since it was listed.
+ */
+async function readSmallFileStream(path: string, buffers: ChunkBuffers): Promise<ReadableStream<Uint8Array>> {
+  let fd: number | undefined = openSync(path, "r");
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      try {
+        const buffer = buffers(READ_SIZE);
+        const bytesRead = readSync(fd!, buffer, 0, READ_SIZE, null);
+        if (bytesRead > 0) return controller.enqueue(bytesRead === READ_SIZE ? buffer : buffer.subarray(0, bytesRead));
+        close();
+        controller.close();
+      } catch (error) {
+        close();
+        controller.error(error);
+      }
+    },
+    cancel: close,
   });
 }

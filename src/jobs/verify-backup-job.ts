@@ -38,8 +38,8 @@ async function verifyWithKey(params: VerifyBackupParams, context: JobContext, pa
     return fileSink(dbCopy, {
       mode: 0o600,
       afterFirstWrite: () => pause("verify-copying"),
-      finish: async (handle) => {
-        await handle.close();
+      finish: async (file) => {
+        await file.close();
         copied = true;
       },
     });

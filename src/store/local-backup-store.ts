@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileSystemCause, NotFoundError, StorageError } from "../errors.ts";
@@ -232,16 +233,28 @@ async function storing<T>(step: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Reads up to this size are made with a synchronous call. Archives are read on a job's own thread, where an
+ * asynchronous read is a round trip through the runtime's thread pool (about 30 µs on this VM, against 3 µs for a
+ * small read from the page cache): a restore of 50 000 small uploads made several a file, in headers and data.
+ * Larger reads stay asynchronous, so that their copy overlaps the thread's other work.
+ */
+const SYNC_READ_BYTES = 256 * 1024;
+
 async function openFile(path: string): Promise<RandomAccessSource> {
   const handle = await open(path, "r");
   const { size } = await handle.stat();
   return {
     size,
+    freshReads: true,
     async read(offset, length) {
       const buffer = uninitializedBytes(Math.max(0, Math.min(length, size - offset))); // only bytes read are handed out
       let done = 0;
       while (done < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, done, buffer.length - done, offset + done);
+        const bytesRead =
+          buffer.length <= SYNC_READ_BYTES
+            ? readSync(handle.fd, buffer, done, buffer.length - done, offset + done)
+            : (await handle.read(buffer, done, buffer.length - done, offset + done)).bytesRead;
         if (bytesRead === 0) break;
         done += bytesRead;
       }

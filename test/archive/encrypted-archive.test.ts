@@ -210,6 +210,22 @@ describe("reading with a password", () => {
     expect(verified.sha256).toBe(sealed.written.sha256);
   });
 
+  test("decrypting in place never changes a source's memory unless its reads are the reader's own", async () => {
+    // A source that hands out views of what it holds (as the S3 store's range cache does) must keep its bytes.
+    const held = sealed.zip.slice();
+    const views = { size: held.length, read: async (o: number, l: number) => held.subarray(o, o + l) };
+    for (let round = 0; round < 2; round++) {
+      const verified = await verifyArchive(views, { password: KEY, expectedSha256: sealed.written.sha256 });
+      expect({ ok: verified.ok, problems: verified.problems }).toEqual({ ok: true, problems: [] });
+    }
+    expect(Buffer.from(held).equals(Buffer.from(sealed.zip))).toBe(true);
+    // One whose reads are fresh copies says so, and is decrypted where it lies, to the same files.
+    const fresh = { ...reader(sealed.zip), freshReads: true };
+    const files = new Map<string, Uint8Array[]>();
+    await readArchive(fresh, { password: KEY, sink: async (path) => new WritableStream({ write: (c) => void (files.get(path) ?? files.set(path, []).get(path)!).push(c.slice()) }) });
+    for (const [path, bytes] of FILES) expect(Buffer.concat(files.get(path) ?? []).equals(Buffer.from(bytes))).toBe(true);
+  });
+
   test("a plain archive read with a key is read as before", async () => {
     const { report } = await extract(plain.zip, KEY);
     expect(report.entries).toBe(FILES.length);

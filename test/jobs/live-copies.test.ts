@@ -42,6 +42,18 @@ describe("LiveCopies", () => {
     expect(target.nlink).toBe(1);
   });
 
+  test("a small upload, looked up and copied with synchronous calls, is copied the same way", async () => {
+    const { live, staging } = await setup();
+    const bytes = crypto.getRandomValues(new Uint8Array(9_000));
+    await writeFile(join(live, "storage", "col", "avatar.png"), bytes);
+    const copies = new LiveCopies(live);
+    expect(await copies.mayHold("storage/col/avatar.png", bytes.length)).toBe(true);
+    expect(await copy(copies, staging, "storage/col/avatar.png", bytes.length, sha256(bytes))).toBe(true);
+    const copied = join(staging, "storage", "col", "avatar.png");
+    expect(sha256(await readFile(copied))).toBe(sha256(bytes));
+    expect((await stat(copied)).ino).not.toBe((await stat(join(live, "storage", "col", "avatar.png"))).ino);
+  });
+
   test("an upload of the same size but other bytes is not copied, and leaves nothing staged", async () => {
     const { live, staging } = await setup();
     await writeFile(join(live, "storage", "col", "a.txt"), "live bytes");

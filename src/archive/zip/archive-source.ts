@@ -8,6 +8,11 @@ import { Reader } from "@zip.js/zip.js";
 export interface ArchiveSourceReader {
   size: number;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Each read returns memory of its own that nothing else holds, so the caller may change it (decrypt it in
+   * place). A source that hands out views of a cache it keeps leaves this out.
+   */
+  freshReads?: boolean;
   /** A hint: these byte ranges will probably not be read, so a source that reads ahead should leave them out. */
   skip?(ranges: [start: number, end: number][]): void;
 }

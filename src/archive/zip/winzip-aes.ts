@@ -12,8 +12,11 @@ export const AES_AUTH_CODE_BYTES = 10;
 export const AES_OVERHEAD = AES_SALT_BYTES + AES_VERIFIER_BYTES + AES_AUTH_CODE_BYTES;
 const KEY_BYTES = 32;
 const ITERATIONS = 1000;
-/** Keystream made at a time: one OpenSSL call per 4096 counter blocks. */
-const KEYSTREAM_BATCH = 64 * 1024;
+/**
+ * Keystream made at a time: one OpenSSL call per 2048 counter blocks. Small enough to stay in the CPU's cache
+ * between being made and being used, large enough that the call's own cost is lost beside the work.
+ */
+const KEYSTREAM_BATCH = 32 * 1024;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 interface AesKeys {
@@ -34,74 +37,102 @@ export function deriveAesKeys(password: string, salt: Uint8Array): Promise<AesKe
 
 /**
  * WinZip's AES-CTR: the keystream is AES-256 of a 16-byte little-endian counter that starts at 1 and counts
- * 16-byte blocks (node's 'aes-256-ctr' counts big-endian, so it cannot be used). `apply` XORs it over data
- * into a new buffer, carrying its position across calls of any length.
+ * 16-byte blocks (node's 'aes-256-ctr' counts big-endian, so it cannot be used). `apply` XORs it over data in
+ * place, carrying its position across calls of any length.
+ *
+ * Why in place, straight from OpenSSL's output: at AES-NI's speed the cost is memory, not arithmetic. A version
+ * that copied the data into a new buffer, and the keystream into its own, ran at 270 MB/s inside a backup (fresh
+ * pages for every copy) against the 3–5 GB/s of the cipher alone.
  */
-class WinZipCtr {
+export class WinZipCtr {
   readonly #ecb: Cipheriv;
+  /** The counter blocks of the next batch, as 32-bit words. */
+  readonly #counters = new Uint32Array(KEYSTREAM_BATCH / 4);
+  readonly #counterBytes = new Uint8Array(this.#counters.buffer);
   readonly #words = [1, 0, 0, 0];
-  readonly #counters = new Uint8Array(KEYSTREAM_BATCH);
-  readonly #keystream = new Uint8Array(KEYSTREAM_BATCH);
-  #used = KEYSTREAM_BATCH;
+  #keystream: Uint8Array = new Uint8Array(0);
+  #used = 0;
 
-  constructor(key: Uint8Array) {
+  /** `firstBlock`: the counter of the first block, 1 for every entry (another only to test the carry). */
+  constructor(key: Uint8Array, firstBlock = 1) {
     this.#ecb = createCipheriv("aes-256-ecb", key, null).setAutoPadding(false);
+    this.#words[0] = firstBlock % 0x1_0000_0000;
+    this.#words[1] = Math.floor(firstBlock / 0x1_0000_0000);
   }
 
-  apply(data: Uint8Array): Uint8Array {
-    // Placed so its bytes share the keystream's alignment mod 4: whole 32-bit words can be XORed.
-    const shift = this.#used & 3;
-    const out = new Uint8Array(new ArrayBuffer(data.length + shift), shift, data.length);
-    out.set(data);
+  /** XORs the next `data.length` bytes of keystream into `data`, which it changes. */
+  apply(data: Uint8Array): void {
     for (let at = 0; at < data.length; ) {
-      if (this.#used === KEYSTREAM_BATCH) this.#refill();
-      const n = Math.min(data.length - at, KEYSTREAM_BATCH - this.#used);
-      xorInto(out, at, this.#keystream, this.#used, n);
+      if (this.#used === this.#keystream.length) this.#refill();
+      const n = Math.min(data.length - at, this.#keystream.length - this.#used);
+      xorInto(data, at, this.#keystream, this.#used, n);
       at += n;
       this.#used += n;
     }
-    return out;
   }
 
   #refill(): void {
+    const c = this.#counters;
     const w = this.#words;
-    if (LITTLE_ENDIAN) {
-      // Typed-array stores are the host's order: little-endian here, and 3× faster than a DataView's.
-      const words = new Uint32Array(this.#counters.buffer);
-      for (let at = 0; at < words.length; at += 4) {
-        words[at] = w[0]!;
-        words[at + 1] = w[1]!;
-        words[at + 2] = w[2]!;
-        words[at + 3] = w[3]!;
-        for (let i = 0; i < 4 && (w[i] = (w[i]! + 1) >>> 0) === 0; i++);
+    const blocks = c.length >>> 2;
+    if (LITTLE_ENDIAN && w[0]! + blocks <= 0x1_0000_0000) {
+      // Typed-array stores are the host's order, little-endian here; no carry within this batch.
+      const [low, w1, w2, w3] = w as [number, number, number, number];
+      for (let block = 0, at = 0; block < blocks; block++, at += 4) {
+        c[at] = low + block;
+        c[at + 1] = w1;
+        c[at + 2] = w2;
+        c[at + 3] = w3;
       }
+      w[0] = (low + blocks) % 0x1_0000_0000;
+      if (w[0] === 0) this.#carry();
     } else {
-      const view = new DataView(this.#counters.buffer);
+      const view = new DataView(c.buffer);
       for (let at = 0; at < KEYSTREAM_BATCH; at += 16) {
         for (let i = 0; i < 4; i++) view.setUint32(at + 4 * i, w[i]!, true);
-        for (let i = 0; i < 4 && (w[i] = (w[i]! + 1) >>> 0) === 0; i++);
+        w[0] = (w[0]! + 1) >>> 0;
+        if (w[0] === 0) this.#carry();
       }
     }
-    this.#keystream.set(this.#ecb.update(this.#counters));
+    this.#keystream = this.#ecb.update(this.#counterBytes);
     this.#used = 0;
+  }
+
+  /** The low word wrapped: the carry goes up the higher ones. */
+  #carry(): void {
+    const w = this.#words;
+    for (let i = 1; i < 4 && (w[i] = (w[i]! + 1) >>> 0) === 0; i++);
   }
 }
 
-/** out[outAt..+n] ^= ks[ksAt..+n], by 32-bit words where both sides align alike. */
-function xorInto(out: Uint8Array, outAt: number, ks: Uint8Array, ksAt: number, n: number): void {
-  let i = 0;
-  const alignment = (out.byteOffset + outAt) & 3;
-  if (alignment === ((ks.byteOffset + ksAt) & 3)) {
-    for (const head = Math.min(n, (4 - alignment) & 3); i < head; i++) out[outAt + i]! ^= ks[ksAt + i]!;
-    const words = (n - i) >>> 2;
-    if (words > 0) {
-      const o = new Uint32Array(out.buffer, out.byteOffset + outAt + i, words);
-      const k = new Uint32Array(ks.buffer, ks.byteOffset + ksAt + i, words);
-      for (let w = 0; w < words; w++) o[w]! ^= k[w]!;
-      i += words * 4;
+/**
+ * data[at..+n] ^= ks[ksAt..+n]: by 32-bit words once `data` is aligned, the keystream's words shifted into place
+ * where its alignment differs (a compressed block's length moves the keystream's phase by any amount).
+ */
+function xorInto(data: Uint8Array, at: number, ks: Uint8Array, ksAt: number, n: number): void {
+  let i = Math.min(n, (4 - ((data.byteOffset + at) & 3)) & 3);
+  for (let b = 0; b < i; b++) data[at + b]! ^= ks[ksAt + b]!;
+  const words = LITTLE_ENDIAN ? (n - i) >>> 2 : 0;
+  if (words > 0) {
+    const d = new Uint32Array(data.buffer, data.byteOffset + at + i, words);
+    const address = ks.byteOffset + ksAt + i;
+    const shift = address & 3;
+    if (shift === 0) {
+      const k = new Uint32Array(ks.buffer, address, words);
+      for (let w = 0; w < words; w++) d[w]! ^= k[w]!;
+      i += 4 * words;
+    } else {
+      // Word w of the keystream is the top bytes of aligned word w and the low bytes of word w + 1.
+      const base = address - shift;
+      const k = new Uint32Array(ks.buffer, base, Math.min(words + 1, (ks.buffer.byteLength - base) >>> 2));
+      const right = 8 * shift;
+      const left = 32 - right;
+      const full = Math.min(words, k.length - 1);
+      for (let w = 0; w < full; w++) d[w]! ^= (k[w]! >>> right) | (k[w + 1]! << left);
+      i += 4 * full;
     }
   }
-  for (; i < n; i++) out[outAt + i]! ^= ks[ksAt + i]!;
+  for (; i < n; i++) data[at + i]! ^= ks[ksAt + i]!;
 }
 
 /** One entry's encryption: `header()` first, then `update` over its data in order, then `final()`. */
@@ -127,11 +158,10 @@ export class AesEntryEncryptor {
     return this.#header;
   }
 
-  /** The ciphertext of the next plaintext bytes (a new buffer; `plain` is left as it is). */
-  update(plain: Uint8Array): Uint8Array {
-    const cipher = this.#ctr.apply(plain);
-    this.#hmac.update(cipher);
-    return cipher;
+  /** Encrypts the next plaintext bytes in place: `data` is the ciphertext afterwards. */
+  update(data: Uint8Array): void {
+    this.#ctr.apply(data);
+    this.#hmac.update(data);
   }
 
   /** The authentication code, the entry data's last 10 bytes. */
@@ -156,9 +186,10 @@ export class AesEntryDecryptor {
     return keys && new AesEntryDecryptor(keys);
   }
 
-  update(cipher: Uint8Array): Uint8Array {
-    this.#hmac.update(cipher);
-    return this.#ctr.apply(cipher);
+  /** Decrypts the next ciphertext bytes in place: `data` is the plaintext afterwards. */
+  update(data: Uint8Array): void {
+    this.#hmac.update(data);
+    this.#ctr.apply(data);
   }
 
   /** Whether `authCode` is the one the ciphertext so far was written with. */

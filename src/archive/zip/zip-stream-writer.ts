@@ -73,7 +73,9 @@ export interface ZipStreamWriterOptions<Block extends CompressedBlock = Compress
   onBlockWritten?: (block: WrittenBlock<Block>) => void;
   /**
    * Encrypts every entry with WinZip AES-256 (AE-2, `winzip-aes.ts`): each with its own salt and keys, its
-   * CRC-32 fields 0, and its data salt + verifier + ciphertext + authentication code.
+   * CRC-32 fields 0, and its data salt + verifier + ciphertext + authentication code. Blocks are encrypted in
+   * place, so the deflater's must be the writer's to change (the engine's are: each arrives in a buffer of its
+   * own from a worker, and nothing is reused into an encrypted archive) and `onBlockWritten` sees ciphertext.
    */
   password?: string;
 }
@@ -105,14 +107,14 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
   readonly #central: CentralRecord[] = [];
   readonly #deflater: OpenEntryDeflater<Block> | undefined;
   readonly #onBlockWritten: ((block: WrittenBlock<Block>) => void) | undefined;
-  readonly #password: string | undefined;
+  readonly #keys: EncryptorsAhead | undefined;
 
   /** `write` must apply backpressure (resolve when the bytes may be followed by more). */
   constructor(write: (data: Uint8Array) => Promise<void>, options: ZipStreamWriterOptions<Block> = {}) {
     this.#output = new OrderedOutput(write, MAX_PENDING_BYTES);
     this.#deflater = options.deflater;
     this.#onBlockWritten = options.onBlockWritten;
-    this.#password = options.password;
+    this.#keys = options.password === undefined ? undefined : new EncryptorsAhead(options.password);
   }
 
   /**
@@ -127,7 +129,7 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
     if (method === 8 && !openDeflater) throw new Error(`The entry ${path} is to be deflated, and the zip writer has no deflater.`);
     const { dosTime, dosDate } = toDos(options.lastModified);
     const zip64 = options.sizeHint >= ZIP64_THRESHOLD;
-    const encryption = this.#password === undefined ? undefined : new EntryEncryption(this.#password);
+    const encryption = this.#keys && new EntryEncryption(this.#keys.take());
     const record: CentralRecord = { name, method, dosTime, dosDate, crc: 0, compressed: 0, uncompressed: 0, offset: 0, zip64, encrypted: Boolean(encryption) };
     await this.#output.push(localHeader(record), 0, (offset) => {
       record.offset = offset;
@@ -310,23 +312,51 @@ function aesExtra(method: number): Uint8Array {
 }
 
 /**
+ * Each entry's keys, derived ahead of it on the thread pool: PBKDF2 costs about 0.5 ms an entry, which an archive
+ * of many files would otherwise wait for once per entry, its output stopped at the entry's header.
+ */
+class EncryptorsAhead {
+  static readonly AHEAD = 4;
+  readonly #password: string;
+  readonly #coming: Promise<AesEntryEncryptor>[] = [];
+
+  constructor(password: string) {
+    this.#password = password;
+  }
+
+  /** The next entry's encryptor; the ones after it start deriving. */
+  take(): Promise<AesEntryEncryptor> {
+    while (this.#coming.length <= EncryptorsAhead.AHEAD) {
+      const encryptor = AesEntryEncryptor.create(this.#password);
+      encryptor.catch(() => {}); // one never taken must not be an unhandled rejection; a taken one's is seen
+      this.#coming.push(encryptor);
+    }
+    return this.#coming.shift()!;
+  }
+}
+
+/**
  * One entry's encryption as its pieces reach the output: each piece is encrypted once its data is there and every
  * piece before it is encrypted, so the counter and the HMAC see the ciphertext in order, whatever order the
- * blocks deflate in. The keys are derived on the thread pool meanwhile.
+ * blocks deflate in.
  */
 class EntryEncryption {
   readonly #encryptor: Promise<AesEntryEncryptor>;
   #chain: Promise<unknown>;
   readonly header: Promise<Uint8Array>;
 
-  constructor(password: string) {
-    this.#encryptor = AesEntryEncryptor.create(password);
+  constructor(encryptor: Promise<AesEntryEncryptor>) {
+    this.#encryptor = encryptor;
     this.#chain = this.#encryptor;
     this.header = this.#encryptor.then((e) => e.header());
   }
 
+  /** The piece encrypted, in place: it must be this writer's to change. */
   next(data: Promise<Uint8Array> | Uint8Array): Promise<Uint8Array> {
-    const encrypted = Promise.all([this.#encryptor, data, this.#chain]).then(([encryptor, plain]) => encryptor.update(plain));
+    const encrypted = Promise.all([this.#encryptor, data, this.#chain]).then(([encryptor, piece]) => {
+      encryptor.update(piece);
+      return piece;
+    });
     this.#chain = encrypted;
     return encrypted;
   }

@@ -6,12 +6,12 @@ import { createCipheriv, createHmac, pbkdf2Sync } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AES_OVERHEAD, AesEntryDecryptor, AesEntryEncryptor, aesVerifierMatches, deriveAesKeys } from "../../../src/archive/zip/index.ts";
+import { AES_OVERHEAD, AesEntryDecryptor, AesEntryEncryptor, aesVerifierMatches, deriveAesKeys, WinZipCtr } from "../../../src/archive/zip/index.ts";
 import { jsonRows } from "../../support/sample-data.ts";
 import { skipWithout7zip } from "../../support/seven-zip.ts";
 
-/** Sizes that cross 16-byte blocks and the 64 KiB keystream batches at every alignment. */
-const CUTS = [1, 15, 16, 17, 3, 65_536, 65_535, 4, 100_003, 2, 131_072, 7];
+/** Sizes that cross 16-byte blocks and the 32 KiB keystream batches at every alignment. */
+const CUTS = [1, 15, 16, 17, 3, 65_536, 65_535, 4, 100_003, 2, 131_072, 7, 32_768, 32_767, 5, 6];
 
 test("the keys are PBKDF2-HMAC-SHA1 of the UTF-8 password, 1000 rounds: AES key, HMAC key, verifier", async () => {
   const salt = new Uint8Array(16).fill(7);
@@ -25,13 +25,10 @@ test("the keystream is AES-256 of a little-endian counter from 1, whatever the p
   const header = encryptor.header();
   expect(header.length).toBe(18);
   const plain = jsonRows(CUTS.reduce((a, b) => a + b, 0));
-  const pieces: Uint8Array[] = [];
+  // In place, piece by piece, views at odd offsets too: the output must not depend on the input's alignment.
+  const cipher = Buffer.from(plain);
   let at = 0;
-  for (const cut of CUTS) {
-    // Views at odd offsets too: the output must not depend on the input's alignment.
-    pieces.push(encryptor.update(plain.subarray(at, (at += cut))));
-  }
-  const cipher = Buffer.concat(pieces);
+  for (const cut of CUTS) encryptor.update(cipher.subarray(at, (at += cut)));
   // Independently: node's CTR mode started at the counter of each block on its own (its big-endian increment
   // never runs within one block, so each block's keystream is AES of that little-endian counter).
   const { aesKey, hmacKey } = await deriveAesKeys("correct horse", header.subarray(0, 16));
@@ -47,16 +44,36 @@ test("the keystream is AES-256 of a little-endian counter from 1, whatever the p
   expect(Buffer.from(encryptor.final()).equals(createHmac("sha1", hmacKey).update(cipher).digest().subarray(0, 10))).toBe(true);
 });
 
+test("the counter carries past 2^32 blocks (a 64 GiB entry) into its next word", () => {
+  const key = new Uint8Array(32).fill(3);
+  const first = 2 ** 32 - 3000; // the carry falls inside a 32 KiB batch, not at its edge
+  const ctr = new WinZipCtr(key, first);
+  const data = new Uint8Array(200_000);
+  let at = 0;
+  for (const cut of [7, 40_000, 33, 100_000, 59_960]) ctr.apply(data.subarray(at, (at += cut)));
+  const expected = Buffer.alloc(data.length);
+  for (let block = 0; block * 16 < data.length; block++) {
+    const counter = Buffer.alloc(16);
+    counter.writeBigUInt64LE(BigInt(first + block), 0);
+    createCipheriv("aes-256-ecb", key, null).setAutoPadding(false).update(counter).copy(expected, block * 16);
+  }
+  expect(Buffer.from(data).equals(expected.subarray(0, data.length))).toBe(true);
+});
+
 test("each encryptor has its own salt; the decryptor takes the right password only and checks the code", async () => {
   const [a, b] = await Promise.all([AesEntryEncryptor.create("k"), AesEntryEncryptor.create("k")]);
   expect(Buffer.from(a.header()).equals(Buffer.from(b.header()))).toBe(false);
   const plain = jsonRows(200_000, 3);
-  const cipher = a.update(plain);
+  const cipher = Uint8Array.from(plain);
+  a.update(cipher);
+  expect(Buffer.from(cipher).equals(Buffer.from(plain))).toBe(false);
   const code = a.final();
   expect(await aesVerifierMatches("k", a.header())).toBe(true);
   expect(await AesEntryDecryptor.create("K", a.header())).toBeUndefined();
   const decryptor = (await AesEntryDecryptor.create("k", a.header()))!;
-  expect(Buffer.from(decryptor.update(cipher)).equals(Buffer.from(plain))).toBe(true);
+  const back = Uint8Array.from(cipher);
+  decryptor.update(back);
+  expect(Buffer.from(back).equals(Buffer.from(plain))).toBe(true);
   expect(decryptor.final(code)).toBe(true);
   const altered = Uint8Array.from(cipher);
   altered[1234]! ^= 1;
@@ -82,7 +99,9 @@ test.skipIf(skipWithout7zip)("an entry 7-Zip encrypted (AES-256, stored) decrypt
     const data = zip.subarray(start, start + compressed);
     const decryptor = (await AesEntryDecryptor.create("cle secrete", data.subarray(0, 18)))!;
     expect(decryptor).toBeDefined();
-    const out = Buffer.concat([decryptor.update(data.subarray(18, 100_018)), decryptor.update(data.subarray(100_018, data.length - 10))]);
+    const out = Buffer.from(data.subarray(18, data.length - 10));
+    decryptor.update(out.subarray(0, 100_000));
+    decryptor.update(out.subarray(100_000));
     expect(out.equals(Buffer.from(plain))).toBe(true);
     expect(decryptor.final(data.subarray(data.length - 10))).toBe(true);
   } finally {
@@ -93,7 +112,10 @@ test.skipIf(skipWithout7zip)("an entry 7-Zip encrypted (AES-256, stored) decrypt
 test("an entry encrypted here, laid out by hand as a stored AE-2 zip entry, is read by zip.js with the password", async () => {
   const plain = jsonRows(150_001, 9);
   const encryptor = await AesEntryEncryptor.create("pw");
-  const data = Buffer.concat([encryptor.header(), encryptor.update(plain.subarray(0, 77_777)), encryptor.update(plain.subarray(77_777)), encryptor.final()]);
+  const body = Uint8Array.from(plain);
+  encryptor.update(body.subarray(0, 77_777));
+  encryptor.update(body.subarray(77_777));
+  const data = Buffer.concat([encryptor.header(), body, encryptor.final()]);
   const name = Buffer.from("data.db");
   const extra = Buffer.from([0x01, 0x99, 7, 0, 2, 0, 0x41, 0x45, 3, 0, 0]);
   const local = Buffer.alloc(30);
