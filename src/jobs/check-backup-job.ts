@@ -33,7 +33,10 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
   // An upload being checked has no stored checksum yet: it is computed as it arrives.
   const storedSha256 = pending ? undefined : (await store.stat(params.key)).sha256;
   const opened = pending ? await store.openPending(params.pendingId!) : await store.open(params.key);
-  const digesting = storedSha256 ? new DigestingSource(opened, { fillInBackground: params.store.kind === "local" }) : undefined;
+  // The archive's SHA-256, proven before success: on a thread of its own where reading the file again is cheap
+  // (a local store), else from the bytes the readers fetch (S3: each byte downloaded once).
+  const besideReaders = storedSha256 ? opened.sha256BesideReaders?.() : undefined;
+  const digesting = storedSha256 && !besideReaders ? new DigestingSource(opened) : undefined;
   const source = digesting ?? opened;
   const stagingDir = params.kind === "extract" ? params.stagingDir : undefined;
   const syncs = await BackgroundSyncs.for(stagingDir);
@@ -87,7 +90,8 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
       ...(held ? { held } : {}),
       ...(password ? { password } : {}),
     });
-    const archiveCheck = digesting && checkArchiveSha256(digesting, storedSha256!, context.signal);
+    const archiveSha256 = besideReaders?.done ?? digesting?.sha256(context.signal);
+    const archiveCheck = archiveSha256 && checkArchiveSha256(archiveSha256, storedSha256!);
     if (stagingDir) {
       context.onProgress?.({ phase: "checking database", bytesDone: report.bytes, bytesTotal: report.bytes, entriesDone: report.entries, entriesTotal: report.entries });
       // Every staged file is durable before the job reports success, so before the swap's journal is written;
@@ -100,6 +104,7 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
     const inflater = report.inflater ? { inflater: report.inflater } : {};
     return { entries: report.entries, bytes: report.bytes, hasManifest: report.manifest !== undefined, copiedFromLive: report.held, ...inflater };
   } finally {
+    besideReaders?.stop();
     digesting?.stop();
     await syncs.settle();
     await dbCheck; // the caller may remove the staging folder next
@@ -116,8 +121,8 @@ function isDatabaseCompanion(path: string, paths: string[]): boolean {
   return Boolean(database) && !paths.includes(path) && paths.includes(database as string);
 }
 
-async function checkArchiveSha256(digesting: DigestingSource, expected: string, signal?: AbortSignal): Promise<void> {
-  if ((await digesting.sha256(signal)) !== expected) throw new InvalidBackupError(SHA256_MISMATCH);
+async function checkArchiveSha256(sha256: Promise<string>, expected: string): Promise<void> {
+  if ((await sha256) !== expected) throw new InvalidBackupError(SHA256_MISMATCH);
 }
 
 /**

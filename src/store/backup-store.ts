@@ -1,3 +1,4 @@
+import type { BackgroundDigest } from "../fs/file-digest.ts";
 import type { ArchiveSourceReader } from "../archive/index.ts";
 import type { RetryPolicy } from "./retry.ts";
 
@@ -39,6 +40,11 @@ export interface PendingWrite {
 /** Random access to a stored archive, for readers that need the zip's central directory first. */
 export interface RandomAccessSource extends ArchiveSourceReader {
   close(): Promise<void>;
+  /**
+   * Where reading the archive again costs little (a local file), its SHA-256 computed on a thread of its own
+   * while the caller reads it (`fs/file-digest.ts`); absent where every byte read costs a download.
+   */
+  sha256BesideReaders?(): BackgroundDigest;
 }
 
 /**

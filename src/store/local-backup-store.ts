@@ -4,6 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "nod
 import { join } from "node:path";
 import { fileSystemCause, NotFoundError, StorageError } from "../errors.ts";
 import { syncDir } from "../fs/durable-files.ts";
+import { fileSha256InWorker } from "../fs/file-digest.ts";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import type { BackupInfo, BackupStore, BlockIndexFiles, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
 import { assertSafeKey, fitsNewKey, MAX_NEW_KEY_BYTES } from "./keys.ts";
@@ -243,10 +244,12 @@ const SYNC_READ_BYTES = 256 * 1024;
 
 async function openFile(path: string): Promise<RandomAccessSource> {
   const handle = await open(path, "r");
-  const { size } = await handle.stat();
+  const { size, dev, ino } = await handle.stat();
   return {
     size,
     freshReads: true,
+    // The same file as this handle's, even if another is renamed over its path meanwhile.
+    sha256BesideReaders: () => fileSha256InWorker(path, { dev, ino }),
     async read(offset, length) {
       const buffer = uninitializedBytes(Math.max(0, Math.min(length, size - offset))); // only bytes read are handed out
       let done = 0;
