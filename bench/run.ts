@@ -36,6 +36,8 @@ const opts = {
   sampleMb: Number(flags["sample-mb"] ?? (quick ? 16 : 64)),
   /** Set to false to skip the encryption measurement on the default shape. */
   encryption: flags.encryption !== "false",
+  /** Encrypted and plain backup-and-restore pairs; as many as `--runs` unless told. */
+  encryptionRuns: Number(flags["encryption-runs"] ?? flags.runs ?? 3),
 };
 
 async function buildPbStyle(): Promise<string | undefined> {
@@ -114,7 +116,7 @@ async function main() {
         ...(shape.name === "default" && opts.encryption
           ? {
               after: async (server, token) => {
-                encryption = await measureEncryption(server, token, work, opts.runs, log);
+                encryption = await measureEncryption(server, token, work, opts.encryptionRuns, log);
                 return `encrypted backup ${encryption.encryptedBackupTime}× plain, restore ${encryption.encryptedRestoreTime}×`;
               },
             }
