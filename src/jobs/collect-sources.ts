@@ -14,7 +14,7 @@ import { isDataRootEntry, SQLITE_COMPANION_SUFFIXES } from "../fs/data-dir.ts";
  * for as long as its own pages stream. `databaseFds`: descriptors this process keeps open on some of the
  * databases, by name, for their snapshots to read pages through (`snapshotDatabase`).
  *
- * The tree is walked with synchronous calls, and small files are read with them (`readFileStream`): this runs on
+ * The tree is walked with synchronous calls, and small files are read with them (`readSmallFileStream`): this runs on
  * a job's own thread, where nothing else waits, and each asynchronous call is a round trip through the runtime's
  * thread pool, about 30 µs on this VM against 3–4 µs for the call itself. A backup of 50 000 small uploads made
  * eight such round trips a file.
