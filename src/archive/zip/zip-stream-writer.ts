@@ -5,6 +5,7 @@
  */
 import type { CompressedBlock, DeflateBlocks, EntryDeflater, OpenEntryDeflater } from "./block-deflater.ts";
 import { crc32 } from "./crc32.ts";
+import { batchedWrites, type BatchedWrites } from "./batched-writes.ts";
 import { OrderedOutput } from "./ordered-output.ts";
 import { AES_OVERHEAD, AesEntryEncryptor } from "./winzip-aes.ts";
 
@@ -104,6 +105,7 @@ interface CentralRecord {
  */
 export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
   readonly #output: OrderedOutput;
+  readonly #writes: BatchedWrites;
   readonly #central: CentralRecord[] = [];
   readonly #deflater: OpenEntryDeflater<Block> | undefined;
   readonly #onBlockWritten: ((block: WrittenBlock<Block>) => void) | undefined;
@@ -111,7 +113,9 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
 
   /** `write` must apply backpressure (resolve when the bytes may be followed by more). */
   constructor(write: (data: Uint8Array) => Promise<void>, options: ZipStreamWriterOptions<Block> = {}) {
-    this.#output = new OrderedOutput(write, MAX_PENDING_BYTES);
+    // Small pieces (headers, descriptors, small entries, central records) gathered into larger writes.
+    this.#writes = batchedWrites(write);
+    this.#output = new OrderedOutput(this.#writes.write, MAX_PENDING_BYTES);
     this.#deflater = options.deflater;
     this.#onBlockWritten = options.onBlockWritten;
     this.#keys = options.password === undefined ? undefined : new EncryptorsAhead(options.password);
@@ -262,6 +266,7 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
     e.setUint32(16, Math.min(cdStart, MAX32), true);
     await this.#output.push(end, 0);
     await this.#output.drain();
+    await this.#writes.flush();
   }
 }
 
