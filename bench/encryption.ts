@@ -2,8 +2,8 @@
 // data, taking turns: a first backup each, then a restore of each with the uploads deleted. Default shape only.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { login, type ServerProcess } from "./server-process.ts";
-import { backupOnce, forgetIndexes, median, restoreOnce, settle } from "./steps.ts";
+import type { ServerProcess } from "./server-process.ts";
+import { backupOnce, forgetIndexes, median, restoreAndLogin, settle } from "./steps.ts";
 
 /** A bench-only key: the settings refuse keys under 16 characters. */
 const BENCH_KEY = "bench key, not a secret";
@@ -43,9 +43,8 @@ export async function measureEncryption(server: ServerProcess, firstToken: strin
       (encrypted ? e.backupMs : e.plainBackupMs).push((await backupOnce(server, token, name)).ms);
       await rm(join(work, "storage"), { recursive: true, force: true });
       await settle();
-      const restored = await restoreOnce(server, token, name);
-      token = await login(server.url);
-      await rm(join(work, ".pb_temp_to_delete"), { recursive: true, force: true });
+      const { restored, token: next } = await restoreAndLogin(server, name, work, token);
+      token = next;
       (encrypted ? e.restoreMs : e.plainRestoreMs).push(restored.ms);
       await rm(join(work, "backups", name), { force: true });
       log(`${encrypted ? "encrypted" : "plain"} ${i}: backup ${(encrypted ? e.backupMs : e.plainBackupMs).at(-1)!.toFixed(0)} ms, restore ${restored.ms.toFixed(0)} ms`);

@@ -17,7 +17,7 @@ import {
   loggedValue,
   median,
   percentile,
-  restoreOnce,
+  restoreAndLogin,
   reuseLine,
   run,
   runNotingSteal,
@@ -129,17 +129,15 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
     const pbExtractMs: number[] = [];
     const restoreStolen: number[] = [];
     const pbExtractStolen: number[] = [];
-    const restoreAndLogin = async () => {
-      const restored = await restoreOnce(server, token, "bench_0.zip");
+    const restoreBench0 = async () => {
+      const { restored, token: next } = await restoreAndLogin(server, "bench_0.zip", work, token);
+      token = next;
       if (restored.stolenPct !== undefined) restoreStolen.push(restored.stolenPct);
-      token = await login(server.url);
-      // The replaced data waits in the trash until the next start; clear it so the disk does not fill up.
-      await rm(join(work, ".pb_temp_to_delete"), { recursive: true, force: true });
       return restored;
     };
     const ontoUploads = async () => {
       await settle();
-      const restored = await restoreAndLogin();
+      const restored = await restoreBench0();
       restoreMs.push(restored.ms);
       restoreWithLoginMs.push(restored.withLoginMs);
       return `onto its uploads ${restored.ms.toFixed(0)} ms (${restored.withLoginMs.toFixed(0)} ms to a login; ${loggedNumber(server, "backup restored", "copiedFromLive")} uploads copied${stolenNote(restored.stolenPct)})`;
@@ -147,7 +145,7 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
     const withoutUploads = async () => {
       await rm(join(work, "storage"), { recursive: true, force: true });
       await settle();
-      const restored = await restoreAndLogin();
+      const restored = await restoreBench0();
       restoreAllMs.push(restored.ms);
       return `with the uploads deleted ${restored.ms.toFixed(0)} ms${stolenNote(restored.stolenPct)}`;
     };

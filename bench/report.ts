@@ -4,6 +4,7 @@
 // run), so the page is never edited by hand. A results file from before shapes renders through report-legacy.ts.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { EncryptionResults } from "./encryption.ts";
 import type { CpuFloors, DiskFloors } from "./floors.ts";
 import { resultConditions as legacyConditions, resultTable as legacyTable, type LegacyResults } from "./report-legacy.ts";
 
@@ -48,7 +49,7 @@ export interface BenchResults {
   options: { dbMb: number; storageMb: number; bigDbMb: number; runs: number; quick: boolean; sampleMb: number; changesPercent: number };
   floors: { disk: DiskFloors; cpu: Record<string, CpuFloors> };
   shapes: Record<string, ShapeResults>;
-  encryption?: { backupMs: number[]; restoreMs: number[]; backupMedianMs: number; plainBackupMedianMs: number; restoreMedianMs: number; plainRestoreMedianMs: number; encryptedBackupTime: number; encryptedRestoreTime: number };
+  encryption?: EncryptionResults;
 }
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -137,6 +137,17 @@ export async function restoreOnce(server: ServerProcess, token: string, name: st
   return { ms, withLoginMs, ...(stolenPct === undefined ? {} : { stolenPct }) };
 }
 
+/**
+ * `restoreOnce`, then a new login (the restore rotated the token secret) and the replaced data's trash cleared
+ * (it waits there until the next start), so that repeated restores do not fill the disk.
+ */
+export async function restoreAndLogin(server: ServerProcess, name: string, work: string, token: string) {
+  const restored = await restoreOnce(server, token, name);
+  const newToken = await login(server.url);
+  await rm(join(work, ".pb_temp_to_delete"), { recursive: true, force: true });
+  return { restored, token: newToken };
+}
+
 /** A writer in its own process inserting a row into `dbPath` every 5 ms with `PRAGMA synchronous=<sync>` (writer-probe.ts). */
 export async function startWriter(dbPath: string, sync: string): Promise<{ stop(): Promise<{ maxGapMs: number; inserts: number }> }> {
   const probe = Bun.spawn([process.execPath, join(ROOT, "bench/writer-probe.ts"), dbPath, "5", sync], { cwd: ROOT, stdout: "pipe" });

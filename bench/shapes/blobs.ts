@@ -1,9 +1,8 @@
 // The `blobs` shape: a database of large, mostly incompressible blobs (64 KB–1 MB, 85% random bytes) with a few
 // text columns, and little storage: what a backup costs when deflate buys nothing.
-import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
-import { dbBytes, hex, MB, noise, proseBytes, prng, timestamp, words, writeUpload, type Shape } from "./common.ts";
+import { dbBytes, generateDatabase, hex, MB, noise, proseBytes, prng, timestamp, words, writeUpload, type Shape } from "./common.ts";
 
 const storageMb = (s: { storageMb: number }) => Math.max(1, Math.round(s.storageMb / 30));
 
@@ -13,23 +12,20 @@ export const blobsShape: Shape = {
   folder: (s) => `shape-blobs-${s.dbMb}mb-${storageMb(s)}mb-s${s.seed}`,
   async generate(dir, s) {
     const rand = prng(s.seed * 41 + 1);
-    const db = new Database(join(dir, "data.db"), { create: true });
-    db.run("PRAGMA journal_mode=WAL");
-    db.run("PRAGMA synchronous=OFF");
-    db.run("CREATE TABLE blobs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, note TEXT, created TEXT NOT NULL, data BLOB NOT NULL)");
-    db.run("CREATE INDEX blobs_name ON blobs (name)");
-    const insert = db.prepare("INSERT INTO blobs (name, kind, note, created, data) VALUES (?, ?, ?, ?, ?)");
-    let i = 0;
-    const batch = db.transaction((count: number) => {
-      for (let k = 0; k < count; k++, i++) {
-        const size = 64 * 1024 + Math.floor(rand() * (1024 - 64) * 1024);
-        const random = rand() < 0.85;
-        insert.run(`${hex(rand, 6)}.bin`, random ? "application/octet-stream" : "text/plain", words(rand, 12), timestamp(rand), random ? noise(size, s.seed * 65537 + i) : proseBytes(rand, size));
-      }
+    generateDatabase(dir, s.dbMb, (db) => {
+      db.run("CREATE TABLE blobs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, note TEXT, created TEXT NOT NULL, data BLOB NOT NULL)");
+      db.run("CREATE INDEX blobs_name ON blobs (name)");
+      const insert = db.prepare("INSERT INTO blobs (name, kind, note, created, data) VALUES (?, ?, ?, ?, ?)");
+      let i = 0;
+      const batch = db.transaction((count: number) => {
+        for (let k = 0; k < count; k++, i++) {
+          const size = 64 * 1024 + Math.floor(rand() * (1024 - 64) * 1024);
+          const random = rand() < 0.85;
+          insert.run(`${hex(rand, 6)}.bin`, random ? "application/octet-stream" : "text/plain", words(rand, 12), timestamp(rand), random ? noise(size, s.seed * 65537 + i) : proseBytes(rand, size));
+        }
+      });
+      return () => batch(20);
     });
-    while (dbBytes(db) < s.dbMb * MB) batch(20);
-    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
-    db.close();
     const files = prng(s.seed * 41 + 2);
     for (let k = 0, total = 0; total < storageMb(s) * MB; k++) {
       const size = 100 * 1024 + Math.floor(files() * 400 * 1024);

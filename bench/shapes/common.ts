@@ -1,5 +1,6 @@
 // What every data shape of the bench shares: the Shape interface, the cache (one folder per shape, size and seed,
 // complete once `.complete` is written) and the generators' deterministic pieces (random bytes, prose, sizes).
+import { Database } from "bun:sqlite";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureCached, prng } from "../generate-data.ts";
@@ -87,6 +88,21 @@ export async function writeUpload(storage: string, collection: string, record: s
   const folder = join(storage, collection, record);
   await mkdir(folder, { recursive: true });
   await writeFile(join(folder, name), bytes);
+}
+
+/**
+ * A generated data set's `data.db` in `dir`: `define` makes its schema and returns a batch that inserts rows, run
+ * until the database reaches `mb`; then it is checkpointed into the file and closed. Written without fsyncs (a lost
+ * data set is generated again).
+ */
+export function generateDatabase(dir: string, mb: number, define: (db: Database) => () => void): void {
+  const db = new Database(join(dir, "data.db"), { create: true });
+  db.run("PRAGMA journal_mode=WAL");
+  db.run("PRAGMA synchronous=OFF");
+  const batch = define(db);
+  while (dbBytes(db) < mb * MB) batch();
+  db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+  db.close();
 }
 
 /** The database's size in bytes as SQLite counts it (pages × page size). */

@@ -1,10 +1,9 @@
 // The `prose` shape: very compressible rows (~150 words from a few dozen) under a random-hex TEXT primary key, so
 // every write touches the key's index all over; a JSON column, a timestamp index; uploads of 20 KB–2 MB, a third
 // random bytes.
-import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
-import { dbBytes, hex, MB, noise, proseBytes, prng, timestamp, words, writeUpload, type Shape } from "./common.ts";
+import { dbBytes, generateDatabase, hex, MB, noise, proseBytes, prng, timestamp, words, writeUpload, type Shape } from "./common.ts";
 
 export const proseShape: Shape = {
   name: "prose",
@@ -12,21 +11,18 @@ export const proseShape: Shape = {
   folder: (s) => `shape-prose-${s.dbMb}mb-${s.storageMb}mb-s${s.seed}`,
   async generate(dir, s) {
     const rand = prng(s.seed * 31 + 1);
-    const db = new Database(join(dir, "data.db"), { create: true });
-    db.run("PRAGMA journal_mode=WAL");
-    db.run("PRAGMA synchronous=OFF");
-    db.run("CREATE TABLE posts (id TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL, meta JSON, created TEXT NOT NULL)");
-    db.run("CREATE INDEX posts_created ON posts (created)");
-    const insert = db.prepare("INSERT INTO posts (id, body, meta, created) VALUES (?, ?, ?, ?)");
-    const batch = db.transaction((count: number) => {
-      for (let i = 0; i < count; i++) {
-        const meta = { author: words(rand, 2), likes: Math.floor(rand() * 1000), tags: [words(rand, 1), words(rand, 1)], draft: rand() < 0.1 };
-        insert.run(hex(rand, 15), words(rand, 130 + Math.floor(rand() * 40)), JSON.stringify(meta), timestamp(rand));
-      }
+    generateDatabase(dir, s.dbMb, (db) => {
+      db.run("CREATE TABLE posts (id TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL, meta JSON, created TEXT NOT NULL)");
+      db.run("CREATE INDEX posts_created ON posts (created)");
+      const insert = db.prepare("INSERT INTO posts (id, body, meta, created) VALUES (?, ?, ?, ?)");
+      const batch = db.transaction((count: number) => {
+        for (let i = 0; i < count; i++) {
+          const meta = { author: words(rand, 2), likes: Math.floor(rand() * 1000), tags: [words(rand, 1), words(rand, 1)], draft: rand() < 0.1 };
+          insert.run(hex(rand, 15), words(rand, 130 + Math.floor(rand() * 40)), JSON.stringify(meta), timestamp(rand));
+        }
+      });
+      return () => batch(5000);
     });
-    while (dbBytes(db) < s.dbMb * MB) batch(5000);
-    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
-    db.close();
     const files = prng(s.seed * 31 + 2);
     let total = 0;
     for (let i = 0; total < s.storageMb * MB; i++) {

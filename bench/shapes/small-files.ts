@@ -1,10 +1,9 @@
 // The `small-files` shape: a database beside tens of thousands of uploads of 1–20 KB (a quarter random bytes),
 // nested as PocketBase's storage/<collection>/<record>/<file>: the per-file cost of backup and restore.
-import { Database } from "bun:sqlite";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
-import { dbBytes, hex, MB, noise, proseBytes, prng, timestamp, words, writeUpload, type Shape } from "./common.ts";
+import { dbBytes, generateDatabase, hex, MB, noise, proseBytes, prng, timestamp, words, writeUpload, type Shape } from "./common.ts";
 
 /** 50 000 uploads at `--storage-mb=300`, as many more or fewer as the storage size scales. */
 const fileCount = (storageMb: number) => Math.max(100, Math.round((50_000 * storageMb) / 300));
@@ -16,18 +15,15 @@ export const smallFilesShape: Shape = {
   folder: (s) => `shape-small-files-${dbMb(s)}mb-${fileCount(s.storageMb)}f-s${s.seed}`,
   async generate(dir, s) {
     const rand = prng(s.seed * 37 + 1);
-    const db = new Database(join(dir, "data.db"), { create: true });
-    db.run("PRAGMA journal_mode=WAL");
-    db.run("PRAGMA synchronous=OFF");
-    db.run("CREATE TABLE records (id TEXT PRIMARY KEY NOT NULL, collection TEXT NOT NULL, title TEXT, body TEXT, files JSON, created TEXT NOT NULL)");
-    db.run("CREATE INDEX records_created ON records (created)");
-    const insert = db.prepare("INSERT INTO records (id, collection, title, body, files, created) VALUES (?, ?, ?, ?, ?, ?)");
-    const batch = db.transaction((count: number) => {
-      for (let i = 0; i < count; i++) insert.run(hex(rand, 7), `col_${i % 10}`, words(rand, 6), words(rand, 40 + Math.floor(rand() * 200)), "[]", timestamp(rand));
+    generateDatabase(dir, dbMb(s), (db) => {
+      db.run("CREATE TABLE records (id TEXT PRIMARY KEY NOT NULL, collection TEXT NOT NULL, title TEXT, body TEXT, files JSON, created TEXT NOT NULL)");
+      db.run("CREATE INDEX records_created ON records (created)");
+      const insert = db.prepare("INSERT INTO records (id, collection, title, body, files, created) VALUES (?, ?, ?, ?, ?, ?)");
+      const batch = db.transaction((count: number) => {
+        for (let i = 0; i < count; i++) insert.run(hex(rand, 7), `col_${i % 10}`, words(rand, 6), words(rand, 40 + Math.floor(rand() * 200)), "[]", timestamp(rand));
+      });
+      return () => batch(5000);
     });
-    while (dbBytes(db) < dbMb(s) * MB) batch(5000);
-    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
-    db.close();
     const files = prng(s.seed * 37 + 2);
     const storage = join(dir, "storage");
     let record = "";

@@ -5,16 +5,14 @@
  * SHA-256 runs front to back, but readers do not: a restore reads three entries at once, and zip.js reads the
  * central directory at the end first. So every read is offered to the hash: bytes that continue it are hashed
  * at once, bytes ahead of it are kept (up to a budget) until it gets there, and whatever it never saw is read
- * again at the end (`sha256`). Where reading again is cheap (a local file, mostly in the page cache), a
- * background pass reads front to back from the start instead, beside the readers (`fillInBackground`), so the
- * hash is ready when they are done; where it costs a download (S3), only the gaps are fetched, at the end.
+ * again at the end (`sha256`): for a source where every byte read costs a download (S3), each is fetched about
+ * once. Where reading again is cheap (a local file), the store hashes the file on a thread of its own instead
+ * (`RandomAccessSource.sha256BesideReaders`), and this is not used.
  */
 import { createHash } from "node:crypto";
 import type { ArchiveSourceReader } from "./zip/index.ts";
 
 export interface DigestingSourceOptions {
-  /** Read the archive front to back beside the other readers, instead of only the gaps at the end. */
-  fillInBackground?: boolean;
   /** Bytes read ahead of the hash that may be kept for it (copies), instead of read again. */
   stashBytes?: number;
 }
@@ -47,7 +45,6 @@ export class DigestingSource implements ArchiveSourceReader {
     this.size = inner.size;
     this.freshReads = inner.freshReads;
     this.#stashLimit = options.stashBytes ?? DEFAULT_STASH_BYTES;
-    if (options.fillInBackground) this.#startFilling();
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {

@@ -19,8 +19,11 @@ export interface VerifyArchiveOptions {
   limits?: ArchiveLimits;
   /** Where an entry's bytes go while they are checked (e.g. `data.db` to a temp file); undefined drops them. */
   sink?: (path: string, size: number) => Promise<WritableStream<Uint8Array> | undefined>;
-  /** Reading the archive again is cheap (a local file): its SHA-256 is taken by a pass of its own, beside the entries. */
-  cheapRereads?: boolean;
+  /**
+   * The archive's SHA-256 computed beside these reads, where reading it again is cheap (a local file's digest
+   * thread, `RandomAccessSource.sha256BesideReaders`); taken from the reads themselves when absent.
+   */
+  sha256?: Promise<string>;
   signal?: AbortSignal;
   onProgress?: (progress: ReadProgress & { phase: "hashing" | "verifying" }) => void;
   /** The key of an encrypted archive (`ReadArchiveOptions.password`). */
@@ -45,16 +48,17 @@ export interface VerifyReport {
 /**
  * Checks a stored archive without stopping at the first problem: the central directory and the manifest
  * (`inspectArchive`), every readable entry streamed once through its CRC-32 and SHA-256, and the whole archive's
- * SHA-256 against the stored one, taken from the same reads (`DigestingSource`). Web streams, node:crypto and
+ * SHA-256 against the stored one, taken from the same reads (`DigestingSource`) unless it is given. Web streams, node:crypto and
  * zip.js only, so it runs on Deno too. An encrypted archive without its key throws `EncryptedBackupError`.
  */
 export async function verifyArchive(source: ArchiveSourceReader, options: VerifyArchiveOptions = {}): Promise<VerifyReport> {
-  const digesting = new DigestingSource(source, { fillInBackground: options.cheapRereads ?? false });
-  const zip = openZip(digesting);
+  const digesting = options.sha256 ? undefined : new DigestingSource(source);
+  const reader = digesting ?? source;
+  const zip = openZip(reader);
   const inflater = openBlockInflater();
   try {
     const key = options.password ? { password: options.password } : {};
-    const { files, bytes, manifest, problems, keyError } = await inspectArchive(zip, digesting, options.limits ?? DEFAULT_LIMITS, key);
+    const { files, bytes, manifest, problems, keyError } = await inspectArchive(zip, reader, options.limits ?? DEFAULT_LIMITS, key);
     // Not a problem of the archive: without its key the verify cannot say whether it has one, so it fails instead.
     if (keyError) throw keyError;
     const intact: string[] = [];
@@ -76,7 +80,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       let seen = 0;
       let failed = false;
       try {
-        for await (const chunk of checkedEntryData(digesting, entry, listed.get(entry.filename)?.deflateBlocks, inflater, key.password)) {
+        for await (const chunk of checkedEntryData(reader, entry, listed.get(entry.filename)?.deflateBlocks, inflater, key.password)) {
           options.signal?.throwIfAborted();
           seen += chunk.length;
           bytesDone += chunk.length;
@@ -110,11 +114,11 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
 
     // The whole file, against the checksum the store kept beside it: the strongest finding, so it comes first.
     report("hashing");
-    const sha256 = await digesting.sha256(options.signal);
+    const sha256 = await (options.sha256 ?? digesting!.sha256(options.signal));
     if (options.expectedSha256 && options.expectedSha256 !== sha256) problems.unshift(SHA256_MISMATCH);
     return { ok: problems.length === 0, entries: files.length, bytes, sha256, problems, intact, ...(manifest ? { manifest } : {}) };
   } catch (error) {
-    digesting.stop();
+    digesting?.stop();
     throw error;
   } finally {
     inflater.close();

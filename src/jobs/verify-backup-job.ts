@@ -48,10 +48,12 @@ async function verifyWithKey(params: VerifyBackupParams, context: JobContext, pa
     await rm(temp, { recursive: true, force: true });
     throw error;
   });
+  // A local archive's SHA-256 on a thread of its own, as a restore's (`check-backup-job.ts`).
+  const besideReaders = source.sha256BesideReaders?.();
   try {
     const report = await verifyArchive(source, {
       ...(info.sha256 ? { expectedSha256: info.sha256 } : {}),
-      cheapRereads: params.store.kind === "local",
+      ...(besideReaders ? { sha256: besideReaders.done } : {}),
       ...(context.signal ? { signal: context.signal } : {}),
       sink,
       onProgress: (p) => context.onProgress?.(p),
@@ -66,6 +68,7 @@ async function verifyWithKey(params: VerifyBackupParams, context: JobContext, pa
     }
     return { ok: problems.length === 0, entries: report.entries, bytes: report.bytes, sha256: report.sha256, problems };
   } finally {
+    besideReaders?.stop();
     await source.close();
     await rm(temp, { recursive: true, force: true });
   }

@@ -42,7 +42,7 @@ describe("LiveCopies", () => {
     expect(target.nlink).toBe(1);
   });
 
-  test("a small upload, looked up and copied with synchronous calls, is copied the same way", async () => {
+  test("a small upload (the synchronous path) is copied as a large one is: a file of its own, with its bytes", async () => {
     const { live, staging } = await setup();
     const bytes = crypto.getRandomValues(new Uint8Array(9_000));
     await writeFile(join(live, "storage", "col", "avatar.png"), bytes);

@@ -1,4 +1,5 @@
-import { afterAll, describe } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalBackupStore } from "../../src/store/local-backup-store.ts";
@@ -15,5 +16,33 @@ describe("LocalBackupStore", () => {
     const dir = await makeTempDir("local-store-");
     dirs.push(dir);
     return new LocalBackupStore(join(dir, "backups"));
+  });
+});
+
+describe("LocalBackupStore's random access (what a restore reads through)", () => {
+  test("small reads (synchronous) and large ones give the archive's bytes, each read memory of its own, and its SHA-256 beside them", async () => {
+    const dir = await makeTempDir("local-store-");
+    dirs.push(dir);
+    const store = new LocalBackupStore(join(dir, "backups"));
+    const bytes = crypto.getRandomValues(new Uint8Array(3 * 1024 * 1024 + 17));
+    const pending = await store.write("a.zip");
+    const writer = pending.stream.getWriter();
+    await writer.write(bytes);
+    await writer.close();
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    await pending.commit(sha256);
+    const source = await store.open("a.zip");
+    try {
+      expect(source.freshReads).toBe(true);
+      for (const [offset, length] of [[0, 30], [1000, 200_000], [5, 2 * 1024 * 1024], [bytes.length - 10, 100]] as const) {
+        const read = await source.read(offset, length);
+        expect(Buffer.from(read).equals(Buffer.from(bytes.subarray(offset, offset + length)))).toBe(true);
+        read.fill(0); // the caller's own: the next read of the same bytes is not changed by it
+        expect(Buffer.from(await source.read(offset, length)).equals(Buffer.from(bytes.subarray(offset, offset + length)))).toBe(true);
+      }
+      expect(await source.sha256BesideReaders!().done).toBe(sha256);
+    } finally {
+      await source.close();
+    }
   });
 });
