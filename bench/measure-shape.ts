@@ -1,6 +1,6 @@
 // One data shape measured against pb-style-zip on the same data, on a fresh server over a copy of the data set:
-// first and next backups, archive size, the writer probes (NORMAL and FULL beside a backup, FULL beside a plain
-// `cp` of the same bytes) with /api/health latency, and restores onto unchanged uploads and with the uploads
+// first and next backups, archive size, the writer probes (NORMAL and FULL beside a backup, FULL beside one
+// without write-behind and beside a plain `cp` of the same bytes) with /api/health latency, and restores onto unchanged uploads and with the uploads
 // deleted. Backstream and pb-style-zip take turns, every timed run after `sync`, medians over `runs`.
 import { statSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -44,7 +44,7 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
   const { work, out, pbStyle } = o;
   const bytes = dataSetBytes(dataSet);
   await copyDataSet(dataSet, work);
-  const server = await startServerProcess(work, o.serverRoot);
+  let server = await startServerProcess(work, o.serverRoot);
   let token = await login(server.url);
   const tag = `[${shape.name}]`;
   try {
@@ -110,6 +110,14 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
     };
     const normal = await probedBackup("NORMAL", "bench_probe.zip");
     const full = await probedBackup("FULL", "bench_probe_full.zip");
+    // The same FULL probe without the write-behind bound (BACKSTREAM_FLUSH_AFTER_MB=0), on a server started for it.
+    await server.stop();
+    server = await startServerProcess(work, o.serverRoot, { BACKSTREAM_FLUSH_AFTER_MB: "0" });
+    token = await login(server.url);
+    const fullUnbounded = await probedBackup("FULL", "bench_probe_full.zip");
+    await server.stop();
+    server = await startServerProcess(work, o.serverRoot);
+    token = await login(server.url);
     await settle();
     const cpTarget = join(out, "cp-copy");
     const cpWriter = await startWriter(join(work, "data.db"), "FULL");
@@ -118,7 +126,8 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
     await rm(cpTarget, { recursive: true, force: true });
     log(
       `${tag} writer stall NORMAL ${normal.maxGapMs.toFixed(1)} ms (${normal.inserts} inserts, backup ${normal.backupMs.toFixed(0)} ms); ` +
-        `FULL ${full.maxGapMs.toFixed(1)} ms beside a backup (${full.backupMs.toFixed(0)} ms), ${besideCp.maxGapMs.toFixed(1)} ms beside cp + sync (${cpMs.toFixed(0)} ms)`,
+        `FULL ${full.maxGapMs.toFixed(1)} ms beside a backup (${full.backupMs.toFixed(0)} ms), ${fullUnbounded.maxGapMs.toFixed(1)} ms without write-behind (${fullUnbounded.backupMs.toFixed(0)} ms), ` +
+        `${besideCp.maxGapMs.toFixed(1)} ms beside cp + sync (${cpMs.toFixed(0)} ms)`,
     );
 
     // Restores of bench_0.zip against pb-style-zip extracting the same archive: onto the data directory it came
@@ -193,6 +202,8 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
         normalInserts: normal.inserts,
         fullMaxGapMs: full.maxGapMs,
         fullInserts: full.inserts,
+        fullUnboundedMaxGapMs: fullUnbounded.maxGapMs,
+        fullUnboundedBackupMs: fullUnbounded.backupMs,
         fullBesideCpMaxGapMs: besideCp.maxGapMs,
         fullBesideCpInserts: besideCp.inserts,
         cpMs,

@@ -8,6 +8,7 @@ import { parseFlags } from "../src/config.ts";
 import { measureEncryption, type EncryptionResults } from "./encryption.ts";
 import { measureCpuFloors, measureDiskFloors, type CpuFloors } from "./floors.ts";
 import { ensureDataSet } from "./generate-data.ts";
+import { measureLarge } from "./large.ts";
 import { measureShape } from "./measure-shape.ts";
 import { floorMultiples, shapeTable, writeBenchReadme } from "./report.ts";
 import { login, startServerProcess } from "./server-process.ts";
@@ -15,6 +16,7 @@ import { ensureShape, selectShapes, type ShapeSizes } from "./shapes/index.ts";
 import { backupOnce, copyDataSet, forgetIndexes, log, median, MB, ROOT, run, settle } from "./steps.ts";
 
 const DEFAULT_JSON = join(ROOT, "bench/results/latest.json");
+const DEFAULT_LARGE_JSON = join(ROOT, "bench/results/large.json");
 const { flags } = parseFlags(process.argv.slice(2));
 /** `--quick`: every shape about 10× smaller, for a smoke run; its results go to the temp folder unless --json says. */
 const quick = flags.quick !== undefined && flags.quick !== "false";
@@ -70,6 +72,27 @@ async function measureBigRss(bigSet: string, work: string) {
   } finally {
     await server.stop();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** `--large`: only the large run (bench/large.ts), its results beside the shapes' and on bench/README.md. */
+async function mainLarge() {
+  await mkdir(opts.cache, { recursive: true });
+  const large = await measureLarge({
+    cache: opts.cache,
+    dbMb: Number(flags["large-db-mb"] ?? 10_240),
+    storageMb: Number(flags["large-storage-mb"] ?? 2_048),
+    seed: opts.seed,
+    serverRoot: opts.serverRoot,
+  });
+  const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: opts.serverRoot }).stdout.toString().trim();
+  const json = flags.json ?? DEFAULT_LARGE_JSON;
+  await mkdir(dirname(json), { recursive: true });
+  await writeFile(json, `${JSON.stringify({ format: 1, machine: { nproc: cpus().length, cpu: cpus()[0]?.model, bun: Bun.version, date: new Date().toISOString(), commit }, large }, null, 2)}\n`);
+  log(`wrote ${json}`);
+  if (json === DEFAULT_LARGE_JSON && existsSync(DEFAULT_JSON)) {
+    await writeBenchReadme(DEFAULT_JSON, join(ROOT, "bench/README.md"));
+    log("wrote bench/README.md");
   }
 }
 
@@ -164,4 +187,5 @@ async function main() {
   }
 }
 
-await main();
+if (flags.large !== undefined && flags.large !== "false") await mainLarge();
+else await main();

@@ -10,10 +10,13 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** `root` is the checkout whose server runs: this one by default, another commit's to compare (`--server-root`). */
-export async function startServerProcess(dir: string, root?: string): Promise<ServerProcess> {
+/**
+ * `root` is the checkout whose server runs: this one by default, another commit's to compare (`--server-root`);
+ * `env` adds to the server's environment.
+ */
+export async function startServerProcess(dir: string, root?: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   // PocketBase waits about a second before a restore starts; the bench measures the restore itself.
-  const server = await spawnServer(dir, { BACKSTREAM_RESTORE_DELAY_MS: "0" }, root);
+  const server = await spawnServer(dir, { BACKSTREAM_RESTORE_DELAY_MS: "0", ...env }, root);
   return {
     url: server.url,
     pid: server.child.pid!,
@@ -32,13 +35,17 @@ export async function login(url: string): Promise<string> {
   return ((await response.json()) as { token: string }).token;
 }
 
-/** Samples VmRSS of a process every `everyMs` until stopped; returns the peak in bytes. */
-export function sampleRss(pid: number, everyMs = 20): { stop(): number } {
+/**
+ * Samples `field` of /proc/<pid>/status (VmRSS, or RssAnon for the process's own memory without the file pages it
+ * maps) every `everyMs` until stopped; returns the peak in bytes.
+ */
+export function sampleRss(pid: number, everyMs = 20, field: "VmRSS" | "RssAnon" = "VmRSS"): { stop(): number } {
   let peak = 0;
+  const pattern = new RegExp(`${field}:\\s+(\\d+)`);
   const read = () => {
     try {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const kb = Number(pattern.exec(status)?.[1] ?? 0);
       peak = Math.max(peak, kb * 1024);
     } catch {
       // the process may be gone

@@ -28,6 +28,8 @@ export const ENV_NAMES = [
   "BACKSTREAM_BACKUP_OLD_PASSWORDS",
   // Read by the restore's job itself (src/native/syncfs.ts): "off" makes it fsync file by file instead of one syncfs.
   "BACKSTREAM_SYNCFS",
+  // Read by the local store in the backup's job (src/store/local-backup-store.ts), validated here.
+  "BACKSTREAM_FLUSH_AFTER_MB",
 ] as const;
 
 const HostPortSchema = v.pipe(
@@ -51,6 +53,8 @@ export const ConfigSchema = v.object({
   s3PartMb: v.optional(v.pipe(IntegerStringSchema, v.minValue(5, "BACKSTREAM_S3_PART_MB must be at least 5"))),
   s3RetryAttempts: v.optional(v.pipe(IntegerStringSchema, v.minValue(1, "BACKSTREAM_S3_RETRY_ATTEMPTS must be at least 1")), "6"),
   s3RetryBaseMs: v.optional(IntegerStringSchema, "100"),
+  /** MiB of archive written between background flushes to the local store (0: none until the end). */
+  flushAfterMb: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "BACKSTREAM_FLUSH_AFTER_MB must be a whole number of MiB (0 for no flushing until the end)"))),
   /** What deflates backups: ISA-L where its library loads ("isa-l", the default), or always libdeflate. */
   deflater: v.optional(v.picklist(["isa-l", "libdeflate"], "BACKSTREAM_DEFLATER must be isa-l or libdeflate"), "isa-l"),
   /** Test hook: a restore step name at which the restore stops and waits to be killed. Never set in production. */
@@ -110,6 +114,7 @@ export function loadConfig(flags: Record<string, string>, env: Record<string, st
     s3RetryAttempts: nonEmpty(env.BACKSTREAM_S3_RETRY_ATTEMPTS),
     s3RetryBaseMs: nonEmpty(env.BACKSTREAM_S3_RETRY_BASE_MS),
     deflater: nonEmpty(env.BACKSTREAM_DEFLATER),
+    flushAfterMb: nonEmpty(env.BACKSTREAM_FLUSH_AFTER_MB),
     s3Seed: {
       endpoint: nonEmpty(env.PB_BACKUPS_S3_ENDPOINT),
       bucket: nonEmpty(env.PB_BACKUPS_S3_BUCKET),

@@ -11,5 +11,6 @@ export * from "./verify-archive.ts";
 export * from "./write-archive.ts";
 /** The parts' types the face's own signatures use. */
 export type { PieceDeflaterName } from "./engine/index.ts";
+export { MAX_REUSABLE_PIECES } from "./reuse/index.ts";
 export type { ReusablePieces, ReuseCounts } from "./reuse/index.ts";
 export type { ArchiveSourceReader } from "./zip/index.ts";

@@ -50,11 +50,8 @@ export interface WrittenArchive {
   sha256: string;
   size: number;
   manifest: Manifest;
-  /**
-   * How much deflated input was deflated now, and how much reused. `skipped: "encrypted"`: reuse and indexing
-   * were off because the archive is encrypted (another archive's ciphertext, under other salts, cannot be copied).
-   */
-  reuse: ReuseCounts & { skipped?: "encrypted" };
+  /** How much deflated input was deflated now, and how much reused; `skipped` says why no index was kept. */
+  reuse: ReuseCounts;
   /** What deflated it ("isa-l", "libdeflate", "zlib"), when anything was deflated at the fast levels. */
   deflater?: string;
   /**
@@ -171,7 +168,7 @@ export async function writeArchive(
     const records = blockIndex.records();
     const pieces = records && deflater.fingerprintKey ? { pieces: { records, fingerprintKey: deflater.fingerprintKey } } : {};
     const used = deflater.deflaterUsed();
-    const reuseCounts = encrypted ? { ...blockIndex.counts, skipped: "encrypted" as const } : blockIndex.counts;
+    const reuseCounts: ReuseCounts = encrypted ? { ...blockIndex.counts, skipped: "encrypted" } : blockIndex.counts;
     return { sha256: await archiveHash.digest(), size: archiveBytes, manifest, reuse: reuseCounts, ...(used ? { deflater: used } : {}), ...pieces };
   } catch (error) {
     await writer.abort(error).catch(() => {});

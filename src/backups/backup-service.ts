@@ -1,6 +1,6 @@
 import { lstat, mkdir, rm } from "node:fs/promises";
 import type { DatabaseHandle } from "../db/database-handle.ts";
-import { looksLikeZip, type PieceDeflaterName } from "../archive/index.ts";
+import { looksLikeZip, MAX_REUSABLE_PIECES, type PieceDeflaterName } from "../archive/index.ts";
 import { Sha256Stream } from "../archive/zip/index.ts";
 import { badRequest, InvalidBackupError, NotFoundError, validationFailed } from "../errors.ts";
 import { formatPbDate } from "../pb-date.ts";
@@ -131,8 +131,11 @@ export class BackupService {
       );
       store.expect(key, true); // the worker published it: listings here wait for it to show
       this.deps.jobs.finish(job);
-      const { deflatedBytes, reusedBytes } = result.reuse;
+      const { deflatedBytes, reusedBytes, skipped } = result.reuse;
       this.deps.log.info("backup created", { key, deflatedBytes, reusedBytes, ...(result.deflater ? { deflater: result.deflater } : {}) });
+      if (skipped === "too large") {
+        this.deps.log.warn("block reuse skipped: the backup is too large to index, the next backup deflates everything", { key, maxPieces: MAX_REUSABLE_PIECES });
+      }
       return key;
     } catch (error) {
       this.deps.jobs.finish(job, error);

@@ -104,5 +104,7 @@ export type StoreDescriptor =
       forcePathStyle: boolean;
       /** Multipart part size in bytes (default 16 MiB; S3's minimum is 5 MiB). */
       partSize?: number;
+      /** For tests: copies over `maxSingleCopy` (default 5 GiB, S3's limit) go in parts of `copyPartSize` (512 MiB). */
+      largeCopy?: { maxSingleCopy?: number; copyPartSize?: number };
       retry?: RetryPolicy;
     };

@@ -9,8 +9,17 @@ import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import type { BackupInfo, BackupStore, BlockIndexFiles, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
 import { assertSafeKey, fitsNewKey, MAX_NEW_KEY_BYTES } from "./keys.ts";
 
-/** Bytes written between background flushes of an archive being stored. */
-const FLUSH_EVERY = 16 * 1024 * 1024;
+/** Bytes written between background flushes of an archive being stored, unless BACKSTREAM_FLUSH_AFTER_MB says. */
+const DEFAULT_FLUSH_AFTER_MB = 16;
+
+/**
+ * BACKSTREAM_FLUSH_AFTER_MB (validated at start, config.ts), read here because the store runs in job workers
+ * that inherit the server's environment: 0 leaves all flushing to the final fsync.
+ */
+function flushAfterBytes(): number {
+  const mb = process.env.BACKSTREAM_FLUSH_AFTER_MB;
+  return (mb && /^\d+$/.test(mb) ? Number(mb) : DEFAULT_FLUSH_AFTER_MB) * 1024 * 1024;
+}
 
 /** Temp files, checksum sidecars and block indexes live in hidden subfolders, so a key can never collide with them. */
 const TEMP_DIR = ".tmp";
@@ -94,6 +103,7 @@ export class LocalBackupStore implements BackupStore {
     };
     // Flush as we go, one fdatasync in flight per 16 MiB: dirty pages stay bounded, so an app's own fsync (a
     // checkpoint of data.db) does not wait behind hundreds of MB of archive on ext4 (bench/README.md).
+    const flushAfter = flushAfterBytes();
     let unflushed = 0;
     let flushing: Promise<void> = Promise.resolve();
     // A full disk (ENOSPC) shows up in a write, a flush or the final sync: each is the store's StorageError,
@@ -104,7 +114,7 @@ export class LocalBackupStore implements BackupStore {
           let done = 0;
           while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
           unflushed += chunk.length;
-          if (unflushed >= FLUSH_EVERY) {
+          if (flushAfter > 0 && unflushed >= flushAfter) {
             unflushed = 0;
             await flushing;
             flushing = handle.datasync();

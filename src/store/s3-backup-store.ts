@@ -5,6 +5,8 @@ import { NotFoundError, StorageError } from "../errors.ts";
 import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource, StoreDescriptor, WriteOptions } from "./backup-store.ts";
 import { assertSafeKey } from "./keys.ts";
 import { RangeCache } from "./range-cache.ts";
+import { collectGarbage } from "./collect-garbage.ts";
+import { copyLargeObject, readBody } from "./s3-large-copy.ts";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.ts";
 
 type S3Descriptor = Extract<StoreDescriptor, { kind: "s3" }>;
@@ -22,7 +24,7 @@ const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
  */
 const PARTS_UPLOADING = 2;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
-/** S3's limit for a single-request copy; larger archives are copied part by part (composeObject). */
+/** S3's limit for a single-request copy; larger archives are copied part by part (`s3-large-copy.ts`). */
 const MAX_SINGLE_COPY = 5 * 1024 ** 3;
 /** Random reads fetch at least this much and keep it, so zip.js's small sequential reads cost few requests. */
 const READ_WINDOW = 8 * 1024 * 1024;
@@ -50,6 +52,8 @@ export class S3BackupStore implements BackupStore {
   readonly #client: Client;
   readonly #bucket: string;
   readonly #partSize: number;
+  readonly #maxSingleCopy: number;
+  readonly #copyPartSize: { copyPartSize?: number };
   readonly #retry: RetryPolicy;
   readonly #expected = new Map<string, { present: boolean; until: number }>();
 
@@ -68,6 +72,8 @@ export class S3BackupStore implements BackupStore {
     });
     this.#bucket = descriptor.bucket;
     this.#partSize = Math.max(MIN_PART_SIZE, descriptor.partSize ?? DEFAULT_PART_SIZE);
+    this.#maxSingleCopy = descriptor.largeCopy?.maxSingleCopy ?? MAX_SINGLE_COPY;
+    this.#copyPartSize = descriptor.largeCopy?.copyPartSize ? { copyPartSize: descriptor.largeCopy.copyPartSize } : {};
     this.#retry = descriptor.retry ?? DEFAULT_RETRY;
   }
 
@@ -278,10 +284,13 @@ export class S3BackupStore implements BackupStore {
   }
 
   async #copy(from: string, to: string, size: number, metadata: Record<string, string>) {
+    if (size > this.#maxSingleCopy) {
+      await copyLargeObject(this.#client, this.#bucket, from, to, metadata, { streamPartSize: this.#partSize, ...this.#copyPartSize });
+      return;
+    }
     const dest = new CopyDestinationOptions({ Bucket: this.#bucket, Object: to, UserMetadata: metadata, MetadataDirective: "REPLACE" });
     const source = new CopySourceOptions({ Bucket: this.#bucket, Object: from });
-    if (size > MAX_SINGLE_COPY) await this.#client.composeObject(dest, [source]);
-    else await this.#client.copyObject(source, dest);
+    await this.#client.copyObject(source, dest);
   }
 
   /** The checksum a backup written straight to its key keeps beside it; none for other objects. */
@@ -358,26 +367,9 @@ export class S3BackupStore implements BackupStore {
   }
 }
 
-/**
- * Each part leaves a few part-sized buffers behind in the HTTP client. They are garbage at once, but Bun's
- * collector does not count them as pressure and lets them pile up: measured, writing 25, 100 and 200 MB in
- * 5 MiB parts peaked at 107, 157 and more MB of RSS without this, and at 82, 82 and 84 MB with it. A full
- * collection per part (16 MiB by default) is cheap next to the part's upload. Elsewhere (Deno, Node) a no-op.
- */
-function collectGarbage(): void {
-  (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
-}
-
 /** A listing or stat that disagrees with what this store knows was just written: retried. */
 class StaleListingError extends Error {
   override name = "StaleListingError";
-}
-
-/** A GET's whole body. */
-async function readBody(body: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 class TransientError extends Error {

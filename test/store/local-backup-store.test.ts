@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { rm } from "node:fs/promises";
+import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalBackupStore } from "../../src/store/local-backup-store.ts";
 import { runStoreContract } from "../support/store-contract.ts";
@@ -44,5 +44,46 @@ describe("LocalBackupStore's random access (what a restore reads through)", () =
     } finally {
       await source.close();
     }
+  });
+});
+
+describe("LocalBackupStore's write-behind (BACKSTREAM_FLUSH_AFTER_MB)", () => {
+  /** How many fdatasync calls storing 40 MiB in 1 MiB writes makes (FileHandle's own, counted). */
+  async function datasyncsStoring40MiB(flushAfterMb: string | undefined): Promise<number> {
+    const dir = await makeTempDir("local-store-");
+    dirs.push(dir);
+    const probe = await open(join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { datasync: (this: unknown) => Promise<void> };
+    await probe.close();
+    const original = proto.datasync;
+    let calls = 0;
+    proto.datasync = function () {
+      calls++;
+      return original.call(this);
+    };
+    const before = process.env.BACKSTREAM_FLUSH_AFTER_MB;
+    if (flushAfterMb === undefined) delete process.env.BACKSTREAM_FLUSH_AFTER_MB;
+    else process.env.BACKSTREAM_FLUSH_AFTER_MB = flushAfterMb;
+    try {
+      const store = new LocalBackupStore(join(dir, "backups"));
+      const pending = await store.write("a.zip");
+      const writer = pending.stream.getWriter();
+      const chunk = new Uint8Array(1024 * 1024).fill(7);
+      for (let i = 0; i < 40; i++) await writer.write(chunk);
+      await writer.close();
+      await pending.commit("0".repeat(64));
+      expect((await store.stat("a.zip")).size).toBe(40 * 1024 * 1024);
+      return calls;
+    } finally {
+      proto.datasync = original;
+      if (before === undefined) delete process.env.BACKSTREAM_FLUSH_AFTER_MB;
+      else process.env.BACKSTREAM_FLUSH_AFTER_MB = before;
+    }
+  }
+
+  test("flushes every 16 MiB by default, every N MiB when told, and not before the end with 0", async () => {
+    expect(await datasyncsStoring40MiB(undefined)).toBe(2);
+    expect(await datasyncsStoring40MiB("4")).toBe(10);
+    expect(await datasyncsStoring40MiB("0")).toBe(0);
   });
 });

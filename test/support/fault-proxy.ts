@@ -1,3 +1,5 @@
+import { Client } from "minio";
+
 /**
  * A fault-injecting HTTP proxy between the S3 client and s3rver, for the eventual-consistency and outage
  * tests: it can hide the newest objects from listings, fail or drop upload requests, and go down entirely.
@@ -32,6 +34,15 @@ export interface FaultProxy {
   sidecarReads: number;
   /** HEAD requests (object lookups). */
   heads: number;
+  /**
+   * Serve UploadPartCopy, which s3rver does not implement: the proxy reads the source range from s3rver and
+   * uploads it as the part, so a test can run a server-side multipart copy end to end.
+   */
+  servePartCopies: boolean;
+  /** The UploadPartCopy requests served: their part numbers and source ranges (`bytes=a-b`). */
+  partCopies: { part: number; range: string }[];
+  /** The next UploadPartCopy requests answered 503 without being served. */
+  failPartCopies: number;
   stop(): Promise<void>;
 }
 
@@ -57,6 +68,7 @@ export function startFaultProxy(target: string): FaultProxy {
     if (request.method === "GET" && request.headers.has("range") && proxy.rangeBytesRead >= proxy.failRangeReadsAfterBytes) {
       return new Response("<Error><Code>ServiceUnavailable</Code><Message>Try again</Message></Error>", { status: 503, headers: { "content-type": "application/xml" } });
     }
+    if (isUploadPart && proxy.servePartCopies && request.headers.has("x-amz-copy-source")) return copyPart(request, url);
     if (isUploadPart) {
       partsInFlight++;
       proxy.maxUploadPartsAtOnce = Math.max(proxy.maxUploadPartsAtOnce, partsInFlight);
@@ -98,6 +110,30 @@ export function startFaultProxy(target: string): FaultProxy {
     responseHeaders.delete("content-encoding");
     return new Response(forwarded.body, { status: forwarded.status, headers: responseHeaders });
   };
+  const s3rver = new URL(target);
+  const direct = new Client({ endPoint: s3rver.hostname, port: Number(s3rver.port), useSSL: false, accessKey: "S3RVER", secretKey: "S3RVER", pathStyle: true, region: "us-east-1" });
+  const copyPart = async (request: Request, url: URL): Promise<Response> => {
+    if (proxy.failPartCopies > 0) {
+      proxy.failPartCopies--;
+      return new Response("<Error><Code>ServiceUnavailable</Code><Message>Try again</Message></Error>", { status: 503, headers: { "content-type": "application/xml" } });
+    }
+    const [, bucket, ...key] = decodeURI(request.headers.get("x-amz-copy-source")!).split("/");
+    const range = request.headers.get("x-amz-copy-source-range")!;
+    const [start, end] = /^bytes=(\d+)-(\d+)$/.exec(range)!.slice(1).map(Number) as [number, number];
+    const part = Number(url.searchParams.get("partNumber"));
+    proxy.partCopies.push({ part, range });
+    const body = await direct.getPartialObject(bucket!, key.join("/"), start, end - start + 1);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    const [destBucket, ...destKey] = decodeURIComponent(url.pathname).slice(1).split("/");
+    const { etag } = await direct.uploadPart(
+      { bucketName: destBucket!, objectName: destKey.join("/"), uploadID: url.searchParams.get("uploadId")!, partNumber: part, headers: {} },
+      Buffer.concat(chunks),
+    );
+    return new Response(`<CopyPartResult><LastModified>${new Date().toISOString()}</LastModified><ETag>"${etag}"</ETag></CopyPartResult>`, {
+      headers: { "content-type": "application/xml" },
+    });
+  };
   const listen = () => {
     server = Bun.serve({ port, hostname: "127.0.0.1", fetch: handle, idleTimeout: 0 });
     port = server.port!;
@@ -116,6 +152,9 @@ export function startFaultProxy(target: string): FaultProxy {
     copies: 0,
     sidecarReads: 0,
     heads: 0,
+    servePartCopies: false,
+    partCopies: [],
+    failPartCopies: 0,
     down: () => {
       server?.stop(true);
       server = undefined;

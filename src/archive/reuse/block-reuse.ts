@@ -81,6 +81,11 @@ export function parseBlockIndex(text: string): BlockIndex | undefined {
 export interface ReuseCounts {
   deflatedBytes: number;
   reusedBytes: number;
+  /**
+   * Why the archive keeps no index for a next backup: `"encrypted"` (another archive's ciphertext, under other
+   * salts, cannot be copied), `"too large"` (more pieces than `MAX_REUSABLE_PIECES`).
+   */
+  skipped?: "encrypted" | "too large";
 }
 
 /**
@@ -117,6 +122,7 @@ export class BlockIndexBuilder {
     }
     if (this.#records && this.#records.count + block.pieces.length > this.#maxPieces) {
       this.#records = undefined;
+      this.counts.skipped = "too large";
       this.#onFull();
     }
     let offset = block.offset;

@@ -144,7 +144,7 @@ describe("reusing an earlier archive's deflated pieces", () => {
     builder.add(block(40));
     expect(builder.records()).toBeUndefined();
     expect(full).toBe(1);
-    expect(builder.counts).toEqual({ deflatedBytes: 300, reusedBytes: 0 });
+    expect(builder.counts).toEqual({ deflatedBytes: 300, reusedBytes: 0, skipped: "too large" });
   });
 
   test("an index is stored as JSON with packed records, and parsed strictly: anything malformed is no index at all", () => {
