@@ -225,7 +225,11 @@ during the NORMAL writer's backup.
 Each timed run starts after \`sync\`; backstream and pb-style-zip take turns; the figures are medians over
 \`--runs\`. Absolute times on shared machines are noise; the ratios, measured in one run, are what to compare.
 Other flags: \`--runs=3 --seed=1 --big-db-mb=2000 --encryption=false --encryption-runs=3 --server-root=../other-checkout
---cache=/tmp/backstream-bench --json=bench/results/latest.json\`; \`--quick\` makes every shape about 10× smaller
+--cache=/tmp/backstream-bench --json=bench/results/latest.json\`;
+\`--large\` (\`--large-db-mb=10240 --large-storage-mb=2048\`) runs only the large run below and writes
+\`bench/results/large.json\`: a first and a next backup and a restore on the local store, a backup and a restore on
+S3 (s3rver, started by the bench), and an upload of the local archive to S3, whose copy there is hashed against
+the archive (over 5 GiB, it crosses S3's single-request copy limit); \`--quick\` makes every shape about 10× smaller
 for a smoke run and writes to the temp folder unless \`--json\` says otherwise. Only a run writing
 \`bench/results/latest.json\` rewrites this page. On a shared machine, run it under \`flock /tmp/bench.lock\`.
 
@@ -270,10 +274,10 @@ export function largeSection(file: { machine: { nproc: number; cpu?: string; bun
   const rows = [
     step("backup, local", l.local.backup, `archive ${f(l.archiveBytes / MB)} MB`),
     step("next backup, local (1% more rows)", next, next.reuseSkipped ? `block reuse skipped (logged): ${f(next.deflatedMb)} MB deflated` : `${f(next.reusedMb)} MB reused, ${f(next.deflatedMb)} MB deflated`),
-    step("restore, local", l.local.restore, "everything extracted but unchanged uploads"),
+    step("restore, local", l.local.restore, "onto the unchanged uploads (copied from the live data)"),
     step("backup, S3 (s3rver)", l.s3.backup, `object ${f(l.s3.objectBytes / MB)} MB`),
-    step("restore, S3", l.s3.restore, "ranged GETs"),
-    step("upload of the archive to S3", l.s3.upload, `checked, then copied past 5 GiB; the copy's SHA-256 ${l.s3.upload.copyMatches ? "matches" : "does NOT match"}`),
+    step("restore, S3", l.s3.restore, "ranged GETs, onto the unchanged uploads"),
+    step("upload of the archive to S3", l.s3.upload, `checked, then copied past 5 GiB (streamed: s3rver has no UploadPartCopy); the copy's SHA-256 ${l.s3.upload.copyMatches ? "matches" : "does NOT match"}`),
   ];
   return `### Large run (\`--large\`)\n\n${m.nproc} × ${m.cpu}, Bun ${m.bun}, commit ${m.commit}, ${m.date.slice(0, 10)}; ` +
     `${f(l.dataSet.dbBytes / MB)} MB db (rows of prose beside random blobs) + ${f(l.dataSet.storageBytes / MB)} MB in ${l.dataSet.files} uploads. ` +
