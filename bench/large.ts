@@ -90,15 +90,21 @@ async function uploadFile(server: ServerProcess, token: string, path: string, na
   const boundary = `----backstream-large-${Date.now()}`;
   const head = new TextEncoder().encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/zip\r\n\r\n`);
   const tail = new TextEncoder().encode(`\r\n--${boundary}--\r\n`);
-  const file = Bun.file(path).stream();
+  // Pulled, so that the file is read only as fast as the server takes it.
+  const file = Bun.file(path).stream().getReader();
+  let started = false;
   const body = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      controller.enqueue(head);
-      for await (const chunk of file) controller.enqueue(chunk);
+    async pull(controller) {
+      if (!started) {
+        started = true;
+        return controller.enqueue(head);
+      }
+      const { value, done } = await file.read();
+      if (!done) return controller.enqueue(value);
       controller.enqueue(tail);
       controller.close();
     },
-  }, { highWaterMark: 4 });
+  });
   const response = await fetch(`${server.url}/api/backups/upload`, {
     method: "POST",
     headers: { Authorization: token, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": String(head.length + statSync(path).size + tail.length) },

@@ -52,8 +52,7 @@ export class S3BackupStore implements BackupStore {
   readonly #client: Client;
   readonly #bucket: string;
   readonly #partSize: number;
-  readonly #maxSingleCopy: number;
-  readonly #copyPartSize: { copyPartSize?: number };
+  readonly #largeCopy: { maxSingleCopy: number; copyPartSize?: number };
   readonly #retry: RetryPolicy;
   readonly #expected = new Map<string, { present: boolean; until: number }>();
 
@@ -72,8 +71,7 @@ export class S3BackupStore implements BackupStore {
     });
     this.#bucket = descriptor.bucket;
     this.#partSize = Math.max(MIN_PART_SIZE, descriptor.partSize ?? DEFAULT_PART_SIZE);
-    this.#maxSingleCopy = descriptor.largeCopy?.maxSingleCopy ?? MAX_SINGLE_COPY;
-    this.#copyPartSize = descriptor.largeCopy?.copyPartSize ? { copyPartSize: descriptor.largeCopy.copyPartSize } : {};
+    this.#largeCopy = { maxSingleCopy: MAX_SINGLE_COPY, ...descriptor.largeCopy };
     this.#retry = descriptor.retry ?? DEFAULT_RETRY;
   }
 
@@ -284,8 +282,9 @@ export class S3BackupStore implements BackupStore {
   }
 
   async #copy(from: string, to: string, size: number, metadata: Record<string, string>) {
-    if (size > this.#maxSingleCopy) {
-      await copyLargeObject(this.#client, this.#bucket, from, to, metadata, { streamPartSize: this.#partSize, ...this.#copyPartSize });
+    const { maxSingleCopy, copyPartSize } = this.#largeCopy;
+    if (size > maxSingleCopy) {
+      await copyLargeObject(this.#client, this.#bucket, from, to, metadata, { streamPartSize: this.#partSize, ...(copyPartSize ? { copyPartSize } : {}) });
       return;
     }
     const dest = new CopyDestinationOptions({ Bucket: this.#bucket, Object: to, UserMetadata: metadata, MetadataDirective: "REPLACE" });

@@ -33,7 +33,7 @@ export async function copyLargeObject(
   to: string,
   metadata: Record<string, string>,
   options: LargeCopyOptions,
-): Promise<"copied in parts" | "streamed"> {
+): Promise<void> {
   const { size, etag } = await client.statObject(bucket, from);
   const headers = Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value]));
   try {
@@ -44,7 +44,7 @@ export async function copyLargeObject(
         "x-amz-copy-source-if-match": `"${etag}"`,
       },
     }));
-    return "copied in parts";
+    return;
   } catch (error) {
     if ((error as { code?: unknown })?.code !== "NotImplemented") throw error;
   }
@@ -52,7 +52,6 @@ export async function copyLargeObject(
     headers: {},
     payload: await readBody(await client.getPartialObject(bucket, from, range.start, range.end - range.start)),
   }));
-  return "streamed";
 }
 
 interface ByteSpan {
