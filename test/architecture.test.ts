@@ -29,7 +29,7 @@ const LAYERS: { name: string; members: string[] }[] = [
   { name: "settings, auth", members: ["src/settings/", "src/auth/"] },
   { name: "native", members: ["src/native/"] },
   { name: "archive, db, store", members: ["src/archive/", "src/db/", "src/store/"] },
-  { name: "leaves", members: ["src/fs/", "src/errors.ts", "src/logger.ts", "src/pb-date.ts", "src/version.ts", "src/uninitialized-bytes.ts"] },
+  { name: "leaves", members: ["src/fs/", "src/errors.ts", "src/logger.ts", "src/pb-date.ts", "src/version.ts", "src/uninitialized-bytes.ts", "src/collect-garbage.ts"] },
 ];
 
 /**

@@ -5,7 +5,7 @@ import { NotFoundError, StorageError } from "../errors.ts";
 import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSource, StoreDescriptor, WriteOptions } from "./backup-store.ts";
 import { assertSafeKey } from "./keys.ts";
 import { RangeCache } from "./range-cache.ts";
-import { collectGarbage } from "./collect-garbage.ts";
+import { collectGarbage } from "../collect-garbage.ts";
 import { copyLargeObject, readBody } from "./s3-large-copy.ts";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.ts";
 
@@ -304,12 +304,9 @@ export class S3BackupStore implements BackupStore {
   }
 
   #rangeReader(object: string, size: number): RandomAccessSource {
+    // The archive's reader collects the garbage its windows leave (`readArchive`).
     const fetchRange = (offset: number, length: number) =>
-      this.#retrying("read the backup", async () => {
-        const all = await readBody(await this.#client.getPartialObject(this.#bucket, object, offset, length));
-        if (all.length !== length) throw new TransientError("short read");
-        return new Uint8Array(all.buffer, all.byteOffset, all.length);
-      });
+      this.#retrying("read the backup", async () => readRange(await this.#client.getPartialObject(this.#bucket, object, offset, length), length));
     const cache = new RangeCache(size, fetchRange, { windowSize: READ_WINDOW, maxWindows: READ_WINDOWS });
     return {
       size,
@@ -434,3 +431,15 @@ function parseEndpoint(endpoint: string): { hostname: string; port?: number; use
   return { hostname: url.hostname, useSSL, ...(url.port ? { port: Number(url.port) } : {}) };
 }
 
+/** A ranged GET's body of exactly `length` bytes, gathered into one buffer of that size as it arrives. */
+async function readRange(body: AsyncIterable<unknown>, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    if (filled + chunk.length > length) throw new TransientError("long read");
+    bytes.set(chunk, filled);
+    filled += chunk.length;
+  }
+  if (filled !== length) throw new TransientError("short read");
+  return bytes;
+}

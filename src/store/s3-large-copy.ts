@@ -1,5 +1,5 @@
 import type { Client } from "minio";
-import { collectGarbage } from "./collect-garbage.ts";
+import { collectGarbage } from "../collect-garbage.ts";
 
 /** S3's limits on a multipart upload: parts of 5 MiB to 5 GiB (the last may be smaller), at most 10 000 of them. */
 const MAX_PARTS = 10_000;

@@ -10,6 +10,7 @@ import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./w
 import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
 import { SharedSlots } from "./shared-slots.ts";
 import { WorkerPool } from "./worker-pool.ts";
+import { collectGarbage } from "../../collect-garbage.ts";
 
 export type DeflateRequest =
   | {
@@ -259,9 +260,4 @@ export class DeflateWorkers {
     const fingerprinting = this.fingerprintKey ? { fingerprintKey: this.fingerprintKey, ...(this.#reuse ? { lookup: this.#reuse.lookup } : {}) } : {};
     return { type: "setup", deflater: this.#deflater, inputs: this.#inputs.buffer, slotBytes: SLOT_BYTES, ...fingerprinting };
   }
-}
-
-/** A full, synchronous collection of this thread's heap, where the runtime offers one (Bun does). */
-function collectGarbage(): void {
-  (globalThis as { Bun?: { gc(sync: boolean): void } }).Bun?.gc(true);
 }
