@@ -6,7 +6,7 @@ import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSour
 import { assertSafeKey } from "./keys.ts";
 import { RangeCache } from "./range-cache.ts";
 import { collectGarbage } from "../collect-garbage.ts";
-import { copyLargeObject, readBody } from "./s3-large-copy.ts";
+import { copyLargeObject, RangeLengthError, readBody, readRange } from "./s3-large-copy.ts";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.ts";
 
 type S3Descriptor = Extract<StoreDescriptor, { kind: "s3" }>;
@@ -306,7 +306,10 @@ export class S3BackupStore implements BackupStore {
   #rangeReader(object: string, size: number): RandomAccessSource {
     // The archive's reader collects the garbage its windows leave (`readArchive`).
     const fetchRange = (offset: number, length: number) =>
-      this.#retrying("read the backup", async () => readRange(await this.#client.getPartialObject(this.#bucket, object, offset, length), length));
+      this.#retrying("read the backup", async () => {
+        const bytes = await readRange(await this.#client.getPartialObject(this.#bucket, object, offset, length), length);
+        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+      });
     const cache = new RangeCache(size, fetchRange, { windowSize: READ_WINDOW, maxWindows: READ_WINDOWS });
     return {
       size,
@@ -368,10 +371,6 @@ class StaleListingError extends Error {
   override name = "StaleListingError";
 }
 
-class TransientError extends Error {
-  override name = "TransientError";
-}
-
 function errorCode(error: unknown): string {
   const e = error as { code?: unknown; name?: unknown };
   return typeof e?.code === "string" ? e.code : typeof e?.name === "string" ? e.name : "";
@@ -388,7 +387,7 @@ const PERMANENT = new Set([
 
 /** Network failures and 5xx answers may pass on a second try; the server's refusals will not. */
 function isTransient(error: unknown): boolean {
-  if (error instanceof StaleListingError || error instanceof TransientError) return true;
+  if (error instanceof StaleListingError || error instanceof RangeLengthError) return true;
   const code = errorCode(error);
   if (PERMANENT.has(code)) return false;
   const status = (error as { statusCode?: unknown })?.statusCode;
@@ -431,15 +430,3 @@ function parseEndpoint(endpoint: string): { hostname: string; port?: number; use
   return { hostname: url.hostname, useSSL, ...(url.port ? { port: Number(url.port) } : {}) };
 }
 
-/** A ranged GET's body of exactly `length` bytes, gathered into one buffer of that size as it arrives. */
-async function readRange(body: AsyncIterable<unknown>, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  let filled = 0;
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    if (filled + chunk.length > length) throw new TransientError("long read");
-    bytes.set(chunk, filled);
-    filled += chunk.length;
-  }
-  if (filled !== length) throw new TransientError("short read");
-  return bytes;
-}
