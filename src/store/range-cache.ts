@@ -1,3 +1,6 @@
+/** Reads of at most this many bytes get their own buffer (`read`). */
+const COPY_AT_MOST = 64 * 1024;
+
 /**
  * Random reads of a remote object (an archive in S3) through a few cached windows of it.
  *
@@ -12,9 +15,6 @@
  * Ranges marked with `skip` (entries a restore copies from the live data instead) are left out of windows and
  * read-ahead, so their bytes are not downloaded beside their neighbours'.
  */
-/** Reads of at most this many bytes get their own buffer (`read`). */
-const COPY_AT_MOST = 64 * 1024;
-
 export class RangeCache {
   /** Most recently used last. A window's bytes may still be arriving. */
   #windows: Window[] = [];

@@ -28,6 +28,8 @@ export interface FaultProxy {
   rangeBytesRead: number;
   /** Once `rangeBytesRead` reaches this, ranged GETs are answered 503 without reaching s3rver. */
   failRangeReadsAfterBytes: number;
+  /** Ranged GETs still to answer with half their body, the connection then ended cleanly (a cut-short answer). */
+  cutRangeReads: number;
   /** CopyObject requests (server-side copies) that reached s3rver. */
   copies: number;
   /** GETs of checksum sidecars (`.meta/…`). */
@@ -108,6 +110,12 @@ export function startFaultProxy(target: string): FaultProxy {
     }
     const responseHeaders = new Headers(forwarded.headers);
     responseHeaders.delete("content-encoding");
+    if (request.method === "GET" && request.headers.has("range") && forwarded.status === 206 && proxy.cutRangeReads > 0) {
+      proxy.cutRangeReads--;
+      const body = new Uint8Array(await forwarded.arrayBuffer());
+      responseHeaders.delete("content-length");
+      return new Response(body.subarray(0, body.length >> 1), { status: 206, headers: responseHeaders });
+    }
     return new Response(forwarded.body, { status: forwarded.status, headers: responseHeaders });
   };
   const s3rver = new URL(target);
@@ -149,6 +157,7 @@ export function startFaultProxy(target: string): FaultProxy {
     maxUploadPartsAtOnce: 0,
     rangeBytesRead: 0,
     failRangeReadsAfterBytes: Infinity,
+    cutRangeReads: 0,
     copies: 0,
     sidecarReads: 0,
     heads: 0,
