@@ -12,3 +12,20 @@
 export function collectGarbage(): void {
   (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
 }
+
+/** Bytes streamed between two collections, for the callers below: a collection every 32 MiB costs a few ms. */
+export const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * A counter of bytes streamed through (`count`) that collects garbage each time `everyBytes` more have gone by:
+ * for code whose buffers are garbage once used.
+ */
+export function collectingEvery(everyBytes = COLLECT_EVERY_BYTES): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    since += bytes;
+    if (since < everyBytes) return;
+    since = 0;
+    collectGarbage();
+  };
+}

@@ -10,6 +10,7 @@
  * (`RandomAccessSource.sha256BesideReaders`), and this is not used.
  */
 import { createHash } from "node:crypto";
+import { collectingEvery } from "../collect-garbage.ts";
 import type { ArchiveSourceReader } from "./zip/index.ts";
 
 export interface DigestingSourceOptions {
@@ -80,6 +81,8 @@ export class DigestingSource implements ArchiveSourceReader {
   }
 
   async #fill(signal?: AbortSignal): Promise<void> {
+    // What it reads is garbage once hashed; nothing else here prompts a collection (`collectGarbage`).
+    const collect = collectingEvery();
     while (this.#hashedTo < this.size) {
       if (this.#stopped) throw new Error("The archive's checksum was not completed.");
       signal?.throwIfAborted();
@@ -88,6 +91,7 @@ export class DigestingSource implements ArchiveSourceReader {
       const bytes = await this.#inner.read(at, Math.min(FILL_CHUNK, Math.max(next - at, 1), this.size - at));
       if (bytes.length === 0) throw new Error("The archive ended early while it was read.");
       this.#offer(at, bytes);
+      collect(bytes.length);
     }
   }
 

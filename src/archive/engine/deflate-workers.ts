@@ -10,7 +10,7 @@ import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./w
 import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
 import { SharedSlots } from "./shared-slots.ts";
 import { WorkerPool } from "./worker-pool.ts";
-import { collectGarbage } from "../../collect-garbage.ts";
+import { collectingEvery } from "../../collect-garbage.ts";
 
 export type DeflateRequest =
   | {
@@ -88,15 +88,6 @@ const SLOT_BYTES = 1024 * 1024;
 const INPUT_SLOTS = 8;
 
 /**
- * Deflated data this thread takes in between two collections it asks for (`collectGarbage`). Why ask: each
- * block's data arrives in memory of its own (from a worker, or read back from an earlier archive), garbage once
- * written, and this thread's heap is small, so its collector let 70–100 MB of it wait. In first backups through
- * the server, alternated, collecting every 32 MB lowered the peak by about 30 MB, for about 12 ms a collection
- * (README "Performance").
- */
-const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
-
-/**
  * Worker threads that deflate blocks with ISA-L or libdeflate (`deflate.worker.ts`), one per core, started on
  * first use.
  *
@@ -121,8 +112,14 @@ export class DeflateWorkers {
    * more.
    */
   readonly #inputs = new SharedSlots(INPUT_SLOTS, SLOT_BYTES);
-  /** Deflated data taken in since the last collection (`COLLECT_EVERY_BYTES`). */
-  #dataSinceCollection = 0;
+  /**
+   * Counts the deflated data this thread takes in, collecting garbage every 32 MiB of it. Why: each block's data
+   * arrives in memory of its own (from a worker, or read back from an earlier archive), garbage once written, and
+   * this thread's heap is small, so its collector let 70–100 MB of it wait. In first backups through the server,
+   * alternated, collecting every 32 MB lowered the peak by about 30 MB, for about 12 ms a collection (README
+   * "Performance").
+   */
+  readonly #tookIn = collectingEvery();
   /** One per worker, each hash on the worker its channel posts to. */
   readonly #hashChannels: HashChannel[];
   #nextHashChannel = 0;
@@ -220,14 +217,6 @@ export class DeflateWorkers {
       // caller's goes back when its block is done (`deflate`).
       if (typeof input === "number" && own === undefined) this.#inputs.release(input);
     }
-  }
-
-  /** Counts a block's data taken in, collecting garbage every `COLLECT_EVERY_BYTES`. */
-  #tookIn(bytes: number): void {
-    this.#dataSinceCollection += bytes;
-    if (this.#dataSinceCollection < COLLECT_EVERY_BYTES) return;
-    this.#dataSinceCollection = 0;
-    collectGarbage();
   }
 
   /** Stops hashing pieces for an index that will not be kept; pieces go on being hashed while they are reused. */
