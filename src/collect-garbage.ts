@@ -13,12 +13,12 @@ export function collectGarbage(): void {
   (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
 }
 
-/** Bytes streamed between two collections, for the callers below: a collection every 32 MiB costs a few ms. */
-export const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
+/** Bytes streamed between two collections by default: a collection every 32 MiB costs a few ms. */
+const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 
 /**
- * A counter of bytes streamed through (`count`) that collects garbage each time `everyBytes` more have gone by:
- * for code whose buffers are garbage once used.
+ * A counter of the bytes streamed through (call it with each chunk's length) that collects garbage each time
+ * `everyBytes` more have gone by: for code whose buffers are garbage once used.
  */
 export function collectingEvery(everyBytes = COLLECT_EVERY_BYTES): (bytes: number) => void {
   let since = 0;
