@@ -190,6 +190,8 @@ export class BackupService {
         { kind: "check", store: descriptor, key, pendingId: pending.id, ...(await this.#passwords()) },
         { onProgress: (p) => this.deps.jobs.progress(job, p) },
       );
+      // Publishing can take long on its own: on S3, a copy of the checked temp object, part by part past 5 GiB.
+      this.deps.jobs.progress(job, { phase: "storing" });
       await pending.commit(hash.digest());
       this.deps.jobs.finish(job);
       this.deps.log.info("backup uploaded", { key });

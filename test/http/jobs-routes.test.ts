@@ -140,4 +140,21 @@ describe("/api/jobs and /api/jobs/events", () => {
       "create big.zip done",
     ]);
   });
+
+  test("an upload reports its phases in order: receiving, checking, then storing while it is published", async () => {
+    const token = server.pb.authStore.token;
+    const archive = await Bun.file(join(server.dir, "backups", "big.zip")).arrayBuffer();
+    const phases: string[] = [];
+    const unsubscribe = server.ctx.jobs.subscribe((job) => {
+      if (job.kind === "upload" && phases.at(-1) !== job.phase) phases.push(job.phase);
+    });
+    try {
+      const form = new FormData();
+      form.append("file", new File([archive], "uploaded.zip", { type: "application/zip" }));
+      expect((await call(`${server.url}/api/backups/upload`, { method: "POST", token, body: form })).status).toBe(204);
+    } finally {
+      unsubscribe();
+    }
+    expect(phases.filter((p) => p !== "starting")).toEqual(["receiving", "checking", "storing", "done"]);
+  });
 });
