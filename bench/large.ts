@@ -92,13 +92,9 @@ async function uploadFile(server: ServerProcess, token: string, path: string, na
   const tail = new TextEncoder().encode(`\r\n--${boundary}--\r\n`);
   // Pulled, so that the file is read only as fast as the server takes it.
   const file = Bun.file(path).stream().getReader();
-  let started = false;
   const body = new ReadableStream<Uint8Array>({
+    start: (controller) => controller.enqueue(head),
     async pull(controller) {
-      if (!started) {
-        started = true;
-        return controller.enqueue(head);
-      }
       const { value, done } = await file.read();
       if (!done) return controller.enqueue(value);
       controller.enqueue(tail);

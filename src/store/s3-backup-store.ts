@@ -6,7 +6,8 @@ import type { BackupInfo, BackupStore, ByteRange, PendingWrite, RandomAccessSour
 import { assertSafeKey } from "./keys.ts";
 import { RangeCache } from "./range-cache.ts";
 import { collectGarbage } from "../collect-garbage.ts";
-import { copyLargeObject, RangeLengthError, readBody, readRange } from "./s3-large-copy.ts";
+import { RangeLengthError, readBody, readRange } from "./s3-bodies.ts";
+import { copyLargeObject } from "./s3-large-copy.ts";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.ts";
 
 type S3Descriptor = Extract<StoreDescriptor, { kind: "s3" }>;
@@ -282,9 +283,9 @@ export class S3BackupStore implements BackupStore {
   }
 
   async #copy(from: string, to: string, size: number, metadata: Record<string, string>) {
-    const { maxSingleCopy, copyPartSize } = this.#largeCopy;
+    const { maxSingleCopy, ...partSizes } = this.#largeCopy;
     if (size > maxSingleCopy) {
-      await copyLargeObject(this.#client, this.#bucket, from, to, metadata, { streamPartSize: this.#partSize, ...(copyPartSize ? { copyPartSize } : {}) });
+      await copyLargeObject(this.#client, this.#bucket, from, to, metadata, { streamPartSize: this.#partSize, ...partSizes });
       return;
     }
     const dest = new CopyDestinationOptions({ Bucket: this.#bucket, Object: to, UserMetadata: metadata, MetadataDirective: "REPLACE" });
@@ -306,10 +307,7 @@ export class S3BackupStore implements BackupStore {
   #rangeReader(object: string, size: number): RandomAccessSource {
     // The archive's reader collects the garbage its windows leave (`readArchive`).
     const fetchRange = (offset: number, length: number) =>
-      this.#retrying("read the backup", async () => {
-        const bytes = await readRange(await this.#client.getPartialObject(this.#bucket, object, offset, length), length);
-        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-      });
+      this.#retrying("read the backup", async () => readRange(await this.#client.getPartialObject(this.#bucket, object, offset, length), length));
     const cache = new RangeCache(size, fetchRange, { windowSize: READ_WINDOW, maxWindows: READ_WINDOWS });
     return {
       size,

@@ -1,5 +1,6 @@
 import type { Client } from "minio";
 import { collectGarbage } from "../collect-garbage.ts";
+import { readRange } from "./s3-bodies.ts";
 
 /** S3's limits on a multipart upload: parts of 5 MiB to 5 GiB (the last may be smaller), at most 10 000 of them. */
 const MAX_PARTS = 10_000;
@@ -54,10 +55,11 @@ export async function copyLargeObject(
   } catch (error) {
     if ((error as { code?: unknown })?.code !== "NotImplemented") throw error;
   }
-  await multipartUpload(client, bucket, to, headers, partRanges(size, options.streamPartSize), STREAMED_PARTS_AT_ONCE, async (range) => ({
-    headers: {},
-    payload: await readRange(await client.getPartialObject(bucket, from, range.start, range.end - range.start), range.end - range.start),
-  }));
+  await multipartUpload(client, bucket, to, headers, partRanges(size, options.streamPartSize), STREAMED_PARTS_AT_ONCE, async (range) => {
+    const bytes = await readRange(await client.getPartialObject(bucket, from, range.start, range.end - range.start), range.end - range.start);
+    // minio takes a Buffer: the same memory, not a copy.
+    return { headers: {}, payload: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) };
+  });
 }
 
 interface ByteSpan {
@@ -112,32 +114,4 @@ async function multipartUpload(
     await client.abortMultipartUpload(bucket, object, uploadId).catch(() => {});
     throw error;
   }
-}
-
-/** A GET's whole body. */
-export async function readBody(body: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** A ranged GET answered with another length than asked for (a connection cut short): worth another try. */
-export class RangeLengthError extends Error {
-  override name = "RangeLengthError";
-}
-
-/**
- * A ranged GET's body of exactly `length` bytes, gathered into one buffer of that size as it arrives (not zeroed
- * first: it is filled whole or thrown away). Gathering chunks and joining them held every range twice.
- */
-export async function readRange(body: AsyncIterable<unknown>, length: number): Promise<Buffer> {
-  const bytes = Buffer.allocUnsafeSlow(length);
-  let filled = 0;
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    if (filled + chunk.length > length) throw new RangeLengthError("long read");
-    bytes.set(chunk, filled);
-    filled += chunk.length;
-  }
-  if (filled !== length) throw new RangeLengthError("short read");
-  return bytes;
 }
