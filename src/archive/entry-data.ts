@@ -9,11 +9,27 @@ import * as zlib from "node:zlib";
 import type { FileEntry } from "@zip.js/zip.js";
 import { EncryptedBackupError, InvalidBackupError } from "../errors.ts";
 import { NO_KEY_PROBLEM } from "./archive-checks.ts";
-import { blockPlan, inflateBlocks, type BlockInflater } from "./engine/index.ts";
-import { AES_AUTH_CODE_BYTES, AES_SALT_BYTES, AES_VERIFIER_BYTES, AesEntryDecryptor, crc32, type ArchiveSourceReader, type DeflateBlocks } from "./zip/index.ts";
+import { blockPlan, inflateBlocks, openEntryCiphers, readingAhead, type BlockInflater, type ReadRange } from "./engine/index.ts";
+import { AES_AUTH_CODE_BYTES, AES_SALT_BYTES, AES_VERIFIER_BYTES, AesEntryDecryptor, crc32, type ArchiveSourceReader, type DeflateBlocks, type OpenEntryCipher } from "./zip/index.ts";
 
 /** Bytes read from the source at a time: big reads keep a remote or local source efficient. */
 const READ_SIZE = 4 * 1024 * 1024;
+
+/** The key an encrypted entry is read with, and where its cipher runs. */
+export interface EntryKey {
+  password: string;
+  ciphers?: OpenEntryCipher;
+}
+
+/**
+ * The key to read an archive's encrypted entries with (none without a password), their ciphers on a thread of
+ * their own (`openEntryCiphers`); `close` ends it.
+ */
+export function openEntryKey(password: string | undefined): { key?: EntryKey; close(): void } {
+  if (!password) return { close() {} };
+  const ciphers = openEntryCiphers();
+  return { key: { password, ciphers: ciphers.open }, close: ciphers.close };
+}
 
 /**
  * An entry's data as checked bytes, for extraction and for verification: zip.js's check that its local header
@@ -22,25 +38,26 @@ const READ_SIZE = 4 * 1024 * 1024;
  * entry for those; errors of the source or of inflating pass through as they are. `blocks`, from the manifest,
  * lets the entry inflate block by block in parallel when it fits the entry, on `inflater` (node:zlib's pool by
  * default). Each chunk is lent: the caller must be done with it (hashed, written) before it asks for the next.
- * An encrypted entry (WinZip AES-256, AE-2, as `archive-checks.ts` admits them) is read with `password`: its
- * authentication code stands for the CRC-32, which AE-2 leaves out.
+ * An encrypted entry (WinZip AES-256, AE-2, as `archive-checks.ts` admits them) is read with `key`'s password,
+ * decrypted where `key.ciphers` runs them (this thread if not given): its authentication code stands for the
+ * CRC-32, which AE-2 leaves out.
  */
 export async function* checkedEntryData(
   source: ArchiveSourceReader,
   entry: FileEntry,
   blocks?: DeflateBlocks,
   inflater?: BlockInflater,
-  password?: string,
+  key?: EntryKey,
 ): AsyncGenerator<Uint8Array> {
   const encrypted = entry.encrypted;
-  const key = encrypted && password !== undefined ? { password } : {};
-  await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true, ...key });
+  const password = key?.password;
+  await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true, ...(encrypted && password !== undefined ? { password } : {}) });
   const declared = entry.uncompressedSize;
   let seen = 0;
   let crc = 0;
   // `inspectArchive` refuses an encrypted archive without a key before any entry is read: this is a safeguard.
   if (encrypted && password === undefined) throw new EncryptedBackupError(NO_KEY_PROBLEM);
-  const data = encrypted ? decryptedEntryData(source, entry, password!, blocks, inflater) : entryData(source, entry, blocks, inflater);
+  const data = encrypted ? decryptedEntryData(source, entry, password!, key?.ciphers, blocks, inflater) : entryData(source, entry, blocks, inflater);
   for await (const chunk of data) {
     seen += chunk.length;
     if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
@@ -65,16 +82,23 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?
 
 /**
  * An encrypted entry's plaintext, read as a plain one is (big reads, the manifest's blocks inflating in parallel):
- * the ciphertext is decrypted in order as it is read (AES-CTR on this thread, `AesEntryDecryptor`), and once
+ * the ciphertext is decrypted in order as it is read (`AesEntryDecryptor`, on `ciphers`), and once
  * all of it is read its authentication code must match, which stands for the CRC-32 that AE-2 leaves out. The
- * block reader asks for the compressed bytes in order, one range after the other, which is what a stream cipher
- * with a running HMAC needs.
+ * readers ask for the compressed bytes in order, each range once the one before it is read (`readingAhead`),
+ * which is what a stream cipher with a running HMAC needs.
  */
-async function* decryptedEntryData(source: ArchiveSourceReader, entry: FileEntry, password: string, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
+async function* decryptedEntryData(
+  source: ArchiveSourceReader,
+  entry: FileEntry,
+  password: string,
+  ciphers: OpenEntryCipher | undefined,
+  blocks?: DeflateBlocks,
+  inflater?: BlockInflater,
+): AsyncGenerator<Uint8Array> {
   const { start, end } = await dataRange(source, entry);
   const corrupt = (why: string) => new InvalidBackupError(`The entry ${entry.filename} is corrupt: ${why}.`);
   if (end - start < AES_SALT_BYTES + AES_VERIFIER_BYTES + AES_AUTH_CODE_BYTES) throw corrupt("it is too short to be encrypted");
-  const decryptor = await AesEntryDecryptor.create(password, await source.read(start, AES_SALT_BYTES + AES_VERIFIER_BYTES));
+  const decryptor = await AesEntryDecryptor.create(password, await source.read(start, AES_SALT_BYTES + AES_VERIFIER_BYTES), ciphers);
   if (!decryptor) throw corrupt("its password verifier does not match the archive's key");
   const cipherStart = start + AES_SALT_BYTES + AES_VERIFIER_BYTES;
   const cipherEnd = end - AES_AUTH_CODE_BYTES;
@@ -85,12 +109,12 @@ async function* decryptedEntryData(source: ArchiveSourceReader, entry: FileEntry
     // Decrypted in place, so into a copy unless the source's reads are the caller's own.
     const bytes = source.freshReads ? read : read.slice();
     position += bytes.length;
-    decryptor.update(bytes);
+    await decryptor.update(bytes);
     return bytes;
   };
   yield* inflatedData(read, cipherEnd - cipherStart, entry, blocks, inflater);
   if (position !== cipherEnd - cipherStart) throw corrupt("its data was not read to its end");
-  if (!decryptor.final(await source.read(cipherEnd, AES_AUTH_CODE_BYTES))) throw corrupt("its authentication code does not match");
+  if (!(await decryptor.final(await source.read(cipherEnd, AES_AUTH_CODE_BYTES)))) throw corrupt("its authentication code does not match");
 }
 
 /** Where an entry's data lies in the archive, through its local header. */
@@ -106,7 +130,12 @@ async function dataRange(source: ArchiveSourceReader, entry: FileEntry): Promise
   return { start, end };
 }
 
-/** `size` bytes of an entry's (plain) compressed data through `read`, stored or inflated. */
+/** Reads of `READ_SIZE` bytes through `size` bytes, the last one shorter. */
+function* fixedReads(size: number): Generator<ReadRange> {
+  for (let offset = 0; offset < size; offset += READ_SIZE) yield { offset, length: Math.min(READ_SIZE, size - offset) };
+}
+
+/** `size` bytes of an entry's (plain) compressed data through `read`, stored or inflated, the next read ahead. */
 async function* inflatedData(
   read: (offset: number, length: number) => Promise<Uint8Array>,
   size: number,
@@ -115,9 +144,7 @@ async function* inflatedData(
   inflater?: BlockInflater,
 ): AsyncGenerator<Uint8Array> {
   async function* raw() {
-    for (let at = 0; at < size; at += READ_SIZE) {
-      const length = Math.min(READ_SIZE, size - at);
-      const bytes = await read(at, length);
+    for await (const { bytes, length } of readingAhead(read, fixedReads(size))) {
       if (bytes.length !== length) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
       yield bytes;
     }

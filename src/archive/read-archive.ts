@@ -8,7 +8,7 @@ import { collectingEvery } from "../collect-garbage.ts";
 import { EntryWriteError, InvalidBackupError } from "../errors.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, looksLikeZip, openZip, type ArchiveLimits } from "./archive-checks.ts";
 import { openBlockInflater } from "./engine/index.ts";
-import { checkedEntryData } from "./entry-data.ts";
+import { checkedEntryData, openEntryKey } from "./entry-data.ts";
 import type { Manifest } from "./manifest.ts";
 import type { ArchiveSourceReader } from "./zip/index.ts";
 
@@ -77,6 +77,7 @@ export interface ArchiveReport {
 export async function readArchive(source: ArchiveSourceReader, options: ReadArchiveOptions = {}): Promise<ArchiveReport> {
   const zip = openZip(source);
   const inflater = openBlockInflater();
+  const entryKey = openEntryKey(options.password);
   try {
     const key = options.password ? { password: options.password } : {};
     const { files: inspected, bytes: bytesTotal, manifest, problems, keyError } = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS, key);
@@ -111,7 +112,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
       const writer = sink?.getWriter();
       let sinkError: unknown;
       try {
-        for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks, inflater, key.password)) {
+        for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks, inflater, entryKey.key)) {
           options.signal?.throwIfAborted();
           hash.update(chunk);
           if (writer) {
@@ -164,6 +165,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     return { entries: files.length, paths: files.map((f) => f.filename), bytes: bytesTotal, held, ...(manifest ? { manifest } : {}), ...(inflaterUsed ? { inflater: inflaterUsed } : {}) };
   } finally {
     inflater.close();
+    entryKey.close();
     await zip.close().catch(() => {});
   }
 }

@@ -8,7 +8,7 @@ import { EntryWriteError } from "../errors.ts";
 import { DigestingSource, SHA256_MISMATCH } from "./archive-digest.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, isFaultOutsideArchive, openZip, type ArchiveLimits } from "./archive-checks.ts";
 import { openBlockInflater } from "./engine/index.ts";
-import { checkedEntryData } from "./entry-data.ts";
+import { checkedEntryData, openEntryKey } from "./entry-data.ts";
 import type { Manifest } from "./manifest.ts";
 import type { ReadProgress } from "./read-archive.ts";
 import type { ArchiveSourceReader } from "./zip/index.ts";
@@ -56,6 +56,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
   const reader = digesting ?? source;
   const zip = openZip(reader);
   const inflater = openBlockInflater();
+  const entryKey = openEntryKey(options.password);
   try {
     const key = options.password ? { password: options.password } : {};
     const { files, bytes, manifest, problems, keyError } = await inspectArchive(zip, reader, options.limits ?? DEFAULT_LIMITS, key);
@@ -80,7 +81,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       let seen = 0;
       let failed = false;
       try {
-        for await (const chunk of checkedEntryData(reader, entry, listed.get(entry.filename)?.deflateBlocks, inflater, key.password)) {
+        for await (const chunk of checkedEntryData(reader, entry, listed.get(entry.filename)?.deflateBlocks, inflater, entryKey.key)) {
           options.signal?.throwIfAborted();
           seen += chunk.length;
           bytesDone += chunk.length;
@@ -122,6 +123,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
     throw error;
   } finally {
     inflater.close();
+    entryKey.close();
     await zip.close().catch(() => {});
   }
 }

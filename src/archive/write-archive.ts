@@ -3,7 +3,7 @@
  * engine's deflater (`engine/`), reusing an earlier archive's pieces and indexing its own (`reuse/`), and the
  * archive ends with a manifest of every entry's SHA-256.
  */
-import { openBlockDeflater, parallelDeflaters, type PieceDeflaterName } from "./engine/index.ts";
+import { openBlockDeflater, openEntryCiphers, parallelDeflaters, type PieceDeflaterName } from "./engine/index.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest, type ManifestEntry } from "./manifest.ts";
 import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./reuse/index.ts";
 import { isCompressible, ZipStreamWriter } from "./zip/index.ts";
@@ -100,7 +100,8 @@ export async function writeArchive(
   };
   const blockIndex = new BlockIndexBuilder(indexBlocks, { onFull: () => deflater.stopFingerprinting() });
   const entryDeflaters = parallelDeflaters({ deflate: deflater.deflate, ...(deflater.blockBuffer ? { blockBuffer: deflater.blockBuffer } : {}) });
-  const zip = new ZipStreamWriter(write, { deflater: entryDeflaters, onBlockWritten: blockIndex.add, ...(encrypted ? { password } : {}) });
+  const ciphers = encrypted ? openEntryCiphers() : undefined;
+  const zip = new ZipStreamWriter(write, { deflater: entryDeflaters, onBlockWritten: blockIndex.add, ...(encrypted ? { password, ciphers: ciphers!.open } : {}) });
   const entries: ManifestEntry[] = [];
   /** What the manifest waits for: entries' digests and block lists, known after their bytes are read. */
   const entryDetails: Promise<void>[] = [];
@@ -175,5 +176,6 @@ export async function writeArchive(
     throw error;
   } finally {
     deflater.close();
+    ciphers?.close();
   }
 }

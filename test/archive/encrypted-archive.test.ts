@@ -262,6 +262,24 @@ describe("reading with a password", () => {
     }
   });
 
+  test("entries of several reads, each read while the one before is inflated and written, come back whole; a byte flipped in a later read is refused", async () => {
+    // Over 4 MiB of ciphertext each: several reads per entry, decrypted on the AES worker one after the other.
+    const big: [string, Uint8Array][] = [
+      ["data.db", crypto.getRandomValues(new Uint8Array(9 * MiB + 5))], // deflated blocks, about its own size compressed
+      ["storage/a/photo.jpg", crypto.getRandomValues(new Uint8Array(10 * MiB + 3))], // stored
+    ];
+    const { zip } = await write({ password: KEY }, big);
+    const { files } = await extract(zip, KEY);
+    for (const [path, bytes] of big) expect(Buffer.from(files.get(path)!).equals(Buffer.from(bytes))).toBe(true);
+    for (const [path] of big) {
+      const damaged = Uint8Array.from(zip);
+      damaged[entryDataOffset(damaged, path) + 9 * MiB]! ^= 0x01; // in the third read
+      const read = await rejection(extract(damaged, KEY));
+      expect(read).toBeInstanceOf(InvalidBackupError);
+      expect(read.message).toContain(`The entry ${path} is corrupt`);
+    }
+  });
+
   test("one entry's altered password verifier is that entry's corruption: the others take the key", async () => {
     const damaged = Uint8Array.from(sealed.zip);
     damaged[entryDataOffset(damaged, "data.db") + 16]! ^= 0xff;

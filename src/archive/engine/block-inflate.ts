@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import { InvalidBackupError } from "../../errors.ts";
 import type { DeflateBlocks } from "../zip/index.ts";
+import { readingAhead, type ReadRange } from "./read-ahead.ts";
 
 const inflateRaw = promisify(zlib.inflateRaw) as (data: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -151,24 +152,29 @@ export async function* inflateBlocks(
   }
 }
 
-/** The compressed blocks, read in big pieces of whole blocks and handed out as views. */
+/** The compressed blocks, read in big pieces of whole blocks, the next piece read ahead, and handed out as views. */
 async function* compressedPieces(
   read: (offset: number, length: number) => Promise<Uint8Array>,
   sizes: number[],
   name: string,
 ): AsyncGenerator<Uint8Array> {
-  let at = 0;
-  for (let i = 0; i < sizes.length;) {
-    let end = i;
-    let length = 0;
-    while (end < sizes.length && (length === 0 || length + sizes[end]! <= READ_SIZE)) length += sizes[end++]!;
-    const bytes = await read(at, length);
+  let i = 0;
+  for await (const { bytes, length } of readingAhead(read, wholeBlockReads(sizes))) {
     if (bytes.length !== length) throw new InvalidBackupError(`The entry ${name} cannot be read: the archive is truncated.`);
-    let offset = 0;
-    for (; i < end; i++) {
+    for (let offset = 0; offset < length; i++) {
       yield bytes.subarray(offset, offset + sizes[i]!);
       offset += sizes[i]!;
     }
-    at += length;
+  }
+}
+
+/** Reads of up to `READ_SIZE` bytes that hold whole blocks (at least one each). */
+function* wholeBlockReads(sizes: number[]): Generator<ReadRange> {
+  let offset = 0;
+  for (let i = 0; i < sizes.length; ) {
+    let length = 0;
+    while (i < sizes.length && (length === 0 || length + sizes[i]! <= READ_SIZE)) length += sizes[i++]!;
+    yield { offset, length };
+    offset += length;
   }
 }

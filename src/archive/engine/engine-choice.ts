@@ -10,6 +10,8 @@ import { type BlockBuffer, type DeflateBlock, zlibDeflateBlock } from "./deflate
 import { DeflateWorkers, type DeflateWorkersOptions } from "./deflate-workers.ts";
 import { inlineHashing, type Hashing } from "./worker-hashing.ts";
 import { InflateWorkers } from "./inflate-workers.ts";
+import { AesWorker } from "./aes-worker.ts";
+import { inlineEntryCiphers, type OpenEntryCipher } from "../zip/index.ts";
 
 const bunDeflateSync = (globalThis as { Bun?: { deflateSync?: unknown } }).Bun?.deflateSync;
 
@@ -55,4 +57,14 @@ export function openBlockInflater(): BlockInflater & {
 } {
   if (typeof bunDeflateSync !== "function") return { ...zlibBlockInflater, inflaterUsed: "zlib", close() {} };
   return new InflateWorkers();
+}
+
+/**
+ * Where encrypted entries' ciphers run (`OpenEntryCipher`): a worker thread of their own under Bun, started on
+ * first use (`aes-worker.ts`), this thread elsewhere. `close` ends the thread.
+ */
+export function openEntryCiphers(): { open: OpenEntryCipher; close(): void } {
+  if (typeof bunDeflateSync !== "function") return { open: inlineEntryCiphers, close() {} };
+  const worker = new AesWorker();
+  return { open: worker.open, close: () => worker.close() };
 }

@@ -3,6 +3,7 @@
  * libdeflate, or node:zlib's thread pool), with the pieces fingerprinted and the archive hashed on the way.
  * Code outside src/archive/engine imports it from here.
  */
+export * from "./aes-worker.ts";
 export * from "./block-inflate.ts";
 export * from "./concat-bytes.ts";
 export * from "./deflate-block.ts";
@@ -12,6 +13,7 @@ export * from "./engine-choice.ts";
 export * from "./inflate-workers.ts";
 export * from "./parallel-deflate-stream.ts";
 export * from "./piece-fingerprint.ts";
+export * from "./read-ahead.ts";
 export * from "./shared-slots.ts";
 export * from "./worker-hashing.ts";
 export * from "./worker-pool.ts";

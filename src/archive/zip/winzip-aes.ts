@@ -1,6 +1,8 @@
 /**
  * WinZip AES-256 (AE-2) entry encryption with node:crypto only (so the core runs on Deno too): PBKDF2-HMAC-SHA1
  * keys from the password and a per-entry salt, AES-256 in WinZip's counter mode, HMAC-SHA1 over the ciphertext.
+ * The cipher's work (`AesCipherCore`) runs wherever an `OpenEntryCipher` puts it: this thread
+ * (`inlineEntryCiphers`), or a thread of its own (`engine/aes-worker.ts`).
  */
 import { Buffer } from "node:buffer";
 import { createCipheriv, createHmac, pbkdf2, randomBytes, timingSafeEqual, type Cipheriv, type Hmac } from "node:crypto";
@@ -19,7 +21,7 @@ const ITERATIONS = 1000;
 const KEYSTREAM_BATCH = 32 * 1024;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-interface AesKeys {
+export interface AesKeys {
   aesKey: Buffer;
   hmacKey: Buffer;
   verifier: Buffer;
@@ -135,22 +137,78 @@ function xorInto(data: Uint8Array, at: number, ks: Uint8Array, ksAt: number, n: 
   for (; i < n; i++) data[at + i]! ^= ks[ksAt + i]!;
 }
 
+/** What an entry's cipher runs on: the AES key for the counter mode, the HMAC key for the authentication code. */
+export interface AesCipherKeys {
+  aesKey: Uint8Array;
+  hmacKey: Uint8Array;
+}
+
+/**
+ * AE-2's work on one entry's data, on the calling thread: encrypting, the counter mode then the HMAC over the
+ * ciphertext; decrypting, the HMAC over the ciphertext then the counter mode. `apply` changes `data` in place.
+ */
+export class AesCipherCore {
+  readonly #ctr: WinZipCtr;
+  readonly #hmac: Hmac;
+  readonly #decrypt: boolean;
+
+  constructor(keys: AesCipherKeys, direction: AesDirection) {
+    this.#ctr = new WinZipCtr(keys.aesKey);
+    this.#hmac = createHmac("sha1", keys.hmacKey);
+    this.#decrypt = direction === "decrypt";
+  }
+
+  apply(data: Uint8Array): void {
+    if (this.#decrypt) this.#hmac.update(data);
+    this.#ctr.apply(data);
+    if (!this.#decrypt) this.#hmac.update(data);
+  }
+
+  /** The authentication code of the ciphertext so far (once: the HMAC ends). */
+  code(): Uint8Array {
+    return this.#hmac.digest().subarray(0, AES_AUTH_CODE_BYTES);
+  }
+}
+
+export type AesDirection = "encrypt" | "decrypt";
+
+/**
+ * One entry's cipher wherever it runs (this thread, or another: `engine/aes-worker.ts`). Calls may overlap: each
+ * `update` is applied after every one called before it, and `data` must stay the caller's, untouched, until it
+ * resolves (it holds the result then).
+ */
+export interface EntryCipher {
+  update(data: Uint8Array): Promise<void>;
+  /** The authentication code, after every update called before it. */
+  final(): Promise<Uint8Array>;
+}
+
+/** Where entries' ciphers run: the format asks for one per entry and knows nothing of the thread. */
+export type OpenEntryCipher = (keys: AesCipherKeys, direction: AesDirection) => EntryCipher;
+
+/** Ciphers on the calling thread. */
+export const inlineEntryCiphers: OpenEntryCipher = (keys, direction) => {
+  const core = new AesCipherCore(keys, direction);
+  return {
+    update: async (data) => core.apply(data),
+    final: async () => core.code(),
+  };
+};
+
 /** One entry's encryption: `header()` first, then `update` over its data in order, then `final()`. */
 export class AesEntryEncryptor {
   readonly #header: Uint8Array;
-  readonly #ctr: WinZipCtr;
-  readonly #hmac: Hmac;
+  readonly #cipher: EntryCipher;
 
-  private constructor(salt: Uint8Array, keys: AesKeys) {
+  private constructor(salt: Uint8Array, keys: AesKeys, ciphers: OpenEntryCipher) {
     this.#header = Buffer.concat([salt, keys.verifier]);
-    this.#ctr = new WinZipCtr(keys.aesKey);
-    this.#hmac = createHmac("sha1", keys.hmacKey);
+    this.#cipher = ciphers(keys, "encrypt");
   }
 
-  /** A new random salt and its keys (PBKDF2 on the thread pool). */
-  static async create(password: string): Promise<AesEntryEncryptor> {
+  /** A new random salt and its keys (PBKDF2 on the thread pool), its cipher from `ciphers`. */
+  static async create(password: string, ciphers: OpenEntryCipher = inlineEntryCiphers): Promise<AesEntryEncryptor> {
     const salt = randomBytes(AES_SALT_BYTES);
-    return new AesEntryEncryptor(salt, await deriveAesKeys(password, salt));
+    return new AesEntryEncryptor(salt, await deriveAesKeys(password, salt), ciphers);
   }
 
   /** Salt and password verifier: the first 18 bytes of the entry's data. */
@@ -158,43 +216,39 @@ export class AesEntryEncryptor {
     return this.#header;
   }
 
-  /** Encrypts the next plaintext bytes in place: `data` is the ciphertext afterwards. */
-  update(data: Uint8Array): void {
-    this.#ctr.apply(data);
-    this.#hmac.update(data);
+  /** Encrypts the next plaintext bytes in place: `data` is the ciphertext once this resolves (`EntryCipher`). */
+  update(data: Uint8Array): Promise<void> {
+    return this.#cipher.update(data);
   }
 
   /** The authentication code, the entry data's last 10 bytes. */
-  final(): Uint8Array {
-    return this.#hmac.digest().subarray(0, AES_AUTH_CODE_BYTES);
+  final(): Promise<Uint8Array> {
+    return this.#cipher.final();
   }
 }
 
 /** One entry's decryption, once its salt and verifier say the password is the one it was written with. */
 export class AesEntryDecryptor {
-  readonly #ctr: WinZipCtr;
-  readonly #hmac: Hmac;
+  readonly #cipher: EntryCipher;
 
-  private constructor(keys: AesKeys) {
-    this.#ctr = new WinZipCtr(keys.aesKey);
-    this.#hmac = createHmac("sha1", keys.hmacKey);
+  private constructor(keys: AesKeys, ciphers: OpenEntryCipher) {
+    this.#cipher = ciphers(keys, "decrypt");
   }
 
   /** Undefined when the verifier in `header` (salt + verifier) does not match the password. */
-  static async create(password: string, header: Uint8Array): Promise<AesEntryDecryptor | undefined> {
+  static async create(password: string, header: Uint8Array, ciphers: OpenEntryCipher = inlineEntryCiphers): Promise<AesEntryDecryptor | undefined> {
     const keys = await keysIfVerified(password, header);
-    return keys && new AesEntryDecryptor(keys);
+    return keys && new AesEntryDecryptor(keys, ciphers);
   }
 
-  /** Decrypts the next ciphertext bytes in place: `data` is the plaintext afterwards. */
-  update(data: Uint8Array): void {
-    this.#hmac.update(data);
-    this.#ctr.apply(data);
+  /** Decrypts the next ciphertext bytes in place: `data` is the plaintext once this resolves (`EntryCipher`). */
+  update(data: Uint8Array): Promise<void> {
+    return this.#cipher.update(data);
   }
 
   /** Whether `authCode` is the one the ciphertext so far was written with. */
-  final(authCode: Uint8Array): boolean {
-    const expected = this.#hmac.digest().subarray(0, AES_AUTH_CODE_BYTES);
+  async final(authCode: Uint8Array): Promise<boolean> {
+    const expected = await this.#cipher.final();
     return authCode.length === AES_AUTH_CODE_BYTES && timingSafeEqual(expected, authCode);
   }
 }

@@ -7,7 +7,7 @@ import type { CompressedBlock, DeflateBlocks, EntryDeflater, OpenEntryDeflater }
 import { crc32 } from "./crc32.ts";
 import { batchedWrites, type BatchedWrites } from "./batched-writes.ts";
 import { OrderedOutput } from "./ordered-output.ts";
-import { AES_OVERHEAD, AesEntryEncryptor } from "./winzip-aes.ts";
+import { AES_OVERHEAD, AesEntryEncryptor, type OpenEntryCipher } from "./winzip-aes.ts";
 
 const LOCAL_HEADER = 0x04034b50;
 const DATA_DESCRIPTOR = 0x08074b50;
@@ -79,6 +79,8 @@ export interface ZipStreamWriterOptions<Block extends CompressedBlock = Compress
    * own from a worker, and nothing is reused into an encrypted archive) and `onBlockWritten` sees ciphertext.
    */
   password?: string;
+  /** Where the entries' ciphers run (`engine/aes-worker.ts`): this thread when not given. */
+  ciphers?: OpenEntryCipher;
 }
 
 interface CentralRecord {
@@ -118,7 +120,7 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
     this.#output = new OrderedOutput(this.#writes.write, MAX_PENDING_BYTES);
     this.#deflater = options.deflater;
     this.#onBlockWritten = options.onBlockWritten;
-    this.#keys = options.password === undefined ? undefined : new EncryptorsAhead(options.password);
+    this.#keys = options.password === undefined ? undefined : new EncryptorsAhead(options.password, options.ciphers);
   }
 
   /**
@@ -323,16 +325,18 @@ function aesExtra(method: number): Uint8Array {
 class EncryptorsAhead {
   static readonly AHEAD = 4;
   readonly #password: string;
+  readonly #ciphers: OpenEntryCipher | undefined;
   readonly #coming: Promise<AesEntryEncryptor>[] = [];
 
-  constructor(password: string) {
+  constructor(password: string, ciphers?: OpenEntryCipher) {
     this.#password = password;
+    this.#ciphers = ciphers;
   }
 
   /** The next entry's encryptor; the ones after it start deriving. */
   take(): Promise<AesEntryEncryptor> {
     while (this.#coming.length <= EncryptorsAhead.AHEAD) {
-      const encryptor = AesEntryEncryptor.create(this.#password);
+      const encryptor = AesEntryEncryptor.create(this.#password, this.#ciphers);
       encryptor.catch(() => {}); // one never taken must not be an unhandled rejection; a taken one's is seen
       this.#coming.push(encryptor);
     }
@@ -341,33 +345,36 @@ class EncryptorsAhead {
 }
 
 /**
- * One entry's encryption as its pieces reach the output: each piece is encrypted once its data is there and every
- * piece before it is encrypted, so the counter and the HMAC see the ciphertext in order, whatever order the
- * blocks deflate in.
+ * One entry's encryption as its pieces reach the output: each piece goes to the cipher once its data is there and
+ * every piece before it has gone, so the counter and the HMAC see the ciphertext in order, whatever order the
+ * blocks deflate in. A piece does not wait for the one before it to come back: the cipher keeps them in order
+ * (`EntryCipher`), and on another thread the round trips overlap.
  */
 class EntryEncryption {
   readonly #encryptor: Promise<AesEntryEncryptor>;
-  #chain: Promise<unknown>;
+  /** Settles once the last piece is handed to the cipher. */
+  #handed: Promise<unknown>;
   readonly header: Promise<Uint8Array>;
 
   constructor(encryptor: Promise<AesEntryEncryptor>) {
     this.#encryptor = encryptor;
-    this.#chain = this.#encryptor;
+    this.#handed = this.#encryptor;
     this.header = this.#encryptor.then((e) => e.header());
   }
 
   /** The piece encrypted, in place: it must be this writer's to change. */
   next(data: Promise<Uint8Array> | Uint8Array): Promise<Uint8Array> {
-    const encrypted = Promise.all([this.#encryptor, data, this.#chain]).then(([encryptor, piece]) => {
-      encryptor.update(piece);
+    // Wrapped: the promise of the piece's encryption must not be waited for before the next piece is handed on.
+    const handed = Promise.all([this.#encryptor, data, this.#handed]).then(([encryptor, piece]) => ({ piece, done: encryptor.update(piece) }));
+    this.#handed = handed;
+    return handed.then(async ({ piece, done }) => {
+      await done;
       return piece;
     });
-    this.#chain = encrypted;
-    return encrypted;
   }
 
   end(): Promise<Uint8Array> {
-    return Promise.all([this.#encryptor, this.#chain]).then(([encryptor]) => encryptor.final());
+    return Promise.all([this.#encryptor, this.#handed]).then(([encryptor]) => encryptor.final());
   }
 }
 
