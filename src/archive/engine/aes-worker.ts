@@ -30,10 +30,11 @@ const SLOTS = 6;
  * in order, so pieces sent in order are applied in order, and a cipher's next piece is sent without waiting for
  * the one before it to come back.
  *
- * Why: the counter mode and the HMAC run at about 1 GB/s together on one core (`AesCipherCore`), all on the
- * job's thread before, which also reads the database's pages, orders the output and writes it. There they added
- * their whole cost to a backup's and a restore's time (README "Encryption"); here they cost that thread two
- * copies, and run beside it.
+ * Why: the counter mode and the HMAC run at about 0.7–1 GB/s together on one core (`AesCipherCore`), and on the
+ * job's thread, which also reads the database's pages, orders the output and writes it, they ran in line with
+ * that work; here they cost it two copies and run beside it. The gain is modest where both cores are busy
+ * anyway (a backup's deflating, a restore's inflating): in alternated runs of the bench's default shape, 2–4%
+ * of an encrypted job's time (docs/operations.md "Encrypted backups").
  */
 export class AesWorker {
   readonly #pool: WorkerPool<AesRequest, AesReply>;
