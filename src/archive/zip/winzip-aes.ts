@@ -143,6 +143,8 @@ export interface AesCipherKeys {
   hmacKey: Uint8Array;
 }
 
+export type AesDirection = "encrypt" | "decrypt";
+
 /**
  * AE-2's work on one entry's data, on the calling thread: encrypting, the counter mode then the HMAC over the
  * ciphertext; decrypting, the HMAC over the ciphertext then the counter mode. `apply` changes `data` in place.
@@ -169,8 +171,6 @@ export class AesCipherCore {
     return this.#hmac.digest().subarray(0, AES_AUTH_CODE_BYTES);
   }
 }
-
-export type AesDirection = "encrypt" | "decrypt";
 
 /**
  * One entry's cipher wherever it runs (this thread, or another: `engine/aes-worker.ts`). Calls may overlap: each
