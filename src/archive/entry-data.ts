@@ -57,7 +57,7 @@ export async function* checkedEntryData(
   let crc = 0;
   // `inspectArchive` refuses an encrypted archive without a key before any entry is read: this is a safeguard.
   if (encrypted && password === undefined) throw new EncryptedBackupError(NO_KEY_PROBLEM);
-  const data = encrypted ? decryptedEntryData(source, entry, password!, key?.ciphers, blocks, inflater) : entryData(source, entry, blocks, inflater);
+  const data = encrypted ? decryptedEntryData(source, entry, key!, blocks, inflater) : entryData(source, entry, blocks, inflater);
   for await (const chunk of data) {
     seen += chunk.length;
     if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
@@ -82,23 +82,16 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?
 
 /**
  * An encrypted entry's plaintext, read as a plain one is (big reads, the manifest's blocks inflating in parallel):
- * the ciphertext is decrypted in order as it is read (`AesEntryDecryptor`, on `ciphers`), and once
+ * the ciphertext is decrypted in order as it is read (`AesEntryDecryptor`, on `key.ciphers`), and once
  * all of it is read its authentication code must match, which stands for the CRC-32 that AE-2 leaves out. The
  * readers ask for the compressed bytes in order, each range once the one before it is read (`readingAhead`),
  * which is what a stream cipher with a running HMAC needs.
  */
-async function* decryptedEntryData(
-  source: ArchiveSourceReader,
-  entry: FileEntry,
-  password: string,
-  ciphers: OpenEntryCipher | undefined,
-  blocks?: DeflateBlocks,
-  inflater?: BlockInflater,
-): AsyncGenerator<Uint8Array> {
+async function* decryptedEntryData(source: ArchiveSourceReader, entry: FileEntry, key: EntryKey, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
   const { start, end } = await dataRange(source, entry);
   const corrupt = (why: string) => new InvalidBackupError(`The entry ${entry.filename} is corrupt: ${why}.`);
   if (end - start < AES_SALT_BYTES + AES_VERIFIER_BYTES + AES_AUTH_CODE_BYTES) throw corrupt("it is too short to be encrypted");
-  const decryptor = await AesEntryDecryptor.create(password, await source.read(start, AES_SALT_BYTES + AES_VERIFIER_BYTES), ciphers);
+  const decryptor = await AesEntryDecryptor.create(key.password, await source.read(start, AES_SALT_BYTES + AES_VERIFIER_BYTES), key.ciphers);
   if (!decryptor) throw corrupt("its password verifier does not match the archive's key");
   const cipherStart = start + AES_SALT_BYTES + AES_VERIFIER_BYTES;
   const cipherEnd = end - AES_AUTH_CODE_BYTES;

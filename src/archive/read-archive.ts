@@ -79,8 +79,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
   const inflater = openBlockInflater();
   const entryKey = openEntryKey(options.password);
   try {
-    const key = options.password ? { password: options.password } : {};
-    const { files: inspected, bytes: bytesTotal, manifest, problems, keyError } = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS, key);
+    const { files: inspected, bytes: bytesTotal, manifest, problems, keyError } = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS, entryKey.key);
     if (keyError) throw keyError;
     if (problems.length) throw new InvalidBackupError(problems[0]);
     const files = inspected.map((f) => f.entry);

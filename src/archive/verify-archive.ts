@@ -58,8 +58,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
   const inflater = openBlockInflater();
   const entryKey = openEntryKey(options.password);
   try {
-    const key = options.password ? { password: options.password } : {};
-    const { files, bytes, manifest, problems, keyError } = await inspectArchive(zip, reader, options.limits ?? DEFAULT_LIMITS, key);
+    const { files, bytes, manifest, problems, keyError } = await inspectArchive(zip, reader, options.limits ?? DEFAULT_LIMITS, entryKey.key);
     // Not a problem of the archive: without its key the verify cannot say whether it has one, so it fails instead.
     if (keyError) throw keyError;
     const intact: string[] = [];

@@ -101,7 +101,7 @@ export async function writeArchive(
   const blockIndex = new BlockIndexBuilder(indexBlocks, { onFull: () => deflater.stopFingerprinting() });
   const entryDeflaters = parallelDeflaters({ deflate: deflater.deflate, ...(deflater.blockBuffer ? { blockBuffer: deflater.blockBuffer } : {}) });
   const ciphers = encrypted ? openEntryCiphers() : undefined;
-  const zip = new ZipStreamWriter(write, { deflater: entryDeflaters, onBlockWritten: blockIndex.add, ...(encrypted ? { password, ciphers: ciphers!.open } : {}) });
+  const zip = new ZipStreamWriter(write, { deflater: entryDeflaters, onBlockWritten: blockIndex.add, ...(ciphers ? { password: password!, ciphers: ciphers.open } : {}) });
   const entries: ManifestEntry[] = [];
   /** What the manifest waits for: entries' digests and block lists, known after their bytes are read. */
   const entryDetails: Promise<void>[] = [];

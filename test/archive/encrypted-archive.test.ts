@@ -262,7 +262,7 @@ describe("reading with a password", () => {
     }
   });
 
-  test("entries of several reads, each read while the one before is inflated and written, come back whole; a byte flipped in a later read is refused", async () => {
+  test("entries of several 4 MiB reads, each decrypted across the AES worker's slots, come back whole; a byte flipped in a later read is refused", async () => {
     // Over 4 MiB of ciphertext each: several reads per entry, decrypted on the AES worker one after the other.
     const big: [string, Uint8Array][] = [
       ["data.db", crypto.getRandomValues(new Uint8Array(9 * MiB + 5))], // deflated blocks, about its own size compressed
