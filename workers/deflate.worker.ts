@@ -1,5 +1,5 @@
 // A thin shell: deflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else libdeflate
-// through Bun.deflateSync), fingerprinting their pieces and skipping those an earlier archive already holds
+// through Bun.deflateSync; pieces that look incompressible stored, `stored-pieces.ts`), fingerprinting their pieces and skipping those an earlier archive already holds
 // (`block-reuse.ts`), and hashes the streams of the archive and its entries it is given (`worker-hashing.ts`).
 // Blocks and hash batches are read where they lie, in shared memory (`shared-slots.ts`).
 import { deflateBlockSync, flushedPieces, libdeflatePieces, type PieceDeflater, type PieceOptions } from "../src/archive/engine/deflate-block.ts";
@@ -9,11 +9,12 @@ import { ISAL_LEVEL, openIsalDeflate } from "../src/native/isal-deflate.ts";
 import { pieceFingerprinter } from "../src/archive/engine/piece-fingerprint.ts";
 import { findRecord } from "../src/archive/reuse/piece-records.ts";
 import { slotView } from "../src/archive/engine/shared-slots.ts";
+import { storingIncompressible } from "../src/archive/engine/stored-pieces.ts";
 
 declare const self: Worker;
 
 const libdeflate = libdeflatePieces((piece) => Bun.deflateSync(piece as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" }));
-let pieceDeflater: PieceDeflater = libdeflate;
+let pieceDeflater: PieceDeflater = storingIncompressible(libdeflate);
 let fingerprint: ((piece: Uint8Array) => Uint8Array) | undefined;
 let lookup: Uint8Array | undefined;
 let inputs: { buffer: SharedArrayBuffer; slotBytes: number } | undefined;
@@ -22,7 +23,7 @@ const hash = hashRequestHandler((reply) => self.postMessage(reply satisfies Defl
 self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
   if (request.type === "setup") {
     const isal = request.deflater === "isa-l" ? openIsalDeflate(ISAL_LEVEL) : undefined;
-    pieceDeflater = isal ? flushedPieces(isal) : libdeflate;
+    pieceDeflater = storingIncompressible(isal ? flushedPieces(isal) : libdeflate);
     if (request.fingerprintKey) fingerprint = pieceFingerprinter(request.fingerprintKey);
     lookup = request.lookup;
     inputs = { buffer: request.inputs, slotBytes: request.slotBytes };

@@ -15,5 +15,6 @@ export * from "./parallel-deflate-stream.ts";
 export * from "./piece-fingerprint.ts";
 export * from "./read-ahead.ts";
 export * from "./shared-slots.ts";
+export * from "./stored-pieces.ts";
 export * from "./worker-hashing.ts";
 export * from "./worker-pool.ts";
