@@ -1,8 +1,10 @@
 // A thin shell: inflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else node:zlib),
-// each read from a slot of shared memory and written into another (`inflate-workers.ts`).
+// each read from a slot of shared memory and written into another (`inflate-workers.ts`), and hashes the
+// entries' bytes it is given (`worker-hashing.ts`).
 import { inflateRawSync } from "node:zlib";
 import { zlibBlockOptions } from "../src/archive/engine/block-inflate.ts";
 import type { InflateReply, InflateRequest } from "../src/archive/engine/inflate-workers.ts";
+import { hashRequestHandler } from "../src/archive/engine/worker-hashing.ts";
 import { slotView } from "../src/archive/engine/shared-slots.ts";
 import { openIsalInflate, type BlockInflate } from "../src/native/isal-inflate.ts";
 
@@ -22,6 +24,7 @@ const zlibInflate: BlockInflate = (input, output) => {
 
 let inflate: BlockInflate = zlibInflate;
 let slots: Extract<InflateRequest, { type: "setup" }> | undefined;
+const hash = hashRequestHandler((reply) => self.postMessage(reply satisfies InflateReply));
 
 self.onmessage = ({ data: request }: MessageEvent<InflateRequest>) => {
   if (request.type === "setup") {
@@ -31,6 +34,7 @@ self.onmessage = ({ data: request }: MessageEvent<InflateRequest>) => {
     self.postMessage({ type: "ready", inflater: isal ? "isa-l" : "zlib" } satisfies InflateReply);
     return;
   }
+  if (request.type !== "inflate") return hash(request);
   const { id, slot, length, size } = request;
   try {
     const input = slotView(slots!.inputs, slots!.inputBytes, slot, length);

@@ -2,12 +2,11 @@
  * Reading a backup archive for a restore or an upload's check: the rules of `archive-checks.ts` first, then
  * every entry streamed once through its checks to where it goes, stopping at the first problem.
  */
-import { createHash } from "node:crypto";
 import type { FileEntry } from "@zip.js/zip.js";
 import { collectingEvery } from "../collect-garbage.ts";
 import { EntryWriteError, InvalidBackupError } from "../errors.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, looksLikeZip, openZip, type ArchiveLimits } from "./archive-checks.ts";
-import { openBlockInflater } from "./engine/index.ts";
+import { hasherFor, openBlockInflater } from "./engine/index.ts";
 import { checkedEntryData, openEntryKey } from "./entry-data.ts";
 import type { Manifest } from "./manifest.ts";
 import type { ArchiveSourceReader } from "./zip/index.ts";
@@ -104,7 +103,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
         return;
       }
-      const hash = createHash("sha256");
+      const hash = hasherFor(inflater.hashing, entry.uncompressedSize);
       const sink = options.sink && (await options.sink(entry.filename, entry.uncompressedSize).catch((error) => {
         throw new EntryWriteError(entry.filename, error);
       }));
@@ -113,7 +112,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
       try {
         for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks, inflater, entryKey.key)) {
           options.signal?.throwIfAborted();
-          hash.update(chunk);
+          await hash.update(chunk);
           if (writer) {
             if (sinkError !== undefined) throw sinkError;
             // Not awaited one by one, so that the disk write overlaps with inflating the next chunk. `ready` waits
@@ -137,7 +136,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         await writer?.abort(error).catch(() => {});
         throw error === sinkError ? new EntryWriteError(entry.filename, error) : entryReadError(error, entry.filename);
       }
-      if (listed && listed.sha256 !== hash.digest("hex")) {
+      if (listed && listed.sha256 !== (await hash.digest())) {
         throw new InvalidBackupError(`The checksum of ${entry.filename} does not match the manifest.`);
       }
       entriesDone++;

@@ -3,11 +3,10 @@
  * is collected instead of stopping at the first, and the whole archive's SHA-256 is compared with the one stored
  * beside it.
  */
-import { createHash } from "node:crypto";
 import { EntryWriteError } from "../errors.ts";
 import { DigestingSource, SHA256_MISMATCH } from "./archive-digest.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, isFaultOutsideArchive, openZip, type ArchiveLimits } from "./archive-checks.ts";
-import { openBlockInflater } from "./engine/index.ts";
+import { hasherFor, openBlockInflater } from "./engine/index.ts";
 import { checkedEntryData, openEntryKey } from "./entry-data.ts";
 import type { Manifest } from "./manifest.ts";
 import type { ReadProgress } from "./read-archive.ts";
@@ -74,7 +73,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
     for (const entry of readable) {
       options.signal?.throwIfAborted();
       const declared = entry.uncompressedSize;
-      const hash = createHash("sha256");
+      const hash = hasherFor(inflater.hashing, declared);
       const target = await options.sink?.(entry.filename, declared);
       const writer = target?.getWriter();
       let seen = 0;
@@ -84,7 +83,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
           options.signal?.throwIfAborted();
           seen += chunk.length;
           bytesDone += chunk.length;
-          hash.update(chunk);
+          await hash.update(chunk);
           await writer?.write(chunk).catch((error) => {
             throw new EntryWriteError(entry.filename, error);
           });
@@ -105,7 +104,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       report("verifying");
       if (failed) continue;
       const item = listed.get(entry.filename);
-      if (item && item.sha256 !== hash.digest("hex")) {
+      if (item && item.sha256 !== (await hash.digest())) {
         problems.push(`The checksum of ${entry.filename} does not match the manifest.`);
         continue;
       }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ArchiveSource, readArchive, writeArchive } from "../../src/archive/index.ts";
 import { InvalidBackupError } from "../../src/errors.ts";
-import { unzipAll } from "../support/archives.ts";
+import { unzipAll, withManifestChecksum } from "../support/archives.ts";
 import { extractWithPocketBase } from "../support/pb-style-zip.ts";
 import { jsonRows } from "../support/sample-data.ts";
 
@@ -202,6 +202,16 @@ describe("writeArchive + readArchive", () => {
       // 200 is inside data.db's deflated data, 40 000 inside the stored photo (data.db deflates to a few KiB).
       zip[at] = zip[at]! ^ 0xff;
       await expect(readArchive(reader(zip))).rejects.toBeInstanceOf(InvalidBackupError);
+    }
+  });
+
+  test("entries are held to the manifest's SHA-256, a large one hashed on the inflate workers and a small one here", async () => {
+    const { zip } = await buildArchive();
+    await readArchive(reader(zip)); // as written, both pass
+    // data.db is 3 MiB (over `hasherFor`'s line: its hash runs on a worker), the photo 60 000 bytes.
+    for (const path of ["data.db", "storage/a/photo.jpg"]) {
+      const tampered = await withManifestChecksum(zip, path);
+      await expect(readArchive(reader(tampered))).rejects.toThrow(new InvalidBackupError(`The checksum of ${path} does not match the manifest.`));
     }
   });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader, ZipWriter } from "@zip.js/zip.js";
+import { Uint8ArrayReader, ZipWriter } from "@zip.js/zip.js";
+import { withManifestChecksum } from "../support/archives.ts";
 import { craftZip, tinyDatabase } from "../support/craft-zip.ts";
 import { seedDataDir } from "../support/data-dir.ts";
 import PocketBase from "pocketbase";
@@ -41,24 +42,6 @@ const invalid = (code: string, message: string) => ({
   message: "An error occurred while validating the submitted data.",
   status: 400,
 });
-
-/** Rewrites a manifest-bearing zip with one manifest checksum replaced. */
-async function withWrongManifest(bytes: Uint8Array): Promise<Uint8Array> {
-  const reader = new ZipReader(new Uint8ArrayReader(bytes));
-  const out = new Uint8ArrayWriter();
-  const writer = new ZipWriter(out);
-  for (const entry of await reader.getEntries()) {
-    let data: Uint8Array = await (entry as any).getData(new Uint8ArrayWriter());
-    if (entry.filename === "backstream-manifest.json") {
-      const manifest = JSON.parse(new TextDecoder().decode(data));
-      manifest.entries[0].sha256 = "0".repeat(64);
-      data = new TextEncoder().encode(JSON.stringify(manifest));
-    }
-    await writer.add(entry.filename, new Uint8ArrayReader(data));
-  }
-  await reader.close();
-  return writer.close();
-}
 
 describe("upload", () => {
   test("a backup made by this server uploads under the basename of the client's file name", async () => {
@@ -130,7 +113,7 @@ describe("upload", () => {
       await server.pb.backups.create("to-tamper.zip");
       const whole = new Uint8Array(await readFile(join(server.dir, "backups", "to-tamper.zip")));
       await server.pb.backups.delete("to-tamper.zip");
-      return withWrongManifest(whole);
+      return withManifestChecksum(whole, "data.db");
     }, "validation_invalid_backup", "The checksum of data.db does not match the manifest."],
   ];
   for (const [what, make, code, message] of hostile) {

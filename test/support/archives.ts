@@ -23,6 +23,17 @@ export async function zipAll(entries: Map<string, Uint8Array>): Promise<Uint8Arr
   return zip.close();
 }
 
+/** The zip rewritten by zip.js with the manifest's checksum of the entry `path` replaced by `sha256`. */
+export async function withManifestChecksum(bytes: Uint8Array, path: string, sha256 = "0".repeat(64)): Promise<Uint8Array> {
+  const entries = await unzipAll(bytes);
+  const manifest = JSON.parse(new TextDecoder().decode(entries.get("backstream-manifest.json")));
+  const listed = manifest.entries.find((entry: { path: string }) => entry.path === path);
+  if (!listed) throw new Error(`The manifest does not list ${path}.`);
+  listed.sha256 = sha256;
+  entries.set("backstream-manifest.json", new TextEncoder().encode(JSON.stringify(manifest)));
+  return zipAll(entries);
+}
+
 /** Puts bytes in a local store under `key`, with `sha256` as the checksum the store keeps (default: the bytes'). */
 export async function storeBytes(store: LocalBackupStore, key: string, bytes: Uint8Array, sha256 = sha256Hex(bytes)): Promise<void> {
   const pending = await store.write(key);

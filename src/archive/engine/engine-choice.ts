@@ -48,14 +48,16 @@ export function openBlockDeflater(options: DeflateWorkersOptions = {}): {
 
 /**
  * Where an archive's blocks inflate (`inflateBlocks`): worker threads under Bun, with ISA-L where it loads
- * (`inflate-workers.ts`), node:zlib's thread pool elsewhere. `close` ends the workers.
+ * (`inflate-workers.ts`), node:zlib's thread pool elsewhere. `hashing` is where the entries read are hashed: on
+ * the same workers, or this thread. `close` ends the workers.
  */
 export function openBlockInflater(): BlockInflater & {
   /** What inflated the blocks, for logs: known once a worker has started. */
   readonly inflaterUsed: string | undefined;
+  readonly hashing: Hashing;
   close(): void;
 } {
-  if (typeof bunDeflateSync !== "function") return { ...zlibBlockInflater, inflaterUsed: "zlib", close() {} };
+  if (typeof bunDeflateSync !== "function") return { ...zlibBlockInflater, inflaterUsed: "zlib", hashing: inlineHashing, close() {} };
   return new InflateWorkers();
 }
 

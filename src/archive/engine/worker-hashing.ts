@@ -27,6 +27,18 @@ export const inlineHashing: Hashing = {
 };
 
 /**
+ * Streams smaller than this are hashed on the calling thread even where a hashing thread is offered
+ * (`hasherFor`). Why: a stream's digest is a round trip to the thread and sends the batch it is in, so 50 000
+ * small uploads would be 50 000 messages each way, where hashing 10 KB here takes a few microseconds.
+ */
+const THREAD_MIN_BYTES = 1024 * 1024;
+
+/** A hasher for a stream of `size` bytes: on `hashing` if it is large, on this thread if it is small. */
+export function hasherFor(hashing: Hashing, size: number): Sha256Hasher {
+  return size >= THREAD_MIN_BYTES ? hashing.begin() : inlineHashing.begin();
+}
+
+/**
  * The thread learns the channel's slots once (`hash-setup`); each batch then names its slot and, in order, the
  * streams (an entry, or the whole archive) its bytes belong to: `segments` is [stream, length, stream, length…].
  */

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync } from "node:zlib";
-import { CorruptBlockError, inflateBlocks, InflateWorkers, WorkerPoolError } from "../../../src/archive/engine/index.ts";
+import { CorruptBlockError, hasherFor, inflateBlocks, InflateWorkers, WorkerPoolError, type Hashing } from "../../../src/archive/engine/index.ts";
 import { isFaultOutsideArchive } from "../../../src/archive/index.ts";
+import { sha256Hex } from "../../support/archives.ts";
 import { isalRequired } from "../../support/isal.ts";
 import { jsonRows } from "../../support/sample-data.ts";
 
@@ -80,6 +81,49 @@ describe("InflateWorkers", () => {
     workers.close();
     const failures = await Promise.all([inFlight, workers.inflate(compressed, MiB)].map((p) => p.catch((error: Error) => error)));
     for (const failure of failures) expect((failure as Error).message).toContain("closed");
+  });
+});
+
+describe("hashing on the inflate workers", () => {
+  test("entries' bytes hash there as node:crypto would, while blocks inflate on the same workers", async () => {
+    workers = new InflateWorkers(2);
+    const entries = [jsonRows(5 * MiB + 3, 1), jsonRows(3 * MiB, 2)];
+    const hashers = entries.map(() => workers!.hashing.begin());
+    const block = jsonRows(MiB, 3);
+    for (let at = 0; at < 5 * MiB + 3; at += 700_000) {
+      const inflating = workers.inflate(deflateRawSync(block, { finishFlush: constants.Z_SYNC_FLUSH }), MiB);
+      for (const [i, bytes] of entries.entries()) await hashers[i]!.update(bytes.subarray(at, at + 700_000));
+      const inflated = await inflating;
+      expect(same(inflated.data, block)).toBe(true);
+      inflated.release();
+    }
+    expect(await Promise.all(hashers.map((hasher) => hasher.digest()))).toEqual(entries.map(sha256Hex));
+  });
+
+  test("a worker that ends fails the hash on it instead of leaving it waiting", async () => {
+    workers = new InflateWorkers(1, { script: new URL("../../support/exiting.worker.ts", import.meta.url) });
+    const hasher = workers.hashing.begin();
+    const failure = await (async () => {
+      await hasher.update(jsonRows(2 * MiB, 4));
+      return hasher.digest();
+    })().catch((error: Error) => error);
+    expect((failure as Error).message).toBe("An inflate worker ended.");
+  });
+
+  test("hasherFor: a stream under a MiB is hashed on this thread, a larger one where it is offered", async () => {
+    let begun = 0;
+    const elsewhere: Hashing = {
+      begin: () => {
+        begun++;
+        return { update: async () => {}, digest: async () => "elsewhere" };
+      },
+    };
+    const small = hasherFor(elsewhere, MiB - 1);
+    await small.update(jsonRows(1000, 5));
+    expect(await small.digest()).toBe(sha256Hex(jsonRows(1000, 5)));
+    expect(begun).toBe(0);
+    expect(await hasherFor(elsewhere, MiB).digest()).toBe("elsewhere");
+    expect(begun).toBe(1);
   });
 });
 
