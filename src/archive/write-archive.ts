@@ -8,6 +8,7 @@ import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest } from "./manifest.ts";
 import { ManifestEntries, type ManifestHeader } from "./manifest-entries.ts";
 import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./reuse/index.ts";
 import { isCompressible, ZipStreamWriter } from "./zip/index.ts";
+import { collectingEvery } from "../collect-garbage.ts";
 
 /**
  * One file to put in an archive. `size` is what the source expects to yield; the manifest records what it did.
@@ -66,6 +67,16 @@ export interface WrittenArchive {
 }
 
 /**
+ * Entries between two collections of this thread's garbage. Why: each entry leaves some KB of it (its stream and
+ * reader, headers, promises, messages to and from the workers) that the collector let pile up across thousands of
+ * small files. A backup of 50 000 small uploads, run inline, peaked at 280–290 MB without these collections,
+ * 205–215 MB with one every 2 048 entries (183–190 MB every 1 024), in the same time: about 15 ms a collection,
+ * and the runtime's own collections of the larger heap had cost as much (first backups alternated with the
+ * version before: 7.1–8.2 s either way on this shared VM).
+ */
+const COLLECT_EVERY_ENTRIES = 2048;
+
+/**
  * Streams sources into a zip on `output`, hashing every entry and the whole archive on the way, and ends the
  * archive with a manifest of every entry's path, size and SHA-256. Memory stays flat: each entry flows through
  * the hash and the deflater chunk by chunk, with a bounded number of blocks in flight, and nothing is
@@ -117,6 +128,8 @@ export async function writeArchive(
     detail.then(() => entryDetails.delete(detail), () => {});
   };
   let bytesDone = 0;
+  // Counts entries, not bytes: the deflate workers collect by the bytes they hand back (`deflate-workers.ts`).
+  const collectEveryFewEntries = collectingEvery(COLLECT_EVERY_ENTRIES);
   try {
     for await (const source of sources) {
       signal?.throwIfAborted();
@@ -153,6 +166,7 @@ export async function writeArchive(
         }));
       }
       onProgress?.({ bytesDone, entriesDone: entries.count, path: source.path });
+      collectEveryFewEntries(1);
     }
     await Promise.all(entryDetails);
     const header: ManifestHeader = { format: MANIFEST_FORMAT, createdAt: new Date().toISOString(), producer: options.producer };
