@@ -18,7 +18,8 @@ const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 
 /**
  * A counter of the bytes streamed through (call it with each chunk's length) that collects garbage each time
- * `everyBytes` more have gone by: for code whose buffers are garbage once used.
+ * `everyBytes` more have gone by: for code whose buffers are garbage once used. It counts whatever it is given:
+ * a writer of many small entries counts them instead (`write-archive.ts`).
  */
 export function collectingEvery(everyBytes = COLLECT_EVERY_BYTES): (bytes: number) => void {
   let since = 0;

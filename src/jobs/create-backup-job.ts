@@ -17,13 +17,11 @@ export interface JobContext {
  */
 export async function createBackupJob(params: CreateBackupParams, context: JobContext = {}): Promise<CreateBackupResult> {
   const store = await createStore(params.store);
-  const { sources, bytesTotal } = await collectSources(params.dataDir, params.databaseFds);
-  const entriesTotal = sources.length;
+  const { sources, count: entriesTotal, databases, fileBytes } = await collectSources(params.dataDir, params.databaseFds);
   // A database's size is estimated from its file until its snapshot opens (first thing the archive does);
   // from then on the total is exact, so keep it current without summing every file again.
-  const databases = sources.filter((s) => !s.path.includes("/") && s.path.endsWith(".db"));
-  const otherBytes = bytesTotal - databases.reduce((sum, s) => sum + s.size, 0);
-  const currentTotal = () => otherBytes + databases.reduce((sum, s) => sum + s.size, 0);
+  const currentTotal = () => fileBytes + databases.reduce((sum, s) => sum + s.size, 0);
+  const bytesTotal = currentTotal();
   context.onProgress?.({ phase: "archiving", bytesDone: 0, bytesTotal, entriesDone: 0, entriesTotal });
   const pending = await store.write(params.key, { checkBeforeCommit: false });
   // An encrypted archive reuses nothing: an earlier archive's pieces are ciphertext under other salts.
@@ -47,7 +45,7 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
       await saveBlockIndex(store, { key: params.key, archiveSize: written.size, archiveSha256: written.sha256, level: params.level, ...written.pieces });
     }
     const deflater = written.deflater ? { deflater: written.deflater } : {};
-    return { key: params.key, size: written.size, sha256: written.sha256, entries: written.manifest.entries.length, reuse: written.reuse, ...deflater };
+    return { key: params.key, size: written.size, sha256: written.sha256, entries: written.entries, reuse: written.reuse, ...deflater };
   } catch (error) {
     await pending.abort().catch(() => {});
     throw error;

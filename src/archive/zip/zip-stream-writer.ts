@@ -6,25 +6,15 @@
 import type { CompressedBlock, DeflateBlocks, EntryDeflater, OpenEntryDeflater } from "./block-deflater.ts";
 import { crc32 } from "./crc32.ts";
 import { batchedWrites, type BatchedWrites } from "./batched-writes.ts";
+import { aesExtra, CentralDirectory, FLAG_ENCRYPTED, FLAGS, MAX32, METHOD_AES, versionNeeded, type CentralRecord } from "./central-directory.ts";
 import { OrderedOutput } from "./ordered-output.ts";
 import { AES_OVERHEAD, AesEntryEncryptor, type OpenEntryCipher } from "./winzip-aes.ts";
 
 const LOCAL_HEADER = 0x04034b50;
 const DATA_DESCRIPTOR = 0x08074b50;
-const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL = 0x06054b50;
 const ZIP64_END_OF_CENTRAL = 0x06064b50;
 const ZIP64_LOCATOR = 0x07064b50;
-/** Bit 3: sizes and CRC follow the data; bit 11: names are UTF-8. */
-const FLAGS = 0x0808;
-/** Bit 0: the entry is encrypted. */
-const FLAG_ENCRYPTED = 0x0001;
-/** WinZip AES: the method field says 99, the 0x9901 extra field holds the actual method. */
-const METHOD_AES = 99;
-const EXTRA_AES = 0x9901;
-/** Version 5.1: AES encryption (APPNOTE 4.4.3.2). */
-const VERSION_AES = 51;
-const MAX32 = 0xffffffff;
 /** Entries expected to reach this size get zip64 fields from their local header on. */
 const ZIP64_THRESHOLD = 0xffff0000;
 
@@ -44,6 +34,9 @@ export interface ZipEntryOptions {
  * "Performance").
  */
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+
+/** The central directory goes out in pieces of this size: views of its buffer, which nothing changes once written. */
+const CENTRAL_PIECE_BYTES = 1024 * 1024;
 
 /** What `addEntry` learned about an entry once all of it is read. */
 export interface AddedEntry {
@@ -83,19 +76,6 @@ export interface ZipStreamWriterOptions<Block extends CompressedBlock = Compress
   ciphers?: OpenEntryCipher;
 }
 
-interface CentralRecord {
-  name: Uint8Array;
-  method: number;
-  dosTime: number;
-  dosDate: number;
-  crc: number;
-  compressed: number;
-  uncompressed: number;
-  offset: number;
-  zip64: boolean;
-  encrypted: boolean;
-}
-
 /**
  * A minimal streaming zip writer: entries one after another, each with a data descriptor (so nothing is
  * buffered or seeked), zip64 records where sizes or offsets need them, then the central directory.
@@ -108,7 +88,8 @@ interface CentralRecord {
 export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
   readonly #output: OrderedOutput;
   readonly #writes: BatchedWrites;
-  readonly #central: CentralRecord[] = [];
+  /** Each entry's record, encoded once its descriptor is written (`central-directory.ts`). */
+  readonly #central = new CentralDirectory();
   readonly #deflater: OpenEntryDeflater<Block> | undefined;
   readonly #onBlockWritten: ((block: WrittenBlock<Block>) => void) | undefined;
   readonly #keys: EncryptorsAhead | undefined;
@@ -128,7 +109,7 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
    * deflating: `close` waits for them). Each chunk is copied before the next is asked for, so the source may
    * reuse its memory.
    */
-  async addEntry(path: string, chunks: AsyncIterable<Uint8Array>, options: ZipEntryOptions): Promise<AddedEntry> {
+  async addEntry(path: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ZipEntryOptions): Promise<AddedEntry> {
     const name = new TextEncoder().encode(path);
     const method = options.level > 0 ? 8 : 0;
     const openDeflater = this.#deflater;
@@ -190,8 +171,8 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
       Object.assign(record, { crc: crc >>> 0, compressed, uncompressed });
       return dataDescriptor(record);
     });
-    await this.#output.push(descriptor, 0);
-    this.#central.push(record);
+    // Written in archive order, once the sizes are in the record: the central directory takes it then.
+    await this.#output.push(descriptor, 0, () => this.#central.add(record));
     if (method !== 8) return { size: uncompressed };
     const blocks = compressedSizes.then((sizes) => ({ blockSize, compressedSizes: sizes }));
     blocks.catch(() => {}); // a failure surfaces through the output queue
@@ -202,46 +183,12 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
   async close(): Promise<void> {
     await this.#output.drain();
     const cdStart = this.#output.offset;
-    for (const entry of this.#central) {
-      const big = [entry.uncompressed >= MAX32, entry.compressed >= MAX32, entry.offset >= MAX32];
-      const zip64Length = big.some(Boolean) ? 4 + 8 * big.filter(Boolean).length : 0;
-      const aes = entry.encrypted ? aesExtra(entry.method) : new Uint8Array(0);
-      const extraLength = zip64Length + aes.length;
-      const record = new Uint8Array(46 + entry.name.length + extraLength);
-      const r = new DataView(record.buffer);
-      const needs64 = entry.zip64 || zip64Length > 0;
-      r.setUint32(0, CENTRAL_HEADER, true);
-      r.setUint16(4, (3 << 8) | (entry.encrypted ? VERSION_AES : 45), true); // made by Unix, spec 4.5 (5.1 with AES)
-      r.setUint16(6, versionNeeded(entry.encrypted, needs64), true);
-      r.setUint16(8, entry.encrypted ? FLAGS | FLAG_ENCRYPTED : FLAGS, true);
-      r.setUint16(10, entry.encrypted ? METHOD_AES : entry.method, true);
-      r.setUint16(12, entry.dosTime, true);
-      r.setUint16(14, entry.dosDate, true);
-      r.setUint32(16, entry.crc, true);
-      r.setUint32(20, big[1] ? MAX32 : entry.compressed, true);
-      r.setUint32(24, big[0] ? MAX32 : entry.uncompressed, true);
-      r.setUint16(28, entry.name.length, true);
-      r.setUint16(30, extraLength, true);
-      r.setUint32(38, (0o100644 << 16) >>> 0, true); // a regular file, rw-r--r--
-      r.setUint32(42, big[2] ? MAX32 : entry.offset, true);
-      record.set(entry.name, 46);
-      if (zip64Length) {
-        let at = 46 + entry.name.length;
-        r.setUint16(at, 1, true);
-        r.setUint16(at + 2, zip64Length - 4, true);
-        at += 4;
-        for (const [i, value] of [entry.uncompressed, entry.compressed, entry.offset].entries()) {
-          if (!big[i]) continue;
-          r.setBigUint64(at, BigInt(value), true);
-          at += 8;
-        }
-      }
-      record.set(aes, 46 + entry.name.length + zip64Length);
-      await this.#output.push(record, 0);
-    }
+    // Every descriptor is written, so every record is in; in pieces of a batch's size, as the entries' were.
+    const central = this.#central.bytes();
+    for (let at = 0; at < central.length; at += CENTRAL_PIECE_BYTES) await this.#output.push(central.subarray(at, at + CENTRAL_PIECE_BYTES), 0);
     await this.#output.drain();
     const cdSize = this.#output.offset - cdStart;
-    const count = this.#central.length;
+    const count = this.#central.count;
     if (count >= 0xffff || cdStart >= MAX32 || cdSize >= MAX32) {
       const zip64End = this.#output.offset;
       const record = new Uint8Array(56 + 20);
@@ -299,23 +246,6 @@ function localHeader({ name, method, dosTime, dosDate, zip64, encrypted }: Centr
   header.set(name, 30);
   header.set(extra, 30 + name.length);
   return header;
-}
-
-function versionNeeded(encrypted: boolean, zip64: boolean): number {
-  return encrypted ? VERSION_AES : zip64 ? 45 : 20;
-}
-
-/** The WinZip AES extra field: AE-2, vendor "AE", strength 3 (AES-256), then the actual method. */
-function aesExtra(method: number): Uint8Array {
-  const extra = new Uint8Array(11);
-  const view = new DataView(extra.buffer);
-  view.setUint16(0, EXTRA_AES, true);
-  view.setUint16(2, 7, true);
-  view.setUint16(4, 2, true);
-  extra.set([0x41, 0x45], 6);
-  view.setUint8(8, 3);
-  view.setUint16(9, method, true);
-  return extra;
 }
 
 /**
