@@ -38,9 +38,10 @@ export interface ReadArchiveOptions {
   sink?: (path: string, size: number) => Promise<WritableStream<Uint8Array>>;
   /**
    * Called once the archive's structure is checked and before any entry is read, with the uncompressed bytes
-   * to come; throwing stops the read with nothing extracted (a restore checks the free disk space here).
+   * to come and the paths of the entries; throwing stops the read with nothing extracted (a restore checks the
+   * free disk space here).
    */
-  beforeEntries?: (bytesTotal: number) => void | Promise<void>;
+  beforeEntries?: (bytesTotal: number, paths: string[]) => void | Promise<void>;
   held?: HeldEntries;
   signal?: AbortSignal;
   onProgress?: (progress: ReadProgress) => void;
@@ -83,7 +84,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     if (problems.length) throw new InvalidBackupError(problems[0]);
     const files = inspected.map((f) => f.entry);
     const expected = new Map(manifest?.entries.map((e) => [e.path, e]));
-    await options.beforeEntries?.(bytesTotal);
+    await options.beforeEntries?.(bytesTotal, files.map((f) => f.filename));
     const mayHold = options.held ? await entriesMayHold(files, expected, options.held, source) : new Set<FileEntry>();
     if (!looksLikeZip(await source.read(0, 4))) throw new InvalidBackupError("The file is not a zip archive.");
     let bytesDone = 0;

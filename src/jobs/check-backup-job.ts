@@ -43,6 +43,9 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
   let extracted = 0;
   // The staged data.db is checked as soon as it is written, on its own thread, while the rest extracts.
   let dbCheck: Promise<string[]> | undefined;
+  // Not early when the archive holds SQLite's own files beside data.db (a PocketBase zip may): the check's
+  // connection would read, fold in and delete a WAL or shm still being extracted.
+  let checkEarly = true;
   const checkDatabase = (path: string) => {
     dbCheck = quickCheckInWorker(path).catch((error: Error) => [error.message]);
   };
@@ -67,7 +70,7 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
       mode: 0o644,
       size,
       finish: async (file, bytes) => {
-        if (path === "data.db") checkDatabase(target);
+        if (path === "data.db" && checkEarly) checkDatabase(target);
         await syncs.add(file, bytes);
       },
     });
@@ -86,7 +89,10 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
     const report = await readArchive(source, {
       ...(context.signal ? { signal: context.signal } : {}),
       onProgress: (p) => context.onProgress?.({ phase: stagingDir ? "extracting" : "checking", ...p }),
-      ...(stagingDir ? { sink: extractTo, beforeEntries: (bytes: number) => checkFreeSpace(stagingDir, bytes) } : {}),
+      ...(stagingDir ? { sink: extractTo, beforeEntries: (bytes: number, paths: string[]) => {
+        checkEarly = !paths.some((path) => companionDatabaseOf(path) === "data.db");
+        return checkFreeSpace(stagingDir, bytes);
+      } } : {}),
       ...(held ? { held } : {}),
       ...(password ? { password } : {}),
     });
@@ -121,6 +127,12 @@ function isDatabaseCompanion(path: string, paths: string[]): boolean {
   return Boolean(database) && !paths.includes(path) && paths.includes(database as string);
 }
 
+/** An archive's own `data.db-wal` / `data.db-shm` beside its `data.db`, which SQLite may consume on opening it. */
+function isFoldedCompanion(path: string, paths: string[]): boolean {
+  const database = !path.includes("/") && companionDatabaseOf(path);
+  return Boolean(database) && paths.includes(database as string);
+}
+
 async function checkArchiveSha256(sha256: Promise<string>, expected: string): Promise<void> {
   if ((await sha256) !== expected) throw new InvalidBackupError(SHA256_MISMATCH);
 }
@@ -138,8 +150,10 @@ async function checkStagedFiles(stagingDir: string, paths: string[]): Promise<vo
     if (isDatabaseCompanion(path, paths)) continue;
     staged.add(path);
   }
-  const missing = paths.filter((path) => !staged.has(path));
-  if (missing.length || staged.size !== paths.length) {
+  // A WAL or shm the archive held beside its database may have been folded into it and removed by the check.
+  const missing = paths.filter((path) => !staged.has(path) && !isFoldedCompanion(path, paths));
+  const expected = paths.filter((path) => staged.has(path) || !isFoldedCompanion(path, paths)).length;
+  if (missing.length || staged.size !== expected) {
     throw new InvalidBackupError(
       `The restore staged ${staged.size} files where the archive holds ${paths.length}${missing.length ? ` (${missing[0]} is missing)` : ""}: refused, the current data is unchanged.`,
     );
