@@ -119,16 +119,11 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
 }
 
 /**
- * SQLite's own files beside a staged database (`data.db-shm`, `data.db-wal`), which the integrity check's
- * connection may leave: not entries of the archive, and not missing from it.
+ * SQLite's own files beside a database the archive holds (`data.db-shm`, `data.db-wal`): the integrity check's
+ * connection may leave them in the staging folder, or fold an archive's own into the database and remove them.
+ * Neither an extra file nor a missing one.
  */
 function isDatabaseCompanion(path: string, paths: string[]): boolean {
-  const database = !path.includes("/") && companionDatabaseOf(path);
-  return Boolean(database) && !paths.includes(path) && paths.includes(database as string);
-}
-
-/** An archive's own `data.db-wal` / `data.db-shm` beside its `data.db`, which SQLite may consume on opening it. */
-function isFoldedCompanion(path: string, paths: string[]): boolean {
   const database = !path.includes("/") && companionDatabaseOf(path);
   return Boolean(database) && paths.includes(database as string);
 }
@@ -150,10 +145,9 @@ async function checkStagedFiles(stagingDir: string, paths: string[]): Promise<vo
     if (isDatabaseCompanion(path, paths)) continue;
     staged.add(path);
   }
-  // A WAL or shm the archive held beside its database may have been folded into it and removed by the check.
-  const missing = paths.filter((path) => !staged.has(path) && !isFoldedCompanion(path, paths));
-  const expected = paths.filter((path) => staged.has(path) || !isFoldedCompanion(path, paths)).length;
-  if (missing.length || staged.size !== expected) {
+  const expected = paths.filter((path) => !isDatabaseCompanion(path, paths));
+  const missing = expected.filter((path) => !staged.has(path));
+  if (missing.length || staged.size !== expected.length) {
     throw new InvalidBackupError(
       `The restore staged ${staged.size} files where the archive holds ${paths.length}${missing.length ? ` (${missing[0]} is missing)` : ""}: refused, the current data is unchanged.`,
     );

@@ -6,7 +6,7 @@
 import { availableParallelism } from "node:os";
 import { concatBytes } from "./concat-bytes.ts";
 import type { BlockBuffer, BlockPiece, DeflateBlock, DeflatedBlock, PiecedBlock } from "./deflate-block.ts";
-import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./worker-hashing.ts";
+import { HashChannels, type HashReply, type HashRequest, type Hashing } from "./worker-hashing.ts";
 import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
 import { SharedSlots } from "./shared-slots.ts";
 import { WorkerPool } from "./worker-pool.ts";
@@ -121,8 +121,7 @@ export class DeflateWorkers {
    */
   readonly #tookIn = collectingEvery();
   /** One per worker, each hash on the worker its channel posts to. */
-  readonly #hashChannels: HashChannel[];
-  #nextHashChannel = 0;
+  readonly #hashChannels: HashChannels;
 
   constructor(count = availableParallelism(), options: DeflateWorkersOptions = {}) {
     this.#pool = new WorkerPool<DeflateRequest, DeflateReply>(count, options.script ?? WORKER_URL, {
@@ -131,14 +130,14 @@ export class DeflateWorkers {
       onNotice: (reply, index) => {
         if (!("type" in reply)) return;
         if (reply.type === "ready") return void (this.#deflaterUsed = reply.deflater);
-        this.#hashChannels[index]!.handle(reply);
+        this.#hashChannels.handle(reply, index);
       },
       onFail: (error) => {
-        for (const channel of this.#hashChannels) channel.fail(error);
+        this.#hashChannels.fail(error);
         this.#inputs.fail(error);
       },
     });
-    this.#hashChannels = Array.from({ length: this.#pool.count }, (_, i) => new HashChannel((request) => this.#pool.post(i, request)));
+    this.#hashChannels = new HashChannels(this.#pool.count, (index, request) => this.#pool.post(index, request));
     this.#reuse = options.reuse;
     this.#deflater = options.deflater ?? "isa-l";
     // A line of indexes keeps one key: new pieces must be found with the key of the archive they may reuse.
@@ -230,9 +229,9 @@ export class DeflateWorkers {
    * usually the largest) to the second. Why: when most pieces are reused there is little to deflate, and all the
    * hashes on one worker (1.3 GB on the bench's data) made it the slowest thread of a next backup.
    */
-  readonly hashing: Hashing = {
-    begin: () => this.#hashChannels[this.#nextHashChannel++ % this.#pool.count]!.begin(),
-  };
+  get hashing(): Hashing {
+    return this.#hashChannels.hashing;
+  }
 
   /** The compressor the workers deflate pieces with, once one of them has said (before its first block's reply). */
   get deflaterUsed(): PieceDeflaterName | undefined {

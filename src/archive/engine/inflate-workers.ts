@@ -6,7 +6,7 @@
 import { availableParallelism } from "node:os";
 import { CorruptBlockError, type BlockInflater, type InflatedBlock } from "./block-inflate.ts";
 import { SharedSlots } from "./shared-slots.ts";
-import { HashChannel, type HashReply, type HashRequest, type Hashing } from "./worker-hashing.ts";
+import { HashChannels, type HashReply, type HashRequest, type Hashing } from "./worker-hashing.ts";
 import { WorkerPool } from "./worker-pool.ts";
 
 /** What inflates the blocks: ISA-L where its library loads (`src/native/isal-inflate.ts`), node:zlib otherwise. */
@@ -68,8 +68,7 @@ export class InflateWorkers implements BlockInflater {
   readonly #outputs: SharedSlots;
   readonly #inputs: SharedArrayBuffer;
   /** One per worker, each hash on the worker its channel posts to. */
-  readonly #hashChannels: HashChannel[];
-  #nextHashChannel = 0;
+  readonly #hashChannels: HashChannels;
   #inflaterUsed: InflaterName | undefined;
 
   constructor(count = availableParallelism(), options: InflateWorkersOptions = {}) {
@@ -90,14 +89,14 @@ export class InflateWorkers implements BlockInflater {
       onNotice: (reply, index) => {
         if (!("type" in reply)) return;
         if (reply.type === "ready") this.#inflaterUsed = reply.inflater;
-        else this.#hashChannels[index]!.handle(reply);
+        else this.#hashChannels.handle(reply, index);
       },
       onFail: (error) => {
-        for (const channel of this.#hashChannels) channel.fail(error);
+        this.#hashChannels.fail(error);
         this.#outputs.fail(error);
       },
     });
-    this.#hashChannels = Array.from({ length: this.#pool.count }, (_, i) => new HashChannel((request) => this.#pool.post(i, request)));
+    this.#hashChannels = new HashChannels(this.#pool.count, (index, request) => this.#pool.post(index, request));
   }
 
   /**
@@ -106,9 +105,9 @@ export class InflateWorkers implements BlockInflater {
    * 1.1–1.6 s for a 400–500 MB database, whose blocks inflate on the workers meanwhile, measured), and the
    * thread also hands out every block and write. Here it costs one copy a MiB (`HashChannel`).
    */
-  readonly hashing: Hashing = {
-    begin: () => this.#hashChannels[this.#nextHashChannel++ % this.#pool.count]!.begin(),
-  };
+  get hashing(): Hashing {
+    return this.#hashChannels.hashing;
+  }
 
   async inflate(compressed: Uint8Array, size: number): Promise<InflatedBlock> {
     return this.#inflateIn(await this.#outputs.acquire(), compressed, size);

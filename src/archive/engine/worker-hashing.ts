@@ -161,6 +161,33 @@ export class HashChannel implements Hashing {
   }
 }
 
+/**
+ * One `HashChannel` per worker of a pool, each new hash on the next worker in turn (`hashing`): the deflate and
+ * inflate workers' hashing. `handle` takes a worker's hash reply, `fail` ends every channel.
+ */
+export class HashChannels {
+  readonly #channels: HashChannel[];
+  #next = 0;
+
+  /** `post(index, request)` sends a request to the worker at `index`, one of `count`. */
+  constructor(count: number, post: (index: number, request: HashRequest) => void) {
+    this.#channels = Array.from({ length: count }, (_, i) => new HashChannel((request) => post(i, request)));
+  }
+
+  readonly hashing: Hashing = {
+    begin: () => this.#channels[this.#next++ % this.#channels.length]!.begin(),
+  };
+
+  /** A hash reply from the worker at `index`. */
+  handle(reply: HashReply, index: number): void {
+    this.#channels[index]!.handle(reply);
+  }
+
+  fail(error: Error): void {
+    for (const channel of this.#channels) channel.fail(error);
+  }
+}
+
 /** The thread's side: answers `HashChannel`'s requests, keeping one hash per stream. */
 export function hashRequestHandler(reply: (message: HashReply) => void): (request: HashRequest) => void {
   const hashes = new Map<number, Hash>();
