@@ -1,13 +1,14 @@
 // A thin shell: deflates the blocks it is sent (Bun only: ISA-L through bun:ffi where it loads, else libdeflate
-// through Bun.deflateSync; pieces that look incompressible stored, `stored-pieces.ts`), fingerprinting their pieces and skipping those an earlier archive already holds
-// (`block-reuse.ts`), and hashes the streams of the archive and its entries it is given (`worker-hashing.ts`).
+// through Bun.deflateSync; pieces that look incompressible stored, `stored-pieces.ts`), fingerprinting their
+// pieces and skipping those an earlier archive already holds deflated smaller (`block-reuse.ts`,
+// `findReusable`), and hashes the streams of the archive and its entries it is given (`worker-hashing.ts`).
 // Blocks and hash batches are read where they lie, in shared memory (`shared-slots.ts`).
 import { deflateBlockSync, flushedPieces, libdeflatePieces, type PieceDeflater, type PieceOptions } from "../src/archive/engine/deflate-block.ts";
 import type { DeflateReply, DeflateRequest, PieceDeflaterName } from "../src/archive/engine/deflate-workers.ts";
 import { hashRequestHandler } from "../src/archive/engine/worker-hashing.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../src/native/isal-deflate.ts";
 import { pieceFingerprinter } from "../src/archive/engine/piece-fingerprint.ts";
-import { findRecord } from "../src/archive/reuse/piece-records.ts";
+import { findReusable } from "../src/archive/reuse/piece-records.ts";
 import { slotView } from "../src/archive/engine/shared-slots.ts";
 import { storingIncompressible } from "../src/archive/engine/stored-pieces.ts";
 
@@ -35,7 +36,7 @@ self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
   const { id, input, length } = request;
   try {
     const block = typeof input === "number" ? slotView(inputs!.buffer, inputs!.slotBytes, input, length) : new Uint8Array(input, 0, length);
-    const reusable = request.reuse && lookup ? { reusable: (key: Uint8Array, last: boolean) => findRecord(lookup!, key, last) } : {};
+    const reusable = request.reuse && lookup ? { reusable: (key: Uint8Array, last: boolean, inputLength: number) => findReusable(lookup!, key, last, inputLength) } : {};
     const options: PieceOptions = request.fingerprint && fingerprint ? { fingerprint, ...reusable } : {};
     const { output, pieces, fingerprints } = deflateBlockSync(block, request.last, request.level, pieceDeflater, options);
     // A copy when the output is a view into a larger buffer (ISA-L's output ring, reused by the next block, or

@@ -69,6 +69,7 @@ async function checkWithKey(params: CheckBackupParams | ExtractBackupParams, con
     return fileSink(target, {
       mode: 0o644,
       size,
+      writeBehind: true,
       finish: async (file, bytes) => {
         if (path === "data.db" && checkEarly) checkDatabase(target);
         await syncs.add(file, bytes);

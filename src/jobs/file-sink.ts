@@ -3,6 +3,7 @@
 import { closeSync, fsync, mkdirSync, openSync, writeSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
+import { WriteBehind } from "../fs/write-behind.ts";
 
 /** A file written whole and still open: `finish` makes it durable or not, and closes it. A FileHandle is one. */
 export interface WrittenFile {
@@ -15,6 +16,12 @@ export interface FileSinkOptions {
   mode: number;
   /** The size the file will have, if known: a small file is made and written with synchronous calls. */
   size?: number;
+  /**
+   * Flush a large file's data in the background as it is written (`write-behind.ts`), for a file that `finish`
+   * makes durable: its final fsync then waits for the last few MiB only, and an app's fsync meanwhile does not
+   * queue behind all of it.
+   */
+  writeBehind?: boolean;
   /** Runs once the first chunk is written (a crash test's pause point). */
   afterFirstWrite?: () => Promise<void>;
   /**
@@ -48,10 +55,12 @@ export async function fileSink(path: string, options: FileSinkOptions): Promise<
     await file.close();
   };
   let written = 0;
+  const writeBehind = options.writeBehind && file.datasync ? new WriteBehind(file.datasync) : undefined;
   return new WritableStream({
     async write(chunk) {
       try {
         await file.write(chunk);
+        await writeBehind?.wrote(chunk.length);
       } catch (error) {
         await close().catch(() => {});
         throw error;
@@ -60,17 +69,23 @@ export async function fileSink(path: string, options: FileSinkOptions): Promise<
       written += chunk.length;
     },
     async close() {
+      await writeBehind?.settled();
       if (!options.finish) return close();
       closed = true;
       await options.finish(file, written);
     },
-    abort: close,
+    async abort() {
+      await writeBehind?.settled().catch(() => {});
+      await close();
+    },
   });
 }
 
 interface NewFile extends WrittenFile {
   /** Writes all of `chunk` after what is written. */
   write(chunk: Uint8Array): Promise<void> | void;
+  /** Flushes the data written so far, on the runtime's pool (files written with asynchronous calls only). */
+  datasync?(): Promise<void>;
 }
 
 async function create(path: string, mode: number): Promise<NewFile> {
@@ -81,6 +96,7 @@ async function create(path: string, mode: number): Promise<NewFile> {
       let done = 0;
       while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
     },
+    datasync: () => handle.datasync(),
     sync: () => handle.sync(),
     close: () => handle.close(),
   };

@@ -4,22 +4,11 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "nod
 import { join } from "node:path";
 import { fileSystemCause, NotFoundError, StorageError } from "../errors.ts";
 import { syncDir } from "../fs/durable-files.ts";
+import { WriteBehind } from "../fs/write-behind.ts";
 import { fileSha256InWorker } from "../fs/file-digest.ts";
 import { uninitializedBytes } from "../uninitialized-bytes.ts";
 import type { BackupInfo, BackupStore, BlockIndexFiles, ByteRange, PendingWrite, RandomAccessSource } from "./backup-store.ts";
 import { assertSafeKey, fitsNewKey, MAX_NEW_KEY_BYTES } from "./keys.ts";
-
-/** Bytes written between background flushes of an archive being stored, unless BACKSTREAM_FLUSH_AFTER_MB says. */
-const DEFAULT_FLUSH_AFTER_MB = 16;
-
-/**
- * BACKSTREAM_FLUSH_AFTER_MB (validated at start, config.ts), read here because the store runs in job workers
- * that inherit the server's environment: 0 leaves all flushing to the final fsync.
- */
-function flushAfterBytes(): number {
-  const mb = process.env.BACKSTREAM_FLUSH_AFTER_MB;
-  return (mb && /^\d+$/.test(mb) ? Number(mb) : DEFAULT_FLUSH_AFTER_MB) * 1024 * 1024;
-}
 
 /** Temp files, checksum sidecars and block indexes live in hidden subfolders, so a key can never collide with them. */
 const TEMP_DIR = ".tmp";
@@ -101,11 +90,9 @@ export class LocalBackupStore implements BackupStore {
         await handle.close();
       }
     };
-    // Flush as we go, one fdatasync in flight per 16 MiB: dirty pages stay bounded, so an app's own fsync (a
-    // checkpoint of data.db) does not wait behind hundreds of MB of archive on ext4 (bench/README.md).
-    const flushAfter = flushAfterBytes();
-    let unflushed = 0;
-    let flushing: Promise<void> = Promise.resolve();
+    // Flush as we go (`write-behind.ts`): dirty pages stay bounded, so an app's own fsync (a checkpoint of
+    // data.db) does not wait behind hundreds of MB of archive on ext4 (bench/README.md).
+    const writeBehind = new WriteBehind(() => handle.datasync());
     // A full disk (ENOSPC) shows up in a write, a flush or the final sync: each is the store's StorageError,
     // so the caller can tell it from a broken archive or a bug.
     const stream = new WritableStream<Uint8Array>({
@@ -113,22 +100,16 @@ export class LocalBackupStore implements BackupStore {
         storing(async () => {
           let done = 0;
           while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
-          unflushed += chunk.length;
-          if (flushAfter > 0 && unflushed >= flushAfter) {
-            unflushed = 0;
-            await flushing;
-            flushing = handle.datasync();
-            flushing.catch(() => {}); // surfaces at the next await
-          }
+          await writeBehind.wrote(chunk.length);
         }),
       close: () =>
         storing(async () => {
-          await flushing;
+          await writeBehind.settled();
           await handle.sync();
           await closeHandle();
         }),
       async abort() {
-        await flushing.catch(() => {});
+        await writeBehind.settled().catch(() => {});
         await closeHandle();
       },
     });

@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { open, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalBackupStore } from "../../src/store/local-backup-store.ts";
+import { countingDatasyncs } from "../support/datasync-count.ts";
 import { runStoreContract } from "../support/store-contract.ts";
 import { makeTempDir } from "../support/test-server.ts";
 
@@ -52,19 +53,7 @@ describe("LocalBackupStore's write-behind (BACKSTREAM_FLUSH_AFTER_MB)", () => {
   async function datasyncsStoring40MiB(flushAfterMb: string | undefined): Promise<number> {
     const dir = await makeTempDir("local-store-");
     dirs.push(dir);
-    const probe = await open(join(dir, "probe"), "w");
-    const proto = Object.getPrototypeOf(probe) as { datasync: (this: unknown) => Promise<void> };
-    await probe.close();
-    const original = proto.datasync;
-    let calls = 0;
-    proto.datasync = function () {
-      calls++;
-      return original.call(this);
-    };
-    const before = process.env.BACKSTREAM_FLUSH_AFTER_MB;
-    if (flushAfterMb === undefined) delete process.env.BACKSTREAM_FLUSH_AFTER_MB;
-    else process.env.BACKSTREAM_FLUSH_AFTER_MB = flushAfterMb;
-    try {
+    return countingDatasyncs(dir, flushAfterMb, async () => {
       const store = new LocalBackupStore(join(dir, "backups"));
       const pending = await store.write("a.zip");
       const writer = pending.stream.getWriter();
@@ -73,12 +62,7 @@ describe("LocalBackupStore's write-behind (BACKSTREAM_FLUSH_AFTER_MB)", () => {
       await writer.close();
       await pending.commit("0".repeat(64));
       expect((await store.stat("a.zip")).size).toBe(40 * 1024 * 1024);
-      return calls;
-    } finally {
-      proto.datasync = original;
-      if (before === undefined) delete process.env.BACKSTREAM_FLUSH_AFTER_MB;
-      else process.env.BACKSTREAM_FLUSH_AFTER_MB = before;
-    }
+    });
   }
 
   test("flushes every 16 MiB by default, every N MiB when told, and not before the end with 0", async () => {

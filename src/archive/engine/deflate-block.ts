@@ -71,9 +71,10 @@ export interface PieceOptions {
   fingerprint?: (piece: Uint8Array) => Uint8Array;
   /**
    * The number of an earlier archive's piece with this input, if it has one. `last`: whether the piece ends its
-   * entry (such a piece ends the deflate stream, the others do not, so the two never stand in for each other).
+   * entry (such a piece ends the deflate stream, the others do not, so the two never stand in for each other);
+   * `inputLength`: the piece's input bytes.
    */
-  reusable?: (fingerprint: Uint8Array, last: boolean) => number | undefined;
+  reusable?: (fingerprint: Uint8Array, last: boolean, inputLength: number) => number | undefined;
 }
 
 /**
@@ -184,7 +185,7 @@ function piecesOf(
     const final = last && i === lengths.length - 1;
     const fingerprint = options.fingerprint?.(piece);
     if (fingerprint) fingerprints!.set(fingerprint, FINGERPRINT_BYTES * i);
-    const reuse = fingerprint && options.reusable?.(fingerprint, final);
+    const reuse = fingerprint && options.reusable?.(fingerprint, final, inputLength);
     if (reuse !== undefined) {
       pieces.push({ inputLength, reuse });
       continue;

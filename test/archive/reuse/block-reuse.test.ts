@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type BlockIndex, BlockIndexBuilder, findRecord, parseBlockIndex, RECORD_BYTES, recordAt, recordCount, ReusablePieces, serializeBlockIndex, writeRecord } from "../../../src/archive/reuse/index.ts";
+import { type BlockIndex, BlockIndexBuilder, findRecord, findReusable, parseBlockIndex, RECORD_BYTES, recordAt, recordCount, ReusablePieces, serializeBlockIndex, writeRecord } from "../../../src/archive/reuse/index.ts";
 import { FINGERPRINT_BYTES, newFingerprintKey } from "../../../src/archive/engine/index.ts";
 import { type ArchiveSource, MANIFEST_PATH, readArchive, writeArchive, type WrittenArchive } from "../../../src/archive/index.ts";
 import { entryHeaderOffset, sha256Hex, unzipAll } from "../../support/archives.ts";
@@ -81,6 +81,30 @@ describe("reusing an earlier archive's deflated pieces", () => {
     expect(second.written.reuse.deflatedBytes - manifestBytes).toBe(piece);
     expect(second.written.reuse.reusedBytes).toBe(set.database.length + set.notes.length - piece);
     await expectHolds(second.archive, changed);
+  });
+
+  test("a piece that came out no smaller than its input (random bytes, stored) is stored again, not read back; the archive is the same", async () => {
+    // data.db: two 1 MiB blocks of rows around one of random bytes (22 pieces, each stored).
+    const database = new Uint8Array(Buffer.concat([jsonRows(MiB, 3), crypto.getRandomValues(new Uint8Array(MiB)), jsonRows(MiB + 1000, 4)]));
+    const set = dataSet(database);
+    const first = await write(set, undefined, 1);
+    const second = await write(set, first, 1);
+    // Everything of the rows and the notes is reused; the random megabyte is deflated (stored) again.
+    expect(second.written.reuse.reusedBytes).toBe(2 * MiB + 1000 + set.notes.length);
+    const manifestAt = entryHeaderOffset(first.archive, MANIFEST_PATH);
+    expect(Buffer.from(second.archive.subarray(0, manifestAt)).equals(Buffer.from(first.archive.subarray(0, manifestAt)))).toBe(true);
+    await expectHolds(second.archive, set);
+  });
+
+  test("findReusable offers a found piece only when it is smaller than the input it stands for", () => {
+    const fingerprint = new Uint8Array(FINGERPRINT_BYTES).fill(9);
+    const records = new Uint8Array(RECORD_BYTES);
+    writeRecord(records, 0, { fingerprint, last: false, offset: 100, length: 49_157, crc32: 1 });
+    expect(findRecord(records, fingerprint, false)).toBe(0);
+    expect(findReusable(records, fingerprint, false, 49_158)).toBe(0);
+    expect(findReusable(records, fingerprint, false, 49_157)).toBeUndefined();
+    expect(findReusable(records, fingerprint, false, 49_152)).toBeUndefined();
+    expect(findReusable(records, fingerprint, true, 60_000)).toBeUndefined();
   });
 
   test("pieces fingerprinted with another key are not found: the key goes with the index", async () => {
