@@ -3,7 +3,7 @@
  * engine's deflater (`engine/`), reusing an earlier archive's pieces and indexing its own (`reuse/`), and the
  * archive ends with a manifest of every entry's SHA-256.
  */
-import { openBlockDeflater, openEntryCiphers, parallelDeflaters, type PieceDeflaterName } from "./engine/index.ts";
+import { hasherFor, openBlockDeflater, openEntryCiphers, parallelDeflaters, type PieceDeflaterName } from "./engine/index.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest } from "./manifest.ts";
 import { ManifestEntries, type ManifestHeader } from "./manifest-entries.ts";
 import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./reuse/index.ts";
@@ -134,7 +134,7 @@ export async function writeArchive(
     for await (const source of sources) {
       signal?.throwIfAborted();
       const stream = await source.open();
-      const entryHash = deflater.hashing.begin();
+      const entryHash = hasherFor(deflater.hashing, source.size);
       async function* chunks() {
         const reader = stream.getReader();
         try {

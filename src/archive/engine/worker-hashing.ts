@@ -28,8 +28,10 @@ export const inlineHashing: Hashing = {
 
 /**
  * Streams smaller than this are hashed on the calling thread even where a hashing thread is offered
- * (`hasherFor`). Why: a stream's digest is a round trip to the thread and sends the batch it is in, so 50 000
- * small uploads would be 50 000 messages each way, where hashing 10 KB here takes a few microseconds.
+ * (`hasherFor`): a backup's and a restore's entries alike. Why: a stream's digest is a round trip to the thread
+ * and sends the batch it is in, so 50 000 small uploads would be 50 000 messages each way, where hashing 10 KB
+ * here takes a few microseconds. A backup of the bench's 50 000 small uploads took 6.0–6.9 s this way against
+ * 7.1–10.0 s with every entry hashed on the deflate workers (inline, alternated).
  */
 const THREAD_MIN_BYTES = 1024 * 1024;
 
