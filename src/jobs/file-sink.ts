@@ -69,7 +69,12 @@ export async function fileSink(path: string, options: FileSinkOptions): Promise<
       written += chunk.length;
     },
     async close() {
-      await writeBehind?.settled();
+      try {
+        await writeBehind?.settled();
+      } catch (error) {
+        await close().catch(() => {});
+        throw error;
+      }
       if (!options.finish) return close();
       closed = true;
       await options.finish(file, written);

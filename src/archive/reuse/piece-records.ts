@@ -123,8 +123,5 @@ export function findRecord(sorted: Uint8Array, fingerprint: Uint8Array, last: bo
  */
 export function findReusable(sorted: Uint8Array, fingerprint: Uint8Array, last: boolean, inputLength: number): number | undefined {
   const found = findRecord(sorted, fingerprint, last);
-  if (found === undefined) return undefined;
-  const lengthAt = found * RECORD_BYTES + F + 9;
-  const length = new DataView(sorted.buffer, sorted.byteOffset + lengthAt, 4).getUint32(0, true);
-  return length < inputLength ? found : undefined;
+  return found !== undefined && recordAt(sorted, found).length < inputLength ? found : undefined;
 }
