@@ -118,7 +118,7 @@ test("a local header, its name, its extra field or a data descriptor changed: re
   await fc.assert(
     fc.asyncProperty(fc.nat({ max: positions.length - 1 }), fc.integer({ min: 1, max: 255 }), async (k, xor) => {
       const mutant = Uint8Array.from(base);
-      mutant[positions[k]!] ^= xor;
+      mutant[positions[k]!]! ^= xor;
       const both = await verdicts(mutant);
       if (!both) return;
       compared++;
