@@ -135,7 +135,7 @@ export async function inspectArchive(
   const { files, unreadable, bytes, encrypted, firstEntries, manifestEntry } = listing;
   const directoryOffset = zip.directoryOffset ?? source.size;
   const endProblem = await endRecordProblem(source);
-  // First, as before the entries' own: the end record is the first thing a reader trusts.
+  // Ahead of the entries' problems, where it always was: a restore reports the first.
   if (endProblem) problems.unshift(endProblem);
   const password = key.password || undefined;
   const inspection = { files, bytes, problems, encrypted, directoryOffset };
@@ -153,12 +153,11 @@ export async function inspectArchive(
   const starts: number[] = [];
   for (let i = 0; i < files.count; i++) if (!unreadable.has(i)) starts.push(files.offset(i));
   if (manifestEntry) starts.push(manifestEntry.offset);
-  const { entries: _, ...header } = manifest ?? { entries: [] };
   return {
     ...inspection,
     readable: (i) => !unreadable.has(i),
     ranges: new EntryRanges(Float64Array.from(starts)),
-    ...(manifest ? { manifest: header as ManifestHeader } : {}),
+    ...(manifest ? { manifest: { format: manifest.format, createdAt: manifest.createdAt, producer: manifest.producer } } : {}),
   };
 }
 

@@ -10,6 +10,7 @@
  * peaked at 450–490 MB where a backup of the same data stays under 256 MB. Here an entry is its path (the string
  * zip.js decoded), its name's bytes, and about 60 bytes of numbers.
  */
+import { Buffer } from "node:buffer";
 import type { Entry } from "@zip.js/zip.js";
 import type { ManifestHeader } from "./manifest-entries.ts";
 import type { ManifestEntry } from "./manifest.ts";
