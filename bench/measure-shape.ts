@@ -5,7 +5,7 @@
 import { statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { login, pingHealth, startServerProcess, type ServerProcess } from "./server-process.ts";
+import { login, pingHealth, sampleRss, startServerProcess, type ServerProcess } from "./server-process.ts";
 import type { Shape } from "./shapes/index.ts";
 import {
   backupOnce,
@@ -138,6 +138,10 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
     const pbExtractMs: number[] = [];
     const restoreStolen: number[] = [];
     const pbExtractStolen: number[] = [];
+    // The server's peak during the restores with everything extracted, as for backups (VmRSS), and its own memory
+    // (RssAnon): a restore's quick_check maps the staged data.db, file pages VmRSS counts and RssAnon does not.
+    const restoreRss: number[] = [];
+    const restoreAnon: number[] = [];
     const restoreBench0 = async () => {
       const { restored, token: next } = await restoreAndLogin(server, "bench_0.zip", work, token);
       token = next;
@@ -154,9 +158,13 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
     const withoutUploads = async () => {
       await rm(join(work, "storage"), { recursive: true, force: true });
       await settle();
+      const rss = sampleRss(server.pid);
+      const anon = sampleRss(server.pid, 20, "RssAnon");
       const restored = await restoreBench0();
+      restoreRss.push(rss.stop());
+      restoreAnon.push(anon.stop());
       restoreAllMs.push(restored.ms);
-      return `with the uploads deleted ${restored.ms.toFixed(0)} ms${stolenNote(restored.stolenPct)}`;
+      return `with the uploads deleted ${restored.ms.toFixed(0)} ms, peak RSS ${(restoreRss.at(-1)! / MB).toFixed(0)} MB (own ${(restoreAnon.at(-1)! / MB).toFixed(0)} MB)${stolenNote(restored.stolenPct)}`;
     };
     for (let i = 0; i < o.runs; i++) {
       for (const restore of i % 2 === 0 ? [ontoUploads, withoutUploads] : [withoutUploads, ontoUploads]) log(`${tag} restore ${i} ${await restore()}`);
@@ -196,7 +204,12 @@ export async function measureShape(shape: Shape, dataSet: string, o: ShapeRunOpt
         pbStyleMedianMs: median(pbExtractMs),
         pbStyleRunsMs: pbExtractMs,
       },
-      peakRss: { firstMb: Math.max(...firstRss) / MB, nextMb: Math.max(...nextRss) / MB },
+      peakRss: {
+        firstMb: Math.max(...firstRss) / MB,
+        nextMb: Math.max(...nextRss) / MB,
+        restoreMb: Math.max(...restoreRss) / MB,
+        restoreAnonMb: Math.max(...restoreAnon) / MB,
+      },
       writerStall: {
         normalMaxGapMs: normal.maxGapMs,
         normalInserts: normal.inserts,

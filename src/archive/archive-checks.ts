@@ -20,9 +20,13 @@ import {
   type Entry,
   type FileEntry,
 } from "@zip.js/zip.js";
+import { collectGarbage } from "../collect-garbage.ts";
 import { EncryptedBackupError, EntryWriteError, InvalidBackupError, StorageError } from "../errors.ts";
+import { ArchiveEntries } from "./archive-entries.ts";
 import { concatBytes, WorkerPoolError } from "./engine/index.ts";
-import { MANIFEST_PATH, parseManifest, type Manifest } from "./manifest.ts";
+import { EntryRanges } from "./local-headers.ts";
+import type { ManifestHeader } from "./manifest-entries.ts";
+import { MANIFEST_PATH, parseManifest, type Manifest, type ManifestEntry } from "./manifest.ts";
 import { AES_SALT_BYTES, AES_VERIFIER_BYTES, aesVerifierMatches, configureZip, entryPathProblem, toZipReader, type ArchiveSourceReader } from "./zip/index.ts";
 
 /** Caps that keep a hostile archive from filling the disk (a "zip bomb"). */
@@ -91,30 +95,33 @@ export interface ArchiveKey {
   password?: string;
 }
 
-/** A file entry of the archive, and whether its bytes may be read (false once a problem was found with it). */
-export interface InspectedEntry {
-  entry: FileEntry;
-  readable: boolean;
-}
-
 /** What the central directory and the manifest say, and every problem found in them. */
 export interface ArchiveInspection {
-  /** File entries in central-directory order, the manifest not among them. */
-  files: InspectedEntry[];
+  /** File entries in central-directory order, the manifest not among them, packed; with what the manifest lists for each. */
+  files: ArchiveEntries;
+  /** Whether entry `i`'s bytes may be read (false once a problem was found with it). */
+  readable(i: number): boolean;
   /** Uncompressed bytes of those entries. */
   bytes: number;
-  manifest?: Manifest;
+  /** The manifest's fields other than its entries (those are in `files`), where the archive has a readable one. */
+  manifest?: ManifestHeader;
   problems: string[];
   /** Whether the archive's entries are WinZip AES-256 encrypted (and so read with the key). */
   encrypted: boolean;
   /** An encrypted archive without its key: what to throw (its message also leads `problems`); nothing else was read. */
   keyError?: EncryptedBackupError;
+  /** Where the central directory starts: no entry's data may reach past it. */
+  directoryOffset: number;
+  /** Where the entries to be read begin (the readable files and the manifest), to hold each one's bytes apart. */
+  ranges: EntryRanges;
 }
 
 /**
  * Everything that can be judged before an entry's bytes are read: the structure, every entry's path, type, method
  * and sizes, `data.db`, and the manifest against the central directory. Failures around the archive (the store,
  * a cancel) are thrown, never listed as problems of the archive.
+ * zip.js's entries are taken one at a time from its central directory and packed (`ArchiveEntries`), never held
+ * all at once: for 50 000 entries they were about 150 MB of objects.
  */
 export async function inspectArchive(
   zip: ZipReader<unknown>,
@@ -123,22 +130,35 @@ export async function inspectArchive(
   key: ArchiveKey = {},
 ): Promise<ArchiveInspection> {
   const problems: string[] = [];
-  const entries = await listEntries(zip, source, problems);
-  if (!entries) return { files: [], bytes: 0, problems, encrypted: false };
+  const listing = await listEntries(zip, source, limits, problems);
+  if (!listing) return { files: new ArchiveEntries(), readable: () => false, bytes: 0, problems, encrypted: false, directoryOffset: 0, ranges: new EntryRanges(new Float64Array()) };
+  const { files, unreadable, bytes, encrypted, firstEntries, manifestEntry } = listing;
+  const directoryOffset = zip.directoryOffset ?? source.size;
   const endProblem = await endRecordProblem(source);
-  if (endProblem) problems.push(endProblem);
-  const { files, bytes, encrypted } = checkEntries(entries, source.size, limits, problems);
+  // Ahead of the entries' problems, where it always was: a restore reports the first.
+  if (endProblem) problems.unshift(endProblem);
   const password = key.password || undefined;
+  const inspection = { files, bytes, problems, encrypted, directoryOffset };
   if (encrypted) {
-    const keyError = await keyProblem(entries, source, password);
+    const keyError = await keyProblem(firstEntries, source, password);
     if (keyError) {
       problems.unshift(keyError.message);
-      return { files: files.map((f) => ({ ...f, readable: false })), bytes, problems, encrypted, keyError };
+      return { ...inspection, readable: () => false, keyError, ranges: new EntryRanges(new Float64Array()) };
     }
   }
-  const manifest = await readManifest(entries, problems, encrypted ? password : undefined);
+  const manifest = manifestEntry && (await readManifest(manifestEntry, problems, encrypted ? password : undefined));
   if (manifest) problems.push(...listingProblems(manifest, files));
-  return { files, bytes, problems, encrypted, ...(manifest ? { manifest } : {}) };
+  // The manifest's text and objects are garbage now that its listing is in `files`: tens of MB for 50 000 entries.
+  if (files.count >= COLLECT_EVERY_ENTRIES) collectGarbage();
+  const starts: number[] = [];
+  for (let i = 0; i < files.count; i++) if (!unreadable.has(i)) starts.push(files.offset(i));
+  if (manifestEntry) starts.push(manifestEntry.offset);
+  return {
+    ...inspection,
+    readable: (i) => !unreadable.has(i),
+    ranges: new EntryRanges(Float64Array.from(starts)),
+    ...(manifest ? { manifest: { format: manifest.format, createdAt: manifest.createdAt, producer: manifest.producer } } : {}),
+  };
 }
 
 /** Entries whose password verifiers judge the key: most of them refusing it is a wrong key (see `keyProblem`). */
@@ -171,10 +191,31 @@ async function aesHeader(source: ArchiveSourceReader, entry: Entry): Promise<Uin
   return header.length === length ? header : undefined;
 }
 
-/** The central directory's entries, or undefined with the reason in `problems`. */
-async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader, problems: string[]): Promise<Entry[] | undefined> {
+/** What one pass over the central directory found; its entries' problems are already in `problems`. */
+interface Listing {
+  files: ArchiveEntries;
+  /** Files with a problem: their bytes are not read. */
+  unreadable: Set<number>;
+  bytes: number;
+  encrypted: boolean;
+  /** The first few entries that are not folders, for `keyProblem`. */
+  firstEntries: Entry[];
+  manifestEntry?: FileEntry;
+}
+
+/**
+ * The central directory's entries, checked one by one as zip.js yields them and packed, or undefined with the
+ * reason in `problems` when zip.js refuses the directory (its strict checks end the pass: a duplicate name, a
+ * count that disagrees, is only known at its end).
+ */
+async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader, limits: ArchiveLimits, problems: string[]): Promise<Listing | undefined> {
+  const checks = new EntryChecks(source.size, limits);
   try {
-    return await zip.getEntries();
+    for await (const entry of zip.getEntriesGenerator()) {
+      checks.add(entry);
+      // Each zip.js entry is garbage once packed, about 3 KB of it, and the collector lets it pile up.
+      if (checks.count % COLLECT_EVERY_ENTRIES === 0) collectGarbage();
+    }
   } catch (error) {
     if (isFaultOutsideArchive(error)) throw error;
     if (!looksLikeZip(await source.read(0, 4))) problems.push("The file is not a zip archive.");
@@ -186,6 +227,7 @@ async function listEntries(zip: ZipReader<unknown>, source: ArchiveSourceReader,
     else problems.push("The zip archive is truncated or corrupt: its central directory cannot be read.");
     return undefined;
   }
+  return checks.finish(problems);
 }
 
 /**
@@ -237,43 +279,88 @@ const MAX_COMMENT = 0xffff;
 const ZIP64_LOCATOR = 20;
 const ZIP64_END_RECORD = 56;
 
-function checkEntries(entries: Entry[], archiveSize: number, limits: ArchiveLimits, problems: string[]) {
-  if (entries.length > limits.maxEntries) problems.push(`The archive has more than ${limits.maxEntries} entries.`);
-  const seen = new Set<string>();
-  const files: InspectedEntry[] = [];
-  let bytes = 0;
-  const sealed = { aes: 0, plain: 0 };
-  for (const entry of entries.slice(0, limits.maxEntries)) {
+/** Entries packed between two collections of the garbage they leave (a collection takes a few ms). */
+const COLLECT_EVERY_ENTRIES = 10_000;
+
+/** The checks of each entry's central record (path, type, method, sizes), one entry at a time. */
+class EntryChecks {
+  readonly #files = new ArchiveEntries();
+  readonly #unreadable = new Set<number>();
+  readonly #seen = new Set<string>();
+  readonly #problems: string[] = [];
+  readonly #firstEntries: Entry[] = [];
+  readonly #sealed = { aes: 0, plain: 0, other: 0 };
+  #manifestEntry: FileEntry | undefined;
+  #count = 0;
+  #bytes = 0;
+
+  constructor(
+    private readonly archiveSize: number,
+    private readonly limits: ArchiveLimits,
+  ) {}
+
+  /** Entries seen so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  add(entry: Entry): void {
+    // Entries past the limit are counted, not checked: the archive is refused for their number.
+    if (++this.#count > this.limits.maxEntries) return;
+    const problems = this.#problems;
     const name = entry.directory ? entry.filename.replace(/\/$/, "") : entry.filename;
     const before = problems.length;
     const pathProblem = entryPathProblem(name);
     if (pathProblem) problems.push(pathProblem);
     if (((entry.externalFileAttributes >>> 16) & FILE_TYPE_MASK) === SYMLINK_MODE) problems.push(`The entry ${JSON.stringify(name)} is a symbolic link.`);
-    if (seen.has(name)) problems.push(`The entry ${JSON.stringify(name)} appears twice.`);
-    seen.add(name);
-    if (entry.directory) continue;
+    if (this.#seen.has(name)) problems.push(`The entry ${JSON.stringify(name)} appears twice.`);
+    this.#seen.add(name);
+    if (entry.directory) return;
+    if (this.#firstEntries.length < KEY_SAMPLE) this.#firstEntries.push(entry);
     // ZipCrypto, AES-128 or -192, AE-1, strong encryption: refused as before.
-    if (entry.encrypted && !isAes256Entry(entry)) problems.push(`The entry ${JSON.stringify(name)} is encrypted.`);
-    if (!entry.encrypted) sealed.plain++;
-    else if (isAes256Entry(entry)) sealed.aes++;
+    if (entry.encrypted && !isAes256Entry(entry)) {
+      problems.push(`The entry ${JSON.stringify(name)} is encrypted.`);
+      this.#sealed.other++;
+    }
+    if (!entry.encrypted) this.#sealed.plain++;
+    else if (isAes256Entry(entry)) this.#sealed.aes++;
     if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) problems.push(`The entry ${JSON.stringify(name)} uses an unsupported compression method.`);
     const { uncompressedSize: size, compressedSize } = entry;
-    const bomb = zipBombProblem(name, size, compressedSize, limits);
+    const bomb = zipBombProblem(name, size, compressedSize, this.limits);
     if (bomb) problems.push(bomb);
-    if (compressedSize > archiveSize) problems.push(`The entry ${JSON.stringify(name)} is larger than the archive: it is truncated.`);
-    if (name === MANIFEST_PATH) continue;
-    bytes += size;
-    files.push({ entry: entry as FileEntry, readable: problems.length === before });
+    if (compressedSize > this.archiveSize) problems.push(`The entry ${JSON.stringify(name)} is larger than the archive: it is truncated.`);
+    if (name === MANIFEST_PATH) {
+      this.#manifestEntry ??= entry as FileEntry;
+      return;
+    }
+    this.#bytes += size;
+    const i = this.#files.add(entry);
+    if (problems.length !== before) this.#unreadable.add(i);
   }
-  if (bytes > limits.maxTotalBytes) problems.push("The archive expands beyond the size limit: refused as a zip bomb.");
-  if (!files.some((f) => f.entry.filename === "data.db")) problems.push("The archive has no data.db at its root.");
-  if (sealed.aes && sealed.plain) problems.push("The archive mixes encrypted and plain entries: it is damaged or was altered.");
-  return { files, bytes, encrypted: sealed.aes > 0 && sealed.plain === 0 && !entries.some((e) => !e.directory && e.encrypted && !isAes256Entry(e)) };
+
+  /** The archive-wide verdicts, once every entry is in; the entries' problems go to `problems`. */
+  finish(problems: string[]): Listing {
+    const files = this.#files;
+    if (this.#count > this.limits.maxEntries) problems.push(`The archive has more than ${this.limits.maxEntries} entries.`);
+    problems.push(...this.#problems);
+    if (this.#bytes > this.limits.maxTotalBytes) problems.push("The archive expands beyond the size limit: refused as a zip bomb.");
+    let hasDatabase = false;
+    for (let i = 0; i < files.count && !hasDatabase; i++) hasDatabase = files.filename(i) === "data.db";
+    if (!hasDatabase) problems.push("The archive has no data.db at its root.");
+    const { aes, plain, other } = this.#sealed;
+    if (aes && plain) problems.push("The archive mixes encrypted and plain entries: it is damaged or was altered.");
+    return {
+      files,
+      unreadable: this.#unreadable,
+      bytes: this.#bytes,
+      encrypted: aes > 0 && plain === 0 && other === 0,
+      firstEntries: this.#firstEntries,
+      ...(this.#manifestEntry ? { manifestEntry: this.#manifestEntry } : {}),
+    };
+  }
 }
 
-async function readManifest(entries: Entry[], problems: string[], password: string | undefined): Promise<Manifest | undefined> {
-  const entry = entries.find((e) => e.filename === MANIFEST_PATH && !e.directory) as FileEntry | undefined;
-  if (!entry) return undefined;
+async function readManifest(entry: FileEntry, problems: string[], password: string | undefined): Promise<Manifest | undefined> {
   if (entry.uncompressedSize > MAX_MANIFEST_BYTES) {
     problems.push("The manifest is too large.");
     return undefined;
@@ -293,16 +380,24 @@ async function readManifest(entries: Entry[], problems: string[], password: stri
   return parsed.manifest;
 }
 
-/** The manifest and the central directory must list exactly the same files, with the same sizes. */
-function listingProblems(manifest: Manifest, files: InspectedEntry[]): string[] {
+/**
+ * The manifest and the central directory must list exactly the same files, with the same sizes. What the
+ * manifest lists for each file goes into its record (`setListed`); the parsed manifest is dropped after this.
+ */
+function listingProblems(manifest: Manifest, files: ArchiveEntries): string[] {
   const problems: string[] = [];
-  const listed = new Map(manifest.entries.map((e) => [e.path, e]));
+  const listed = new Map<string, ManifestEntry>();
+  for (const item of manifest.entries) listed.set(item.path, item);
   const present = new Set<string>();
-  for (const { entry } of files) {
-    present.add(entry.filename);
-    const item = listed.get(entry.filename);
-    if (!item) problems.push(`The entry ${entry.filename} is not listed in the manifest.`);
-    else if (item.size !== entry.uncompressedSize) problems.push(`The size of ${entry.filename} does not match the manifest.`);
+  for (let i = 0; i < files.count; i++) {
+    const filename = files.filename(i);
+    present.add(filename);
+    const item = listed.get(filename);
+    if (!item) problems.push(`The entry ${filename} is not listed in the manifest.`);
+    else {
+      if (item.size !== files.uncompressedSize(i)) problems.push(`The size of ${filename} does not match the manifest.`);
+      files.setListed(i, item.sha256, item.deflateBlocks);
+    }
   }
   for (const path of listed.keys()) if (!present.has(path)) problems.push(`The entry ${path} listed in the manifest is missing.`);
   if (listed.size !== manifest.entries.length) problems.push("The manifest lists an entry twice.");

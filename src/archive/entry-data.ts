@@ -6,9 +6,10 @@
  */
 import { once } from "node:events";
 import * as zlib from "node:zlib";
-import type { FileEntry } from "@zip.js/zip.js";
 import { EncryptedBackupError, InvalidBackupError } from "../errors.ts";
 import { NO_KEY_PROBLEM } from "./archive-checks.ts";
+import type { ArchiveEntry } from "./archive-entries.ts";
+import { checkedDataRange, type EntryDataRange, type EntryRanges } from "./local-headers.ts";
 import { blockPlan, inflateBlocks, openEntryCiphers, readingAhead, type BlockInflater, type ReadRange } from "./engine/index.ts";
 import { AES_AUTH_CODE_BYTES, AES_SALT_BYTES, AES_VERIFIER_BYTES, AesEntryDecryptor, crc32, type ArchiveSourceReader, type DeflateBlocks, type OpenEntryCipher } from "./zip/index.ts";
 
@@ -31,9 +32,17 @@ export function openEntryKey(password: string | undefined): { key?: EntryKey; cl
   return { key: { password, ciphers: ciphers.open }, close: ciphers.close };
 }
 
+/** Where an archive's entries lie, as `inspectArchive` found it: what each entry's local header is checked against. */
+export interface ArchiveLayout {
+  /** Where the central directory starts. */
+  directoryOffset: number;
+  ranges: EntryRanges;
+}
+
 /**
- * An entry's data as checked bytes, for extraction and for verification: zip.js's check that its local header
- * agrees with its central record (strict, `openZip`) and that its data overlaps no other entry's, then the data itself, never more than the header declares, and at the end
+ * An entry's data as checked bytes, for extraction and for verification: its local header checked against its
+ * central record and its bytes against the other entries', as zip.js's strict mode checks them
+ * (`local-headers.ts`), then the data itself, never more than the header declares, and at the end
  * exactly that much with a matching CRC-32 (the runtime's native one). Throws `InvalidBackupError` naming the
  * entry for those; errors of the source or of inflating pass through as they are. `blocks`, from the manifest,
  * lets the entry inflate block by block in parallel when it fits the entry, on `inflater` (node:zlib's pool by
@@ -44,20 +53,21 @@ export function openEntryKey(password: string | undefined): { key?: EntryKey; cl
  */
 export async function* checkedEntryData(
   source: ArchiveSourceReader,
-  entry: FileEntry,
+  entry: ArchiveEntry,
+  layout: ArchiveLayout,
   blocks?: DeflateBlocks,
   inflater?: BlockInflater,
   key?: EntryKey,
 ): AsyncGenerator<Uint8Array> {
   const encrypted = entry.encrypted;
   const password = key?.password;
-  await entry.getData(new WritableStream(), { checkOverlappingEntryOnly: true, ...(encrypted && password !== undefined ? { password } : {}) });
+  const range = await checkedDataRange(source, entry, layout.directoryOffset, layout.ranges);
   const declared = entry.uncompressedSize;
   let seen = 0;
   let crc = 0;
   // `inspectArchive` refuses an encrypted archive without a key before any entry is read: this is a safeguard.
   if (encrypted && password === undefined) throw new EncryptedBackupError(NO_KEY_PROBLEM);
-  const data = encrypted ? decryptedEntryData(source, entry, key!, blocks, inflater) : entryData(source, entry, blocks, inflater);
+  const data = encrypted ? decryptedEntryData(source, entry, range, key!, blocks, inflater) : entryData(source, entry, range, blocks, inflater);
   for await (const chunk of data) {
     seen += chunk.length;
     if (seen > declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it holds more data than its header declares.`);
@@ -65,18 +75,17 @@ export async function* checkedEntryData(
     yield chunk;
   }
   if (seen !== declared) throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: it is shorter than its header declares.`);
-  if (!encrypted && (crc >>> 0) !== ((entry.crc32 ?? entry.signature ?? 0) >>> 0)) {
+  if (!encrypted && (crc >>> 0) !== entry.crc32) {
     throw new InvalidBackupError(`The entry ${entry.filename} is corrupt: its CRC-32 does not match.`);
   }
 }
 
 /**
  * An entry's data, inflated if need be, read straight from the source in big pieces. zip.js still parses the
- * central directory and checks overlaps; its own data path (stream plumbing, CRC-32 in JavaScript) was most of
+ * central directory; its own data path (stream plumbing, CRC-32 in JavaScript) was most of
  * a restore's time. The CRC-32 is checked by the caller with the runtime's native one.
  */
-async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
-  const { start, end } = await dataRange(source, entry);
+async function* entryData(source: ArchiveSourceReader, entry: ArchiveEntry, { start, end }: EntryDataRange, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
   yield* inflatedData((offset, length) => source.read(start + offset, length), end - start, entry, blocks, inflater);
 }
 
@@ -87,8 +96,14 @@ async function* entryData(source: ArchiveSourceReader, entry: FileEntry, blocks?
  * readers ask for the compressed bytes in order, each range once the one before it is read (`readingAhead`),
  * which is what a stream cipher with a running HMAC needs.
  */
-async function* decryptedEntryData(source: ArchiveSourceReader, entry: FileEntry, key: EntryKey, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
-  const { start, end } = await dataRange(source, entry);
+async function* decryptedEntryData(
+  source: ArchiveSourceReader,
+  entry: ArchiveEntry,
+  { start, end }: EntryDataRange,
+  key: EntryKey,
+  blocks?: DeflateBlocks,
+  inflater?: BlockInflater,
+): AsyncGenerator<Uint8Array> {
   const corrupt = (why: string) => new InvalidBackupError(`The entry ${entry.filename} is corrupt: ${why}.`);
   if (end - start < AES_SALT_BYTES + AES_VERIFIER_BYTES + AES_AUTH_CODE_BYTES) throw corrupt("it is too short to be encrypted");
   const decryptor = await AesEntryDecryptor.create(key.password, await source.read(start, AES_SALT_BYTES + AES_VERIFIER_BYTES), key.ciphers);
@@ -110,19 +125,6 @@ async function* decryptedEntryData(source: ArchiveSourceReader, entry: FileEntry
   if (!(await decryptor.final(await source.read(cipherEnd, AES_AUTH_CODE_BYTES)))) throw corrupt("its authentication code does not match");
 }
 
-/** Where an entry's data lies in the archive, through its local header. */
-async function dataRange(source: ArchiveSourceReader, entry: FileEntry): Promise<{ start: number; end: number }> {
-  const head = await source.read(entry.offset, 30);
-  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (head.length < 30 || view.getUint32(0, true) !== 0x04034b50) {
-    throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: its local header signature is missing.`);
-  }
-  const start = entry.offset + 30 + view.getUint16(26, true) + view.getUint16(28, true);
-  const end = start + entry.compressedSize;
-  if (end > source.size) throw new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is truncated.`);
-  return { start, end };
-}
-
 /** Reads of `READ_SIZE` bytes through `size` bytes, the last one shorter. */
 function* fixedReads(size: number): Generator<ReadRange> {
   for (let offset = 0; offset < size; offset += READ_SIZE) yield { offset, length: Math.min(READ_SIZE, size - offset) };
@@ -132,7 +134,7 @@ function* fixedReads(size: number): Generator<ReadRange> {
 async function* inflatedData(
   read: (offset: number, length: number) => Promise<Uint8Array>,
   size: number,
-  entry: FileEntry,
+  entry: ArchiveEntry,
   blocks?: DeflateBlocks,
   inflater?: BlockInflater,
 ): AsyncGenerator<Uint8Array> {

@@ -2,13 +2,12 @@
  * Reading a backup archive for a restore or an upload's check: the rules of `archive-checks.ts` first, then
  * every entry streamed once through its checks to where it goes, stopping at the first problem.
  */
-import type { FileEntry } from "@zip.js/zip.js";
 import { collectingEvery } from "../collect-garbage.ts";
 import { EntryWriteError, InvalidBackupError } from "../errors.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, looksLikeZip, openZip, type ArchiveLimits } from "./archive-checks.ts";
+import { listedManifest, type ArchiveEntries, type ListedManifest } from "./archive-entries.ts";
 import { hasherFor, openBlockInflater } from "./engine/index.ts";
 import { checkedEntryData, openEntryKey } from "./entry-data.ts";
-import type { Manifest } from "./manifest.ts";
 import type { ArchiveSourceReader } from "./zip/index.ts";
 
 /** Entries the caller may hold already (a restore's unchanged uploads), asked about before they are read. */
@@ -61,7 +60,7 @@ export interface ArchiveReport {
   bytes: number;
   /** Entries not read because the caller held them (`held`), and their bytes. */
   held: { entries: number; bytes: number };
-  manifest?: Manifest;
+  manifest?: ListedManifest;
   /** What inflated the entries' blocks, for logs, when any were (`openBlockInflater`). */
   inflater?: string;
 }
@@ -79,13 +78,13 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
   const inflater = openBlockInflater();
   const entryKey = openEntryKey(options.password);
   try {
-    const { files: inspected, bytes: bytesTotal, manifest, problems, keyError } = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS, entryKey.key);
+    const inspection = await inspectArchive(zip, source, options.limits ?? DEFAULT_LIMITS, entryKey.key);
+    const { files, bytes: bytesTotal, manifest, problems, keyError } = inspection;
     if (keyError) throw keyError;
     if (problems.length) throw new InvalidBackupError(problems[0]);
-    const files = inspected.map((f) => f.entry);
-    const expected = new Map(manifest?.entries.map((e) => [e.path, e]));
-    await options.beforeEntries?.(bytesTotal, files.map((f) => f.filename));
-    const mayHold = options.held ? await entriesMayHold(files, expected, options.held, source) : new Set<FileEntry>();
+    const paths = Array.from({ length: files.count }, (_, i) => files.filename(i));
+    await options.beforeEntries?.(bytesTotal, paths);
+    const mayHold = options.held ? await entriesMayHold(files, options.held, source) : new Uint8Array(0);
     if (!looksLikeZip(await source.read(0, 4))) throw new InvalidBackupError("The file is not a zip archive.");
     let bytesDone = 0;
     // Each chunk, and each window an S3 source fetched, is garbage once hashed and written, and the collector lets
@@ -93,15 +92,16 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     const collect = collectingEvery();
     let entriesDone = 0;
     const held = { entries: 0, bytes: 0 };
-    const extractOne = async (entry: FileEntry) => {
+    const extractOne = async (i: number) => {
       options.signal?.throwIfAborted();
-      const listed = expected.get(entry.filename);
-      if (listed && mayHold.has(entry) && (await options.held!.take(entry.filename, listed.size, listed.sha256))) {
+      const entry = files.at(i);
+      const listedSha256 = files.listedSha256(i);
+      if (listedSha256 !== undefined && mayHold[i] && (await options.held!.take(entry.filename, entry.uncompressedSize, listedSha256))) {
         held.entries++;
-        held.bytes += listed.size;
-        bytesDone += listed.size;
+        held.bytes += entry.uncompressedSize;
+        bytesDone += entry.uncompressedSize;
         entriesDone++;
-        options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
+        options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.count });
         return;
       }
       const hash = hasherFor(inflater.hashing, entry.uncompressedSize);
@@ -111,7 +111,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
       const writer = sink?.getWriter();
       let sinkError: unknown;
       try {
-        for await (const chunk of checkedEntryData(source, entry, expected.get(entry.filename)?.deflateBlocks, inflater, entryKey.key)) {
+        for await (const chunk of checkedEntryData(source, entry, inspection, files.listedBlocks(i), inflater, entryKey.key)) {
           options.signal?.throwIfAborted();
           await hash.update(chunk);
           if (writer) {
@@ -125,7 +125,7 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
           }
           bytesDone += chunk.length;
           collect(chunk.length);
-          options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
+          options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.count });
         }
         if (writer) {
           if (sinkError !== undefined) throw sinkError;
@@ -137,20 +137,20 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
         await writer?.abort(error).catch(() => {});
         throw error === sinkError ? new EntryWriteError(entry.filename, error) : entryReadError(error, entry.filename);
       }
-      if (listed && listed.sha256 !== (await hash.digest())) {
+      if (listedSha256 !== undefined && listedSha256 !== (await hash.digest())) {
         throw new InvalidBackupError(`The checksum of ${entry.filename} does not match the manifest.`);
       }
       entriesDone++;
-      options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
+      options.onProgress?.({ bytesDone, bytesTotal, entriesDone, entriesTotal: files.count });
     };
     // LANES entries at a time: while one inflates on node:zlib's pool, the others are hashed and written here
     // (typically data.db alongside two storage files). After a failure no new entry starts.
     let next = 0;
     let failed = false;
     const lane = async () => {
-      while (next < files.length && !failed) {
+      while (next < files.count && !failed) {
         try {
-          await extractOne(files[next++]!);
+          await extractOne(next++);
         } catch (error) {
           failed = true;
           throw error;
@@ -161,7 +161,14 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
     const rejected = lanes.find((result): result is PromiseRejectedResult => result.status === "rejected");
     if (rejected) throw rejected.reason;
     const { inflaterUsed } = inflater;
-    return { entries: files.length, paths: files.map((f) => f.filename), bytes: bytesTotal, held, ...(manifest ? { manifest } : {}), ...(inflaterUsed ? { inflater: inflaterUsed } : {}) };
+    return {
+      entries: files.count,
+      paths,
+      bytes: bytesTotal,
+      held,
+      ...(manifest ? { manifest: listedManifest(manifest, files) } : {}),
+      ...(inflaterUsed ? { inflater: inflaterUsed } : {}),
+    };
   } finally {
     inflater.close();
     entryKey.close();
@@ -169,29 +176,27 @@ export async function readArchive(source: ArchiveSourceReader, options: ReadArch
   }
 }
 
-/** Entries to try `held.take` on, of those the manifest lists; their bytes are left out of the source's read-ahead. */
-async function entriesMayHold(
-  files: FileEntry[],
-  listed: Map<string, { size: number }>,
-  held: HeldEntries,
-  source: ArchiveSourceReader,
-): Promise<Set<FileEntry>> {
-  const found = new Set<FileEntry>();
+/**
+ * Which entries to try `held.take` on (1 each), of those the manifest lists; their bytes are left out of the
+ * source's read-ahead.
+ */
+async function entriesMayHold(files: ArchiveEntries, held: HeldEntries, source: ArchiveSourceReader): Promise<Uint8Array> {
+  const found = new Uint8Array(files.count);
   let next = 0;
   const look = async () => {
-    while (next < files.length) {
-      const entry = files[next++]!;
-      const size = listed.get(entry.filename)?.size;
-      if (size !== undefined && (await held.mayHold(entry.filename, size))) found.add(entry);
+    while (next < files.count) {
+      const i = next++;
+      if (files.listedSha256(i) !== undefined && (await held.mayHold(files.filename(i), files.uncompressedSize(i)))) found[i] = 1;
     }
   };
   await Promise.all(Array.from({ length: HOLD_CHECKS }, look));
   // Each from its local header to where its data must end, never into the next entry.
-  const byOffset = [...files].sort((a, b) => a.offset - b.offset);
-  const ranges = byOffset.flatMap((entry, i): [number, number][] => {
-    if (!found.has(entry)) return [];
-    const next = byOffset[i + 1]?.offset ?? source.size;
-    return [[entry.offset, Math.min(next, entry.offset + 30 + entry.rawFilename.length + entry.compressedSize)]];
+  const byOffset = Uint32Array.from({ length: files.count }, (_, i) => i).sort((a, b) => files.offset(a) - files.offset(b));
+  const ranges: [number, number][] = [];
+  byOffset.forEach((i, k) => {
+    if (!found[i]) return;
+    const next = k + 1 < byOffset.length ? files.offset(byOffset[k + 1]!) : source.size;
+    ranges.push([files.offset(i), Math.min(next, files.offset(i) + 30 + files.rawFilenameLength(i) + files.compressedSize(i))]);
   });
   source.skip?.(ranges);
   return found;

@@ -8,7 +8,7 @@ import { DigestingSource, SHA256_MISMATCH } from "./archive-digest.ts";
 import { DEFAULT_LIMITS, entryReadError, inspectArchive, isFaultOutsideArchive, openZip, type ArchiveLimits } from "./archive-checks.ts";
 import { hasherFor, openBlockInflater } from "./engine/index.ts";
 import { checkedEntryData, openEntryKey } from "./entry-data.ts";
-import type { Manifest } from "./manifest.ts";
+import { listedManifest, type ListedManifest } from "./archive-entries.ts";
 import type { ReadProgress } from "./read-archive.ts";
 import type { ArchiveSourceReader } from "./zip/index.ts";
 
@@ -39,7 +39,7 @@ export interface VerifyReport {
   /** Hex SHA-256 of the whole archive as read. */
   sha256: string;
   problems: string[];
-  manifest?: Manifest;
+  manifest?: ListedManifest;
   /** Paths whose bytes went to a sink and checked out (CRC-32, size and, with a manifest, SHA-256). */
   intact: string[];
 }
@@ -57,21 +57,23 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
   const inflater = openBlockInflater();
   const entryKey = openEntryKey(options.password);
   try {
-    const { files, bytes, manifest, problems, keyError } = await inspectArchive(zip, reader, options.limits ?? DEFAULT_LIMITS, entryKey.key);
+    const inspection = await inspectArchive(zip, reader, options.limits ?? DEFAULT_LIMITS, entryKey.key);
+    const { files, bytes, manifest, problems, keyError } = inspection;
     // Not a problem of the archive: without its key the verify cannot say whether it has one, so it fails instead.
     if (keyError) throw keyError;
     const intact: string[] = [];
-    const listed = new Map(manifest?.entries.map((e) => [e.path, e]));
-    const readable = files.filter((f) => f.readable).map((f) => f.entry);
-    const bytesTotal = readable.reduce((sum, entry) => sum + entry.uncompressedSize, 0);
+    let bytesTotal = 0;
+    for (let i = 0; i < files.count; i++) if (inspection.readable(i)) bytesTotal += files.uncompressedSize(i);
     let bytesDone = 0;
     let entriesDone = 0;
     const report = (phase: "hashing" | "verifying") =>
-      options.onProgress?.({ phase, bytesDone, bytesTotal, entriesDone, entriesTotal: files.length });
+      options.onProgress?.({ phase, bytesDone, bytesTotal, entriesDone, entriesTotal: files.count });
 
     // Every entry's bytes, once, through the checks a restore makes (`checkedEntryData`) and a SHA-256.
-    for (const entry of readable) {
+    for (let i = 0; i < files.count; i++) {
+      if (!inspection.readable(i)) continue;
       options.signal?.throwIfAborted();
+      const entry = files.at(i);
       const declared = entry.uncompressedSize;
       const hash = hasherFor(inflater.hashing, declared);
       const target = await options.sink?.(entry.filename, declared);
@@ -79,7 +81,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       let seen = 0;
       let failed = false;
       try {
-        for await (const chunk of checkedEntryData(reader, entry, listed.get(entry.filename)?.deflateBlocks, inflater, entryKey.key)) {
+        for await (const chunk of checkedEntryData(reader, entry, inspection, files.listedBlocks(i), inflater, entryKey.key)) {
           options.signal?.throwIfAborted();
           seen += chunk.length;
           bytesDone += chunk.length;
@@ -103,8 +105,8 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
       bytesDone += Math.max(0, declared - seen);
       report("verifying");
       if (failed) continue;
-      const item = listed.get(entry.filename);
-      if (item && item.sha256 !== (await hash.digest())) {
+      const listedSha256 = files.listedSha256(i);
+      if (listedSha256 !== undefined && listedSha256 !== (await hash.digest())) {
         problems.push(`The checksum of ${entry.filename} does not match the manifest.`);
         continue;
       }
@@ -115,7 +117,7 @@ export async function verifyArchive(source: ArchiveSourceReader, options: Verify
     report("hashing");
     const sha256 = await (options.sha256 ?? digesting!.sha256(options.signal));
     if (options.expectedSha256 && options.expectedSha256 !== sha256) problems.unshift(SHA256_MISMATCH);
-    return { ok: problems.length === 0, entries: files.length, bytes, sha256, problems, intact, ...(manifest ? { manifest } : {}) };
+    return { ok: problems.length === 0, entries: files.count, bytes, sha256, problems, intact, ...(manifest ? { manifest: listedManifest(manifest, files) } : {}) };
   } catch (error) {
     digesting?.stop();
     throw error;

@@ -50,7 +50,7 @@ describe("writeArchive + readArchive", () => {
     expect(await checkZipBytesIndependently(zip)).toContain("No errors detected");
     const report = await readArchive(reader(zip));
     expect(report.entries).toBe(3);
-    expect(report.manifest?.entries.map((e) => e.path)).toEqual(["data.db", "storage/a/photo.jpg", "storage/a/empty.txt"]);
+    expect(report.manifest?.entries().map((e) => e.path)).toEqual(["data.db", "storage/a/photo.jpg", "storage/a/empty.txt"]);
   });
 
   test("entries the caller may hold: asked with the manifest's sizes and SHA-256, left out of read-ahead, and if held neither read nor sunk", async () => {
@@ -79,7 +79,7 @@ describe("writeArchive + readArchive", () => {
         },
       },
     );
-    const listed = report.manifest!.entries;
+    const listed = report.manifest!.entries();
     expect(maybe.sort()).toEqual(listed.map((e): [string, number] => [e.path, e.size]).sort());
     expect(taken.sort()).toEqual(listed.filter((e) => e.path.startsWith("storage/")).map((e): [string, number, string] => [e.path, e.size, e.sha256]).sort());
     expect(sunk.sort()).toEqual(["data.db", "storage/a/empty.txt"]);

@@ -13,7 +13,9 @@ if (command === "write") {
   const source = await fileReader(from!);
   try {
     const report = await readArchive(source, { sink: sinkToDir(to!) });
-    console.log(JSON.stringify(report));
+    // The manifest's entries are made on demand (`ListedManifest`): printed as the manifest they come from.
+    const { manifest, ...rest } = report;
+    console.log(JSON.stringify({ ...rest, ...(manifest ? { manifest: { ...manifest, entries: manifest.entries() } } : {}) }));
   } finally {
     await source.close();
   }
