@@ -36,16 +36,22 @@ export async function login(url: string): Promise<string> {
 }
 
 /**
- * Samples `field` of /proc/<pid>/status (VmRSS, or RssAnon for the process's own memory without the file pages it
- * maps) every `everyMs` until stopped; returns the peak in bytes.
+ * What `sampleRss` measures: VmRSS or RssAnon of /proc/<pid>/status (RssAnon: the process's own memory, without
+ * any file pages it maps), or `VmRSS-without-db`: VmRSS less the pages of database files (`*.db`) the process
+ * maps, from /proc/<pid>/smaps. A restore's quick_check maps the staged data.db: those are clean page-cache pages
+ * that VmRSS counts, not memory the process holds.
  */
-export function sampleRss(pid: number, everyMs = 20, field: "VmRSS" | "RssAnon" = "VmRSS"): { stop(): number } {
+export type RssMeasure = "VmRSS" | "RssAnon" | "VmRSS-without-db";
+
+/** Samples `measure` every `everyMs` until stopped; returns the peak in bytes. */
+export function sampleRss(pid: number, everyMs = 20, measure: RssMeasure = "VmRSS"): { stop(): number } {
   let peak = 0;
-  const pattern = new RegExp(`${field}:\\s+(\\d+)`);
+  const pattern = new RegExp(`${measure === "RssAnon" ? "RssAnon" : "VmRSS"}:\\s+(\\d+)`);
   const read = () => {
     try {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      const kb = Number(pattern.exec(status)?.[1] ?? 0);
+      let kb = Number(pattern.exec(status)?.[1] ?? 0);
+      if (measure === "VmRSS-without-db") kb -= mappedDatabaseKb(readFileSync(`/proc/${pid}/smaps`, "utf8"));
       peak = Math.max(peak, kb * 1024);
     } catch {
       // the process may be gone
@@ -60,6 +66,17 @@ export function sampleRss(pid: number, everyMs = 20, field: "VmRSS" | "RssAnon" 
       return peak;
     },
   };
+}
+
+/** The resident kB of the mappings of `*.db` files in a /proc/<pid>/smaps text. */
+export function mappedDatabaseKb(smaps: string): number {
+  let kb = 0;
+  let database = false;
+  for (const line of smaps.split("\n")) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) database = /\.db(?: \(deleted\))?$/.test(line);
+    else if (database && line.startsWith("Rss:")) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return kb;
 }
 
 /** Calls GET /api/health in a loop (every `everyMs`) until stopped; returns the latencies in ms. */
