@@ -27,7 +27,19 @@ import { concatBytes, WorkerPoolError } from "./engine/index.ts";
 import { EntryRanges } from "./local-headers.ts";
 import type { ManifestHeader } from "./manifest-entries.ts";
 import { MANIFEST_PATH, parseManifest, type Manifest, type ManifestEntry } from "./manifest.ts";
-import { AES_SALT_BYTES, AES_VERIFIER_BYTES, aesVerifierMatches, configureZip, entryPathProblem, toZipReader, type ArchiveSourceReader } from "./zip/index.ts";
+import {
+  AES_SALT_BYTES,
+  AES_VERIFIER_BYTES,
+  aesVerifierMatches,
+  configureZip,
+  END_OF_CENTRAL_SIGNATURE,
+  entryPathProblem,
+  LOCAL_HEADER_BYTES,
+  LOCAL_HEADER_SIGNATURE,
+  toZipReader,
+  ZIP64_LOCATOR_SIGNATURE,
+  type ArchiveSourceReader,
+} from "./zip/index.ts";
 
 /** Caps that keep a hostile archive from filling the disk (a "zip bomb"). */
 export interface ArchiveLimits {
@@ -184,10 +196,10 @@ async function keyProblem(entries: Entry[], source: ArchiveSourceReader, passwor
 async function aesHeader(source: ArchiveSourceReader, entry: Entry): Promise<Uint8Array | undefined> {
   const head = await source.read(entry.offset, 30);
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (head.length < 30 || view.getUint32(0, true) !== 0x04034b50) return undefined;
+  if (head.length < LOCAL_HEADER_BYTES || view.getUint32(0, true) !== LOCAL_HEADER_SIGNATURE) return undefined;
   const length = AES_SALT_BYTES + AES_VERIFIER_BYTES;
   if (entry.compressedSize < length) return undefined;
-  const header = await source.read(entry.offset + 30 + view.getUint16(26, true) + view.getUint16(28, true), length);
+  const header = await source.read(entry.offset + LOCAL_HEADER_BYTES + view.getUint16(26, true) + view.getUint16(28, true), length);
   return header.length === length ? header : undefined;
 }
 
@@ -257,7 +269,7 @@ async function endRecordProblem(source: ArchiveSourceReader): Promise<string | u
   const view = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
   let end = -1;
   for (let at = tail.length - END_RECORD; at >= 0 && end < 0; at--) {
-    if (view.getUint32(at, true) === 0x06054b50 && at + END_RECORD + view.getUint16(at + 20, true) === tail.length) end = at;
+    if (view.getUint32(at, true) === END_OF_CENTRAL_SIGNATURE && at + END_RECORD + view.getUint16(at + 20, true) === tail.length) end = at;
   }
   // zip.js found one, so its comment length is what is wrong: bytes cut off, or bytes appended.
   if (end < 0) return "The zip archive's end record does not end the file: the archive is truncated or has data appended.";
@@ -265,7 +277,7 @@ async function endRecordProblem(source: ArchiveSourceReader): Promise<string | u
   const [disk, directoryDisk, onDisk, total] = [4, 6, 8, 10].map((at) => view.getUint16(end + at, true));
   if (onDisk !== total || (disk !== 0 && disk !== 0xffff) || (directoryDisk !== 0 && directoryDisk !== 0xffff)) return problem;
   const locator = end - ZIP64_LOCATOR;
-  if (locator < 0 || view.getUint32(locator, true) !== 0x07064b50) return undefined;
+  if (locator < 0 || view.getUint32(locator, true) !== ZIP64_LOCATOR_SIGNATURE) return undefined;
   if (view.getUint32(locator + 4, true) !== 0 || view.getUint32(locator + 16, true) !== 1) return problem;
   const record = await source.read(Number(view.getBigUint64(locator + 8, true)), ZIP64_END_RECORD);
   if (record.length < ZIP64_END_RECORD) return problem;

@@ -14,7 +14,7 @@ import { Buffer } from "node:buffer";
 import type { Entry } from "@zip.js/zip.js";
 import type { ManifestHeader } from "./manifest-entries.ts";
 import type { ManifestEntry } from "./manifest.ts";
-import type { DeflateBlocks } from "./zip/index.ts";
+import { METHOD_AES, type DeflateBlocks } from "./zip/index.ts";
 
 const SHA256_BYTES = 32;
 const FIRST_CAPACITY = 64;
@@ -99,7 +99,7 @@ export class ArchiveEntries {
     this.#methods[i] = entry.compressionMethod;
     this.#traits[i] = (entry.encrypted ? ENCRYPTED : 0) | (entry.crc32 === undefined ? CRC_UNKNOWN : 0) |
       ((entry as { extraFieldZip64?: unknown }).extraFieldZip64 ? ZIP64 : 0) |
-      (aes && aes.originalCompressionMethod !== AES_METHOD ? AES_WRONG_METHOD : 0);
+      (aes && aes.originalCompressionMethod !== METHOD_AES ? AES_WRONG_METHOD : 0);
     return i;
   }
 
@@ -191,7 +191,6 @@ export class ArchiveEntries {
 }
 
 /** The compression method that marks an entry as WinZip AES-encrypted. */
-const AES_METHOD = 99;
 
 /**
  * The manifest as a reader reports it: its fields, and its entries made on demand from the packed records (a new

@@ -12,20 +12,23 @@
  */
 import { InvalidBackupError } from "../errors.ts";
 import type { ArchiveEntry } from "./archive-entries.ts";
-import type { ArchiveSourceReader } from "./zip/index.ts";
+import {
+  DATA_DESCRIPTOR_SIGNATURE,
+  EXTRA_AES,
+  EXTRA_ZIP64,
+  FLAG_DATA_DESCRIPTOR,
+  FLAG_ENCRYPTED,
+  FLAG_STRONG_ENCRYPTION,
+  FLAG_UTF8,
+  LOCAL_HEADER_BYTES,
+  LOCAL_HEADER_SIGNATURE,
+  MAX32,
+  METHOD_AES,
+  type ArchiveSourceReader,
+} from "./zip/index.ts";
 
-const LOCAL_HEADER = 30;
-const LOCAL_HEADER_SIGNATURE = 0x04034b50;
-const DATA_DESCRIPTOR_SIGNATURE = 0x08074b50;
-const EXTRA_ZIP64 = 0x0001;
-const EXTRA_AES = 0x9901;
-const AES_METHOD = 99;
-const FLAG_ENCRYPTED = 0x1;
-const FLAG_DATA_DESCRIPTOR = 0x8;
-const FLAG_STRONG_ENCRYPTION = 0x40;
 /** The flags a local header must share with its central record (zip.js's `BITFLAG_AMBIGUITY_MASK`). */
-const FLAGS_THAT_MUST_AGREE = FLAG_ENCRYPTED | FLAG_DATA_DESCRIPTOR | FLAG_STRONG_ENCRYPTION | 0x800;
-const MAX_32 = 0xffffffff;
+const FLAGS_THAT_MUST_AGREE = FLAG_ENCRYPTED | FLAG_DATA_DESCRIPTOR | FLAG_STRONG_ENCRYPTION | FLAG_UTF8;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Where an entry's data lies, and where its bytes (data descriptor included) end. */
@@ -48,15 +51,15 @@ export async function checkedDataRange(source: ArchiveSourceReader, entry: Archi
   const unreadable = () => new InvalidBackupError(`The entry ${entry.filename} cannot be read: the archive is corrupt or truncated.`);
   const disagrees = (what: string) =>
     new InvalidBackupError(`The entry ${entry.filename} disagrees with its central directory record (mismatched local file header (${what})): the archive is damaged or was altered.`);
-  const head = await source.read(entry.offset, LOCAL_HEADER);
+  const head = await source.read(entry.offset, LOCAL_HEADER_BYTES);
   // zip.js reads only an entry whose AES extra field comes with method 99.
   if (entry.aesWrongMethod) throw unreadable();
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (head.length < LOCAL_HEADER || view.getUint32(0, true) !== LOCAL_HEADER_SIGNATURE) throw unreadable();
+  if (head.length < LOCAL_HEADER_BYTES || view.getUint32(0, true) !== LOCAL_HEADER_SIGNATURE) throw unreadable();
   const flags = view.getUint16(6, true);
   const nameLength = view.getUint16(26, true);
   const extraLength = view.getUint16(28, true);
-  const trailing = nameLength + extraLength ? await source.read(entry.offset + LOCAL_HEADER, nameLength + extraLength) : new Uint8Array();
+  const trailing = nameLength + extraLength ? await source.read(entry.offset + LOCAL_HEADER_BYTES, nameLength + extraLength) : new Uint8Array();
   const name = trailing.subarray(0, nameLength);
   const extra = extraFields(trailing.subarray(nameLength));
   const local = localRecord(view, flags, extra);
@@ -71,7 +74,7 @@ export async function checkedDataRange(source: ArchiveSourceReader, entry: Archi
   }
   if (entry.encrypted && (entry.rawBitFlag & FLAG_STRONG_ENCRYPTION) !== 0) throw unreadable();
 
-  const start = entry.offset + LOCAL_HEADER + nameLength + extraLength;
+  const start = entry.offset + LOCAL_HEADER_BYTES + nameLength + extraLength;
   const end = start + entry.compressedSize;
   if (end > Math.min(source.size, directoryOffset)) throw unreadable();
   let rangeEnd = end;
@@ -132,14 +135,14 @@ function localRecord(view: DataView, flags: number, extra: Map<number, Uint8Arra
   const zip64 = extra.get(EXTRA_ZIP64);
   if (zip64) {
     // The 64-bit values of the fields that say 0xffffffff, uncompressed size first; left as they are if short.
-    const missing = (["uncompressedSize", "compressedSize"] as const).filter((field) => record[field] === MAX_32);
+    const missing = (["uncompressedSize", "compressedSize"] as const).filter((field) => record[field] === MAX32);
     if (zip64.length >= missing.length * 8) {
       const values = missing.map((_, i) => new DataView(zip64.buffer, zip64.byteOffset, zip64.byteLength).getBigUint64(i * 8, true));
       if (values.every((value) => value <= MAX_SAFE)) missing.forEach((field, i) => (record[field] = Number(values[i])));
     }
   }
   const aes = extra.get(EXTRA_AES);
-  if (aes && (method === AES_METHOD || (flags & FLAG_ENCRYPTED) !== 0) && aes.length >= 7) {
+  if (aes && (method === METHOD_AES || (flags & FLAG_ENCRYPTED) !== 0) && aes.length >= 7) {
     record.compressionMethod = aes[5]! | (aes[6]! << 8);
     if (aes[0] !== 1) record.crc32 = undefined; // AE-2 leaves the CRC-32 out
   }

@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, entryReadError, inspectArchive, looksLikeZip, openZip, 
 import { listedManifest, type ArchiveEntries, type ListedManifest } from "./archive-entries.ts";
 import { hasherFor, openBlockInflater } from "./engine/index.ts";
 import { checkedEntryData, openEntryKey } from "./entry-data.ts";
-import type { ArchiveSourceReader } from "./zip/index.ts";
+import { LOCAL_HEADER_BYTES, type ArchiveSourceReader } from "./zip/index.ts";
 
 /** Entries the caller may hold already (a restore's unchanged uploads), asked about before they are read. */
 export interface HeldEntries {
@@ -196,7 +196,7 @@ async function entriesMayHold(files: ArchiveEntries, held: HeldEntries, source: 
   byOffset.forEach((i, k) => {
     if (!found[i]) return;
     const next = k + 1 < byOffset.length ? files.offset(byOffset[k + 1]!) : source.size;
-    ranges.push([files.offset(i), Math.min(next, files.offset(i) + 30 + files.rawFilenameLength(i) + files.compressedSize(i))]);
+    ranges.push([files.offset(i), Math.min(next, files.offset(i) + LOCAL_HEADER_BYTES + files.rawFilenameLength(i) + files.compressedSize(i))]);
   });
   source.skip?.(ranges);
   return found;

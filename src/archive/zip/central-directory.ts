@@ -8,17 +8,12 @@
  * bytes it is the record itself, about 100 bytes an entry (46 and the name, more with zip64 or AES).
  */
 
-const CENTRAL_HEADER = 0x02014b50;
-/** Bit 3: sizes and CRC follow the data; bit 11: names are UTF-8. */
-export const FLAGS = 0x0808;
-/** Bit 0: the entry is encrypted. */
-export const FLAG_ENCRYPTED = 0x0001;
-/** WinZip AES: the method field says 99, the 0x9901 extra field holds the actual method. */
-export const METHOD_AES = 99;
-const EXTRA_AES = 0x9901;
+import { CENTRAL_HEADER_SIGNATURE, EXTRA_AES, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_UTF8, MAX32, METHOD_AES } from "./format.ts";
+
+/** The flags every entry here has: sizes and CRC in a data descriptor, UTF-8 names. */
+export const FLAGS = FLAG_DATA_DESCRIPTOR | FLAG_UTF8;
 /** Version 5.1: AES encryption (APPNOTE 4.4.3.2). */
 export const VERSION_AES = 51;
-export const MAX32 = 0xffffffff;
 
 /** What an entry's central record says: everything its local header and data descriptor say, and where it starts. */
 export interface CentralRecord {
@@ -77,7 +72,7 @@ export class CentralDirectory {
     const at = this.#reserve(46 + entry.name.length + extraLength);
     const r = this.#view;
     const needs64 = entry.zip64 || zip64Length > 0;
-    r.setUint32(at, CENTRAL_HEADER, true);
+    r.setUint32(at, CENTRAL_HEADER_SIGNATURE, true);
     r.setUint16(at + 4, (3 << 8) | (entry.encrypted ? VERSION_AES : 45), true); // made by Unix, spec 4.5 (5.1 with AES)
     r.setUint16(at + 6, versionNeeded(entry.encrypted, needs64), true);
     r.setUint16(at + 8, entry.encrypted ? FLAGS | FLAG_ENCRYPTED : FLAGS, true);

@@ -6,15 +6,20 @@
 import type { CompressedBlock, DeflateBlocks, EntryDeflater, OpenEntryDeflater } from "./block-deflater.ts";
 import { crc32 } from "./crc32.ts";
 import { batchedWrites, type BatchedWrites } from "./batched-writes.ts";
-import { aesExtra, CentralDirectory, FLAG_ENCRYPTED, FLAGS, MAX32, METHOD_AES, versionNeeded, type CentralRecord } from "./central-directory.ts";
+import { aesExtra, CentralDirectory, FLAGS, versionNeeded, type CentralRecord } from "./central-directory.ts";
+import {
+  DATA_DESCRIPTOR_SIGNATURE,
+  END_OF_CENTRAL_SIGNATURE,
+  FLAG_ENCRYPTED,
+  LOCAL_HEADER_SIGNATURE,
+  MAX32,
+  METHOD_AES,
+  ZIP64_END_OF_CENTRAL_SIGNATURE,
+  ZIP64_LOCATOR_SIGNATURE,
+} from "./format.ts";
 import { OrderedOutput } from "./ordered-output.ts";
 import { AES_OVERHEAD, AesEntryEncryptor, type OpenEntryCipher } from "./winzip-aes.ts";
 
-const LOCAL_HEADER = 0x04034b50;
-const DATA_DESCRIPTOR = 0x08074b50;
-const END_OF_CENTRAL = 0x06054b50;
-const ZIP64_END_OF_CENTRAL = 0x06064b50;
-const ZIP64_LOCATOR = 0x07064b50;
 /** Entries expected to reach this size get zip64 fields from their local header on. */
 const ZIP64_THRESHOLD = 0xffff0000;
 
@@ -193,7 +198,7 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
       const zip64End = this.#output.offset;
       const record = new Uint8Array(56 + 20);
       const r = new DataView(record.buffer);
-      r.setUint32(0, ZIP64_END_OF_CENTRAL, true);
+      r.setUint32(0, ZIP64_END_OF_CENTRAL_SIGNATURE, true);
       r.setBigUint64(4, 44n, true);
       r.setUint16(12, (3 << 8) | 45, true);
       r.setUint16(14, 45, true);
@@ -201,14 +206,14 @@ export class ZipStreamWriter<Block extends CompressedBlock = CompressedBlock> {
       r.setBigUint64(32, BigInt(count), true);
       r.setBigUint64(40, BigInt(cdSize), true);
       r.setBigUint64(48, BigInt(cdStart), true);
-      r.setUint32(56, ZIP64_LOCATOR, true);
+      r.setUint32(56, ZIP64_LOCATOR_SIGNATURE, true);
       r.setBigUint64(64, BigInt(zip64End), true);
       r.setUint32(72, 1, true);
       await this.#output.push(record, 0);
     }
     const end = new Uint8Array(22);
     const e = new DataView(end.buffer);
-    e.setUint32(0, END_OF_CENTRAL, true);
+    e.setUint32(0, END_OF_CENTRAL_SIGNATURE, true);
     e.setUint16(8, Math.min(count, 0xffff), true);
     e.setUint16(10, Math.min(count, 0xffff), true);
     e.setUint32(12, Math.min(cdSize, MAX32), true);
@@ -231,7 +236,7 @@ function localHeader({ name, method, dosTime, dosDate, zip64, encrypted }: Centr
   extra.set(aes, zip64 ? 20 : 0);
   const header = new Uint8Array(30 + name.length + extra.length);
   const h = new DataView(header.buffer);
-  h.setUint32(0, LOCAL_HEADER, true);
+  h.setUint32(0, LOCAL_HEADER_SIGNATURE, true);
   h.setUint16(4, versionNeeded(encrypted, zip64), true);
   h.setUint16(6, encrypted ? FLAGS | FLAG_ENCRYPTED : FLAGS, true);
   h.setUint16(8, encrypted ? METHOD_AES : method, true);
@@ -311,7 +316,7 @@ class EntryEncryption {
 function dataDescriptor({ crc, compressed, uncompressed, zip64 }: CentralRecord): Uint8Array {
   const descriptor = new Uint8Array(zip64 ? 24 : 16);
   const d = new DataView(descriptor.buffer);
-  d.setUint32(0, DATA_DESCRIPTOR, true);
+  d.setUint32(0, DATA_DESCRIPTOR_SIGNATURE, true);
   d.setUint32(4, crc, true);
   if (zip64) {
     d.setBigUint64(8, BigInt(compressed), true);
