@@ -194,7 +194,7 @@ async function keyProblem(entries: Entry[], source: ArchiveSourceReader, passwor
 
 /** An AES entry's salt and verifier, found through its local header; undefined where those are not there to read. */
 async function aesHeader(source: ArchiveSourceReader, entry: Entry): Promise<Uint8Array | undefined> {
-  const head = await source.read(entry.offset, 30);
+  const head = await source.read(entry.offset, LOCAL_HEADER_BYTES);
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (head.length < LOCAL_HEADER_BYTES || view.getUint32(0, true) !== LOCAL_HEADER_SIGNATURE) return undefined;
   const length = AES_SALT_BYTES + AES_VERIFIER_BYTES;

@@ -190,8 +190,6 @@ export class ArchiveEntries {
   }
 }
 
-/** The compression method that marks an entry as WinZip AES-encrypted. */
-
 /**
  * The manifest as a reader reports it: its fields, and its entries made on demand from the packed records (a new
  * array each call). Why not the parsed manifest: 50 000 entries as objects outlived the read by seconds.

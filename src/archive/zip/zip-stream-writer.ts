@@ -11,6 +11,7 @@ import {
   DATA_DESCRIPTOR_SIGNATURE,
   END_OF_CENTRAL_SIGNATURE,
   FLAG_ENCRYPTED,
+  LOCAL_HEADER_BYTES,
   LOCAL_HEADER_SIGNATURE,
   MAX32,
   METHOD_AES,
@@ -234,7 +235,7 @@ function localHeader({ name, method, dosTime, dosDate, zip64, encrypted }: Centr
     view.setUint16(2, 16, true);
   }
   extra.set(aes, zip64 ? 20 : 0);
-  const header = new Uint8Array(30 + name.length + extra.length);
+  const header = new Uint8Array(LOCAL_HEADER_BYTES + name.length + extra.length);
   const h = new DataView(header.buffer);
   h.setUint32(0, LOCAL_HEADER_SIGNATURE, true);
   h.setUint16(4, versionNeeded(encrypted, zip64), true);
@@ -248,8 +249,8 @@ function localHeader({ name, method, dosTime, dosDate, zip64, encrypted }: Centr
   }
   h.setUint16(26, name.length, true);
   h.setUint16(28, extra.length, true);
-  header.set(name, 30);
-  header.set(extra, 30 + name.length);
+  header.set(name, LOCAL_HEADER_BYTES);
+  header.set(extra, LOCAL_HEADER_BYTES + name.length);
   return header;
 }
 
