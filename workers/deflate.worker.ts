@@ -19,6 +19,7 @@ let pieceDeflater: PieceDeflater = storingIncompressible(libdeflate);
 let fingerprint: ((piece: Uint8Array) => Uint8Array) | undefined;
 let lookup: Uint8Array | undefined;
 let inputs: { buffer: SharedArrayBuffer; slotBytes: number } | undefined;
+let outputs: { buffer: SharedArrayBuffer; slotBytes: number } | undefined;
 const hash = hashRequestHandler((reply) => self.postMessage(reply satisfies DeflateReply));
 
 self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
@@ -28,6 +29,7 @@ self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
     if (request.fingerprintKey) fingerprint = pieceFingerprinter(request.fingerprintKey);
     lookup = request.lookup;
     inputs = { buffer: request.inputs, slotBytes: request.slotBytes };
+    outputs = { buffer: request.outputs, slotBytes: request.outputSlotBytes };
     const deflater: PieceDeflaterName = isal ? "isa-l" : "libdeflate";
     self.postMessage({ type: "ready", deflater } satisfies DeflateReply);
     return;
@@ -37,14 +39,22 @@ self.onmessage = ({ data: request }: MessageEvent<DeflateRequest>) => {
   try {
     const block = typeof input === "number" ? slotView(inputs!.buffer, inputs!.slotBytes, input, length) : new Uint8Array(input, 0, length);
     const reusable = request.reuse && lookup ? { reusable: (key: Uint8Array, last: boolean, inputLength: number) => findReusable(lookup!, key, last, inputLength) } : {};
-    const options: PieceOptions = request.fingerprint && fingerprint ? { fingerprint, ...reusable } : {};
+    // Written into the slot the caller lends the data on (`lent-bytes.ts`) where it fits: memory used before, where
+    // a copy of its own would be faulted in afresh on both threads.
+    const into = request.output === undefined ? {} : { into: slotView(outputs!.buffer, outputs!.slotBytes, request.output, outputs!.slotBytes) };
+    const options: PieceOptions = { ...(request.fingerprint && fingerprint ? { fingerprint, ...reusable } : {}), ...into };
     const { output, pieces, fingerprints } = deflateBlockSync(block, request.last, request.level, pieceDeflater, options);
+    const fingerprinted = fingerprints ? { fingerprints } : {};
+    const transferFingerprints = fingerprints ? [fingerprints.buffer as ArrayBuffer] : [];
+    if (output.buffer === outputs?.buffer) {
+      self.postMessage({ id, output: output.length, pieces, ...fingerprinted } satisfies DeflateReply, transferFingerprints);
+      return;
+    }
     // A copy when the output is a view into a larger buffer (ISA-L's output ring, reused by the next block, or
     // shared memory), so only its own bytes go: a real copy, since a `Buffer`'s `slice` (zlib's output is one)
     // would share the larger buffer.
     const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength && !(output.buffer instanceof SharedArrayBuffer) ? output : new Uint8Array(output);
-    const transfer = [own.buffer as ArrayBuffer, ...(fingerprints ? [fingerprints.buffer as ArrayBuffer] : [])];
-    self.postMessage({ id, output: own, pieces, ...(fingerprints ? { fingerprints } : {}) } satisfies DeflateReply, transfer);
+    self.postMessage({ id, output: own, pieces, ...fingerprinted } satisfies DeflateReply, [own.buffer as ArrayBuffer, ...transferFingerprints]);
   } catch (error) {
     self.postMessage({ id, error: error instanceof Error ? error.message : String(error) } satisfies DeflateReply);
   }

@@ -7,7 +7,7 @@ import { hasherFor, openBlockDeflater, openEntryCiphers, parallelDeflaters, type
 import { MANIFEST_FORMAT, MANIFEST_PATH, type Manifest } from "./manifest.ts";
 import { ManifestEntries, type ManifestHeader } from "./manifest-entries.ts";
 import { BlockIndexBuilder, type ReusablePieces, type ReuseCounts } from "./reuse/index.ts";
-import { isCompressible, ZipStreamWriter } from "./zip/index.ts";
+import { giveBack, isCompressible, ownBytes, ZipStreamWriter } from "./zip/index.ts";
 import { collectingEvery } from "../collect-garbage.ts";
 
 /**
@@ -45,6 +45,12 @@ export interface WriteArchiveOptions {
    * Pieces are then neither reused nor indexed: `reuse` and `indexBlocks` are ignored (`WrittenArchive.reuse`).
    */
   password?: string;
+  /**
+   * `output` is done with each chunk once that chunk's write resolves: it copies whatever it keeps longer (both
+   * stores' streams do, `BackupStore.write`). The deflate workers' blocks are then written from memory they
+   * reuse (`zip/lent-bytes.ts`); otherwise each such block is copied first, since the output may keep it.
+   */
+  outputDoneOnWrite?: boolean;
 }
 
 export interface WrittenArchive {
@@ -107,10 +113,15 @@ export async function writeArchive(
     if (writeError !== undefined) throw writeError;
     await archiveHash.update(data);
     archiveBytes += data.length;
+    const chunk = options.outputDoneOnWrite ? data : ownBytes(data);
     // Not awaiting each write lets the store's I/O overlap with the next block; `ready` is the backpressure.
-    writer.write(data).catch((error) => {
-      writeError ??= error;
-    });
+    writer
+      .write(chunk)
+      .catch((error) => {
+        writeError ??= error;
+      })
+      // Written or failed, the output is done with it: lent memory goes back to the deflate workers.
+      .finally(() => giveBack(chunk));
     await writer.ready;
   };
   const blockIndex = new BlockIndexBuilder(indexBlocks, { onFull: () => deflater.stopFingerprinting() });

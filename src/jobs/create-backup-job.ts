@@ -31,6 +31,7 @@ export async function createBackupJob(params: CreateBackupParams, context: JobCo
       level: params.level,
       ...(params.deflater ? { deflater: params.deflater } : {}),
       producer: params.producer,
+      outputDoneOnWrite: true,
       ...(params.password ? { password: params.password } : {}),
       indexBlocks: store.blockIndexes !== undefined,
       ...(previous ? { reuse: previous.pieces } : {}),

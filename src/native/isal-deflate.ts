@@ -10,19 +10,16 @@
  */
 import { FFIType, ptr } from "bun:ffi";
 import { inflateRawSync } from "node:zlib";
-import { endsOnFullFlush } from "../archive/engine/index.ts";
-import { uninitializedBytes } from "../uninitialized-bytes.ts";
+import { endsOnFullFlush, PieceRing } from "../archive/engine/index.ts";
 import { openIsalLibrary, roundTripText } from "./isal-library.ts";
 
 /**
  * A piece's raw deflate data; `final` ends the stream, anything else ends with a full flush. The bytes are a view
- * of the deflater's own memory, valid until it has written `OUTPUT_VALID_BYTES` more: enough for the rest of a
- * block's pieces (`deflatePieces`), which are copied out together.
+ * of the deflater's own memory, valid until it has written `RING_VALID_BYTES` more (`piece-ring.ts`): enough for
+ * the rest of a block's pieces (`deflatePieces`), which are copied out together.
  */
 export type PieceDeflate = (piece: Uint8Array, final: boolean) => Uint8Array | undefined;
 
-/** Output written after a piece's before its memory is written again: a whole 1 MiB block's, stored, and more. */
-const OUTPUT_VALID_BYTES = 1024 * 1024 + 64 * 1024;
 /** The largest piece deflated into the ring (`deflatePieces` cuts 48 KiB ones); a larger one gets memory of its own. */
 const MAX_PIECE_BYTES = 64 * 1024;
 
@@ -56,15 +53,10 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
   const stream = new Uint8Array(STREAM_BYTES);
   const fields = new DataView(stream.buffer);
   const levelBuf = new Uint8Array(LEVEL_BUF_BYTES);
-  // One ring of output for every piece, written in turn. Why not a new array per piece: 22 of them per block were
-  // most of what a worker allocated, garbage its collector left for long enough to add tens of MB at peak.
-  const ring = uninitializedBytes(OUTPUT_VALID_BYTES + 2 * roomFor(MAX_PIECE_BYTES));
-  let ringAt = 0;
+  // One ring of output for every piece, written in turn (`piece-ring.ts`).
+  const ring = new PieceRing(roomFor(MAX_PIECE_BYTES));
   const deflate: PieceDeflate = (piece, final) => {
-    const room = roomFor(piece.length);
-    const inRing = room <= roomFor(MAX_PIECE_BYTES);
-    if (inRing && ringAt + room > ring.length) ringAt = 0;
-    const output = inRing ? ring.subarray(ringAt, ringAt + room) : uninitializedBytes(room);
+    const output = ring.take(roomFor(piece.length));
     lib.symbols.isal_deflate_stateless_init(stream); // resets every field below, so each is set again
     fields.setBigUint64(FIELD.nextIn, BigInt(piece.length > 0 ? ptr(piece) : ptr(output)), true);
     fields.setUint32(FIELD.availIn, piece.length, true);
@@ -81,9 +73,8 @@ export function openIsalDeflate(level: number): PieceDeflate | undefined {
     if (lib.symbols.isal_deflate_stateless(stream) !== COMP_OK) return undefined;
     const written = fields.getUint32(FIELD.totalOut, true);
     if (written > output.length) return undefined;
-    if (inRing) ringAt += written;
     // How an open piece ends is checked by `flushedPieces`, which every caller deflates through.
-    return output.subarray(0, written);
+    return ring.used(output, written);
   };
   return roundTrips(deflate) ? deflate : undefined;
 }

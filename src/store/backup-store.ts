@@ -30,6 +30,11 @@ export interface WriteOptions {
 export interface PendingWrite {
   /** Names the unpublished bytes for `BackupStore.openPending`, from any thread, once `stream` is closed (when written with `checkBeforeCommit`). */
   id: string;
+  /**
+   * Done with each chunk once that chunk's write resolves: it copies what it keeps longer (a part being filled),
+   * so the writer may reuse the chunk's memory then (`writeArchive`'s `outputDoneOnWrite`; the store contract's
+   * tests hold both stores to it).
+   */
   stream: WritableStream<Uint8Array>;
   /** Publishes the archive under its key, with its checksum. Call after `stream` is closed. */
   commit(sha256: string): Promise<void>;

@@ -147,7 +147,11 @@ export class S3BackupStore implements BackupStore {
     const uploading = new Set<Promise<void>>();
     let partsStarted = 0;
     let uploadError: unknown;
-    let buffered: Uint8Array[] = [];
+    /**
+     * The part being filled: chunks are copied in, so the stream is done with each once its write resolves (what
+     * `PendingWrite.stream` promises; the archive's blocks are written from memory that is then reused).
+     */
+    let buffered: Buffer | undefined;
     let bufferedBytes = 0;
     let written = 0;
     let completed = false;
@@ -162,8 +166,8 @@ export class S3BackupStore implements BackupStore {
     // Parts go up while the next one fills, PARTS_UPLOADING at once: memory stays bounded by one more part than
     // that. A failed part (after its retries) fails the next write or the close.
     const flush = async () => {
-      const bytes = Buffer.concat(buffered, bufferedBytes);
-      buffered = [];
+      const bytes = (buffered ?? Buffer.alloc(0)).subarray(0, bufferedBytes);
+      buffered = undefined;
       bufferedBytes = 0;
       while (uploading.size >= PARTS_UPLOADING && uploadError === undefined) await Promise.race(uploading);
       if (uploadError !== undefined) throw uploadError;
@@ -195,10 +199,15 @@ export class S3BackupStore implements BackupStore {
 
     const stream = new WritableStream<Uint8Array>({
       write: async (chunk) => {
-        buffered.push(chunk);
-        bufferedBytes += chunk.length;
         written += chunk.length;
-        if (bufferedBytes >= this.#partSize) await flush();
+        for (let at = 0; at < chunk.length; ) {
+          buffered ??= Buffer.allocUnsafe(this.#partSize);
+          const n = Math.min(this.#partSize - bufferedBytes, chunk.length - at);
+          buffered.set(chunk.subarray(at, at + n), bufferedBytes);
+          bufferedBytes += n;
+          at += n;
+          if (bufferedBytes === this.#partSize) await flush();
+        }
       },
       close: async () => {
         if (bufferedBytes > 0 || partsStarted === 0) await flush();

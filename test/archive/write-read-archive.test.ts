@@ -244,3 +244,50 @@ test("memory stays flat while a large entry is deflated: nothing of the output i
   expect(written).toBeGreaterThan(mib * random.length * 0.99);
   expect((peak - before) / 1024 / 1024).toBeLessThan(250);
 }, 60_000);
+
+describe("writeArchive's blocks from reused memory (zip/lent-bytes.ts)", () => {
+  // 12 MiB of random bytes and 2 of rows: the random blocks' data (about 1 MiB each) goes out as it is, a dozen
+  // blocks through eight output slots, so slots are reused; the rows' is gathered into batches.
+  const mixed = () => {
+    const db = new Uint8Array(14 * 1024 * 1024);
+    for (let at = 0; at < 12 * 1024 * 1024; at += 65536) crypto.getRandomValues(db.subarray(at, at + 65536));
+    db.set(jsonRows(2 * 1024 * 1024, 4), 12 * 1024 * 1024);
+    return db;
+  };
+  /** A slow disk's write: long enough for the workers to deflate several more blocks meanwhile (about 1 ms each). */
+  const slowWrite = () => new Promise<void>((resolve) => setTimeout(resolve, 10));
+
+  test("an output done with each chunk when its write resolves gets blocks in shared memory, and every byte right though it queues them and copies them late", async () => {
+    const db = mixed();
+    const chunks: Uint8Array[] = [];
+    let shared = 0;
+    // Chunks wait in its queue too (a high-water mark of 4), written while more blocks deflate.
+    const queueing = new CountQueuingStrategy({ highWaterMark: 4 });
+    const output = new WritableStream<Uint8Array>(
+      {
+        async write(chunk) {
+          if (chunk.buffer instanceof SharedArrayBuffer) shared++;
+          // Copied only at the end of a slow write: memory taken back any earlier would show as wrong bytes.
+          await slowWrite();
+          chunks.push(chunk.slice());
+        },
+      },
+      queueing,
+    );
+    await writeArchive([source("data.db", db)], output, { producer: "test", outputDoneOnWrite: true });
+    const zip = new Uint8Array(Buffer.concat(chunks));
+    expect(shared).toBeGreaterThanOrEqual(12);
+    expect(await checkZipBytesIndependently(zip)).toContain("No errors detected");
+    expect(Buffer.from((await unzipAll(zip)).get("data.db")!).equals(Buffer.from(db))).toBe(true);
+  });
+
+  test("an output that may keep its chunks gets memory of their own, and keeps every byte right", async () => {
+    const db = mixed();
+    const kept: Uint8Array[] = [];
+    const output = new WritableStream<Uint8Array>({ write: (chunk) => void kept.push(chunk) });
+    await writeArchive([source("data.db", db)], output, { producer: "test" });
+    expect(kept.some((chunk) => chunk.buffer instanceof SharedArrayBuffer)).toBe(false);
+    const zip = new Uint8Array(Buffer.concat(kept));
+    expect(Buffer.from((await unzipAll(zip)).get("data.db")!).equals(Buffer.from(db))).toBe(true);
+  });
+});

@@ -63,7 +63,7 @@ export const FAST_LEVEL = 2;
  * unless the block fills its 8192 matches first, which the bench's text files did in most 64 KiB pieces and in
  * none of 48 KiB. One block per piece is what `spliceInPlace` needs.
  */
-const PIECE_LIMIT = 48 * 1024;
+export const PIECE_LIMIT = 48 * 1024;
 
 /** What a deflate worker may be asked to do beside deflating: fingerprint pieces, and skip the reusable ones. */
 export interface PieceOptions {
@@ -75,6 +75,11 @@ export interface PieceOptions {
    * `inputLength`: the piece's input bytes.
    */
   reusable?: (fingerprint: Uint8Array, last: boolean, inputLength: number) => number | undefined;
+  /**
+   * Memory to write the block's output into, where it fits (a deflate worker's output slot, `deflate.worker.ts`):
+   * `output` is then a view of it.
+   */
+  into?: Uint8Array;
 }
 
 /**
@@ -198,5 +203,17 @@ function piecesOf(
     }
     pieces.push({ inputLength, fresh });
   }
-  return { output: concatBytes(parts), pieces, ...(fingerprints ? { fingerprints } : {}) };
+  return { output: joinParts(parts, options.into), pieces, ...(fingerprints ? { fingerprints } : {}) };
+}
+
+/** The parts one after another at the start of `into` where they fit, else as one array (`concatBytes`). */
+function joinParts(parts: readonly (Uint8Array | readonly number[])[], into: Uint8Array | undefined): Uint8Array {
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
+  if (!into || length > into.length) return concatBytes(parts);
+  let at = 0;
+  for (const part of parts) {
+    into.set(part, at);
+    at += part.length;
+  }
+  return into.subarray(0, length);
 }

@@ -10,6 +10,7 @@ import { HashChannels, type HashReply, type HashRequest, type Hashing } from "./
 import { FINGERPRINT_BYTES, newFingerprintKey } from "./piece-fingerprint.ts";
 import { SharedSlots } from "./shared-slots.ts";
 import { WorkerPool } from "./worker-pool.ts";
+import { giveBack, isLent, lend } from "../zip/index.ts";
 import { collectingEvery } from "../../collect-garbage.ts";
 
 export type DeflateRequest =
@@ -22,6 +23,8 @@ export type DeflateRequest =
        */
       input: number | SharedArrayBuffer;
       length: number;
+      /** A slot of the `outputs` sent with `setup` to write the block's data into, if it fits there. */
+      output?: number;
       last: boolean;
       level: number;
       /** Whether to fingerprint each piece's input (with the key from `setup`), for the archive's block index. */
@@ -35,13 +38,25 @@ export type DeflateRequest =
    * earlier archive offers, sorted for lookups (`block-reuse.ts`), in shared memory. The worker answers with the
    * compressor it uses.
    */
-  | { type: "setup"; deflater: PieceDeflaterName; inputs: SharedArrayBuffer; slotBytes: number; fingerprintKey?: Uint8Array; lookup?: Uint8Array }
+  | {
+      type: "setup";
+      deflater: PieceDeflaterName;
+      inputs: SharedArrayBuffer;
+      slotBytes: number;
+      outputs: SharedArrayBuffer;
+      outputSlotBytes: number;
+      fingerprintKey?: Uint8Array;
+      lookup?: Uint8Array;
+    }
   /** The workers also hash the archive and its entries, each stream on one of them (`worker-hashing.ts`). */
   | HashRequest;
 
-/** A block's reply also says its input slot may be filled again. */
+/**
+ * A block's reply also says its input slot may be filled again. Its `output` is the block's data, or the data's
+ * length when it was written into the output slot the request named.
+ */
 export type DeflateReply =
-  | ({ id: number } & PiecedBlock)
+  | ({ id: number; output: Uint8Array | number } & Omit<PiecedBlock, "output">)
   | { id: number; error: string }
   | { type: "ready"; deflater: PieceDeflaterName }
   | HashReply;
@@ -86,6 +101,25 @@ const SLOT_BYTES = 1024 * 1024;
  * (`blockBuffer`), and some to spare; a block asking for more waits for a slot.
  */
 const INPUT_SLOTS = 8;
+/**
+ * Size of the slots blocks are deflated into: a slot's block and room to spare, for stored pieces' headers (5
+ * bytes a piece) and zlib's growth on incompressible input (about 0.03%). Data that does not fit comes in memory
+ * of its own.
+ */
+const OUTPUT_SLOT_BYTES = SLOT_BYTES + 64 * 1024;
+/**
+ * Blocks whose data may lie in output slots at once: those waiting in the zip writer's queue (4 MiB of input, and
+ * one more while the next is pushed), the one being written, and some to spare. A block finding none free gets
+ * memory of its own instead of waiting: a slot comes back only once its block is written, and blocks are written
+ * only while new ones are pushed, so waiting could hold up the very writes that free slots.
+ */
+const OUTPUT_SLOTS = 8;
+/**
+ * Blocks of fewer input bytes get memory of their own for their data: small arrays come from the allocator's
+ * pages in use, and one small file's block holding a 1 MiB slot while it waits among hundreds would leave none for
+ * the large blocks, whose fresh memory is what costs (`lent-bytes.ts`).
+ */
+const LENT_OUTPUT_MIN_BYTES = 64 * 1024;
 
 /**
  * Worker threads that deflate blocks with ISA-L or libdeflate (`deflate.worker.ts`), one per core, started on
@@ -113,6 +147,11 @@ export class DeflateWorkers {
    */
   readonly #inputs = new SharedSlots(INPUT_SLOTS, SLOT_BYTES);
   /**
+   * The slots blocks are deflated into, lent with the block's data until it is written (`lent-bytes.ts`): the same
+   * memory for every block, instead of new memory from each worker's reply.
+   */
+  readonly #outputs = new SharedSlots(OUTPUT_SLOTS, OUTPUT_SLOT_BYTES);
+  /**
    * Counts the deflated data this thread takes in, collecting garbage every 32 MiB of it. Why: each block's data
    * arrives in memory of its own (from a worker, or read back from an earlier archive), garbage once written, and
    * this thread's heap is small, so its collector let 70–100 MB of it wait. In first backups through the server,
@@ -135,6 +174,7 @@ export class DeflateWorkers {
       onFail: (error) => {
         this.#hashChannels.fail(error);
         this.#inputs.fail(error);
+        this.#outputs.fail(error);
       },
     });
     this.#hashChannels = new HashChannels(this.#pool.count, (index, request) => this.#pool.post(index, request));
@@ -148,7 +188,8 @@ export class DeflateWorkers {
   /**
    * A `DeflateBlock` on these workers. A block from `blockBuffer` is read where it is, and its slot is taken back
    * once the block is deflated; any other is copied, so the caller's buffer stays its own. Either must not change
-   * until the promise settles (a reusable piece that fails its check is deflated from it after all).
+   * until the promise settles (a reusable piece that fails its check is deflated from it after all). The block's
+   * data may be lent (`lent-bytes.ts`): whoever writes or copies it gives it back.
    */
   readonly deflate: DeflateBlock = async (block, last, level) => {
     const own = this.#slotOf(block);
@@ -157,7 +198,8 @@ export class DeflateWorkers {
       let assembled = await this.#assemble(reply);
       // A reusable piece did not read back intact: this block is deflated whole instead.
       assembled ??= (await this.#assemble(await this.#send(block, last, level, false, own)))!;
-      this.#tookIn(assembled.data.byteLength);
+      // Lent data is not garbage once written, so only data of its own counts towards a collection.
+      if (!isLent(assembled.data)) this.#tookIn(assembled.data.byteLength);
       return assembled;
     } finally {
       if (own !== undefined) this.#inputs.release(own);
@@ -178,12 +220,20 @@ export class DeflateWorkers {
     return block.byteOffset / SLOT_BYTES;
   }
 
-  /** The block's data, with reusable pieces read from the earlier archive; undefined if one is not intact. */
+  /**
+   * The block's data, with reusable pieces read from the earlier archive; undefined if one is not intact. Lent
+   * output is given back unless it is the data itself.
+   */
   async #assemble({ output, pieces, fingerprints }: PiecedBlock): Promise<DeflatedBlock | undefined> {
-    const reused = pieces.some((piece) => "reuse" in piece)
-      ? await this.#reuse!.read(pieces.flatMap((piece) => ("reuse" in piece ? [piece.reuse] : [])))
-      : [];
-    if (!reused) return undefined;
+    const reusing = pieces.some((piece) => "reuse" in piece);
+    const reused = reusing ? await this.#reuse!.read(pieces.flatMap((piece) => ("reuse" in piece ? [piece.reuse] : []))).catch((error: unknown) => {
+      giveBack(output);
+      throw error;
+    }) : [];
+    if (!reused) {
+      giveBack(output);
+      return undefined;
+    }
     const parts: Uint8Array[] = [];
     const described: BlockPiece[] = [];
     let fresh = 0;
@@ -196,22 +246,43 @@ export class DeflateWorkers {
       const fingerprint = fingerprints.subarray(FINGERPRINT_BYTES * i, FINGERPRINT_BYTES * (i + 1));
       described.push({ inputLength: piece.inputLength, length: from.data.length, fingerprint, reused: "reuse" in piece, ...known });
     }
-    // With nothing reused the parts lie side by side in `output`, and concatBytes hands back a view of it.
-    return { data: concatBytes(parts), ...(fingerprints ? { pieces: described } : {}) };
+    // With nothing reused the data is `output` itself (lent or not); otherwise the parts are joined into new memory.
+    const data = reusing ? concatBytes(parts) : output;
+    if (data !== output) giveBack(output);
+    return { data, ...(fingerprints ? { pieces: described } : {}) };
   }
 
-  /** Sends `block` to a worker: from its slot `own` as it is, else copied. */
+  /**
+   * Sends `block` to a worker: from its slot `own` as it is, else copied. The output comes back lent when the
+   * worker wrote it into an output slot.
+   */
   async #send(block: Uint8Array, last: boolean, level: number, reuse: boolean, own: number | undefined): Promise<PiecedBlock> {
     if (this.#pool.failure) throw this.#pool.failure;
     const oversized = block.length > SLOT_BYTES;
     const input = own ?? (oversized ? new SharedArrayBuffer(block.length) : await this.#inputs.acquire());
+    const output = block.length >= LENT_OUTPUT_MIN_BYTES ? this.#outputs.tryAcquire() : undefined;
+    let lent = false;
     try {
       // A copy: the caller's block stays its own.
       if (own === undefined) (typeof input === "number" ? this.#inputs.view(input, block.length) : new Uint8Array(input)).set(block);
-      const reply = await this.#pool.request((id) => ({ type: "deflate", id, input, length: block.length, last, level, fingerprint: this.#fingerprint, reuse }));
+      const reply = await this.#pool.request((id) => ({
+        type: "deflate",
+        id,
+        input,
+        length: block.length,
+        ...(output === undefined ? {} : { output }),
+        last,
+        level,
+        fingerprint: this.#fingerprint,
+        reuse,
+      }));
       if ("error" in reply) throw new Error(`A block failed to deflate: ${reply.error}`);
-      return reply as PiecedBlock;
+      const { output: data, pieces, fingerprints } = reply as Extract<DeflateReply, { pieces: unknown }>;
+      if (typeof data !== "number") return { output: data, pieces, ...(fingerprints ? { fingerprints } : {}) };
+      lent = true;
+      return { output: lend(this.#outputs.view(output!, data), () => this.#outputs.release(output!)), pieces, ...(fingerprints ? { fingerprints } : {}) };
     } finally {
+      if (output !== undefined && !lent) this.#outputs.release(output);
       // Once the worker has answered (or the workers are gone: nothing is sent after a failure). A slot of the
       // caller's goes back when its block is done (`deflate`).
       if (typeof input === "number" && own === undefined) this.#inputs.release(input);
@@ -246,6 +317,7 @@ export class DeflateWorkers {
   /** The message each worker gets first. */
   #setup(): DeflateRequest {
     const fingerprinting = this.fingerprintKey ? { fingerprintKey: this.fingerprintKey, ...(this.#reuse ? { lookup: this.#reuse.lookup } : {}) } : {};
-    return { type: "setup", deflater: this.#deflater, inputs: this.#inputs.buffer, slotBytes: SLOT_BYTES, ...fingerprinting };
+    const slots = { inputs: this.#inputs.buffer, slotBytes: SLOT_BYTES, outputs: this.#outputs.buffer, outputSlotBytes: OUTPUT_SLOT_BYTES };
+    return { type: "setup", deflater: this.#deflater, ...slots, ...fingerprinting };
   }
 }

@@ -13,6 +13,7 @@ export * from "./engine-choice.ts";
 export * from "./inflate-workers.ts";
 export * from "./parallel-deflate-stream.ts";
 export * from "./piece-fingerprint.ts";
+export * from "./piece-ring.ts";
 export * from "./read-ahead.ts";
 export * from "./shared-slots.ts";
 export * from "./stored-pieces.ts";

@@ -34,6 +34,14 @@ export class SharedSlots {
     return new Promise<number>((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
 
+  /**
+   * A free slot now, or undefined when none is (or others wait). For memory that is only a saving: a caller that
+   * cannot wait without holding up the slots' release (`DeflateWorkers`' output slots) takes its own instead.
+   */
+  tryAcquire(): number | undefined {
+    return this.#failure || this.#waiting.length > 0 ? undefined : this.#free.pop();
+  }
+
   /** Gives `slot` back: to the first caller waiting, else for the next `acquire`. */
   release(slot: number): void {
     const next = this.#failure ? undefined : this.#waiting.shift();

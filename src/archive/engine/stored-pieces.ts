@@ -2,7 +2,8 @@
  * Pieces that look incompressible (random bytes, already compressed uploads, encrypted blobs) written as stored
  * deflate blocks without deflating them (`storingIncompressible`), by a cheap look at their bytes first.
  */
-import type { PieceDeflater } from "./deflate-block.ts";
+import { PIECE_LIMIT, type PieceDeflater } from "./deflate-block.ts";
+import { PieceRing } from "./piece-ring.ts";
 
 /** Bytes looked at, at each end of a piece: two pages of a database, far less than deflating the piece. */
 const SAMPLE_BYTES = 2048;
@@ -38,10 +39,12 @@ export function looksIncompressible(piece: Uint8Array): boolean {
  * `piece` as stored deflate blocks (RFC 1951 §3.2.4), each a header byte (BFINAL in its low bit, BTYPE 00, the
  * rest padding), LEN and its complement, then the bytes: what ISA-L itself writes for a piece it cannot
  * compress, and what `endsOpen` admits as an open piece. It starts and ends on a byte boundary, as every piece does.
+ * Written in `ring`'s memory when given (a deflate worker's), else in memory of its own.
  */
-export function storedPiece(piece: Uint8Array, final: boolean): Uint8Array {
+export function storedPiece(piece: Uint8Array, final: boolean, ring?: PieceRing): Uint8Array {
   const blocks = Math.max(1, Math.ceil(piece.length / STORED_BLOCK_MAX));
-  const out = new Uint8Array(piece.length + 5 * blocks);
+  const length = piece.length + 5 * blocks;
+  const out = ring ? ring.take(length) : new Uint8Array(length);
   let at = 0;
   for (let i = 0; i < blocks; i++) {
     const bytes = piece.subarray(i * STORED_BLOCK_MAX, (i + 1) * STORED_BLOCK_MAX);
@@ -53,7 +56,7 @@ export function storedPiece(piece: Uint8Array, final: boolean): Uint8Array {
     out.set(bytes, at + 5);
     at += 5 + bytes.length;
   }
-  return out;
+  return ring ? ring.used(out, length) : out;
 }
 
 /**
@@ -65,5 +68,7 @@ export function storedPiece(piece: Uint8Array, final: boolean): Uint8Array {
  * unchanged.
  */
 export function storingIncompressible(deflater: PieceDeflater): PieceDeflater {
-  return (piece, final) => (looksIncompressible(piece) ? storedPiece(piece, final) : deflater(piece, final));
+  // Pieces of up to 48 KiB (`deflatePieces`), one stored block each.
+  const ring = new PieceRing(PIECE_LIMIT + 5);
+  return (piece, final) => (looksIncompressible(piece) ? storedPiece(piece, final, ring) : deflater(piece, final));
 }

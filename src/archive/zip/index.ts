@@ -9,6 +9,7 @@ export * from "./block-deflater.ts";
 export * from "./crc32.ts";
 export * from "./entry-paths.ts";
 export * from "./format.ts";
+export * from "./lent-bytes.ts";
 export * from "./ordered-output.ts";
 export * from "./sha256-stream.ts";
 export * from "./winzip-aes.ts";

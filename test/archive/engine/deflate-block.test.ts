@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { deflatePieces, DeflateWorkers, endsOpen, flushedPieces, libdeflatePieces, pieceFingerprinter } from "../../../src/archive/engine/index.ts";
+import { giveBack, isLent } from "../../../src/archive/zip/index.ts";
 import { ISAL_LEVEL, openIsalDeflate } from "../../../src/native/isal-deflate.ts";
 import { isalRequired } from "../../support/isal.ts";
 import { jsonRows } from "../../support/sample-data.ts";
@@ -122,6 +123,30 @@ describe("DeflateWorkers", () => {
     expect(Buffer.from(inflateRawSync(Buffer.concat(out))).equals(Buffer.from(input))).toBe(true);
     // Larger than a slot: memory of its own, copied when deflated.
     expect((await workers.blockBuffer(2 * MiB)).buffer).not.toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  test("a block's data is lent from an output slot: given back, the slot serves the next block; all held, a block gets memory of its own instead of waiting", async () => {
+    workers = new DeflateWorkers(1);
+    const input = jsonRows(MiB, 3);
+    const first = (await workers.deflate(input, true, 2)).data;
+    expect(isLent(first)).toBe(true);
+    expect(first.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const expected = first.slice();
+    giveBack(first);
+    const held = [(await workers.deflate(input, true, 2)).data];
+    // The same memory again, holding the same block.
+    expect([held[0]!.buffer, held[0]!.byteOffset]).toEqual([first.buffer, first.byteOffset]);
+    expect(held[0]).toEqual(expected);
+    // None given back: once every slot is held, the next block's data is its own, and still right.
+    for (let i = 0; i < 12 && isLent(held.at(-1)!); i++) held.push((await workers.deflate(input, true, 2)).data);
+    const own = held.at(-1)!;
+    expect(isLent(own)).toBe(false);
+    expect(own.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    expect(held.length).toBeGreaterThan(2);
+    for (const data of held) expect(Buffer.from(inflateRawSync(data)).equals(Buffer.from(input))).toBe(true);
+    // A small block's data is never lent: it would hold a whole slot.
+    expect(isLent((await workers.deflate(input.subarray(0, 1000), true, 2)).data)).toBe(false);
+    for (const data of held) giveBack(data);
   });
 
   test("a block larger than a slot is copied to shared memory of its own and deflates whole", async () => {

@@ -69,7 +69,9 @@ describe("storingIncompressible", () => {
     const storing = storingIncompressible(deflater);
     const random = new Uint8Array(randomBytes(1024 * KiB));
     const rows = jsonRows(1024 * KiB);
-    const blocks = [deflatePieces(random, false, storing), deflatePieces(rows, false, storing), deflatePieces(random.subarray(0, 300 * KiB), true, storing)];
+    // Copies: a block's output is the deflaters' memory until the next block (`PiecedBlock.output`).
+    const block = (input: Uint8Array, last: boolean) => ({ output: deflatePieces(input, last, storing).output.slice() });
+    const blocks = [block(random, false), block(rows, false), block(random.subarray(0, 300 * KiB), true)];
     // 1 MiB blocks go in 22 pieces of at most 48 KiB; only the rows' are deflated.
     expect(calls()).toBe(22);
     expect(blocks[0]!.output.length).toBe(random.length + 5 * 22);
@@ -93,7 +95,7 @@ describe("storingIncompressible", () => {
         for (let i = 0; at < input.length || blocks.length === 0; i++) {
           const size = cuts[i % cuts.length]!;
           const last = at + size >= input.length;
-          blocks.push(deflatePieces(input.subarray(at, at + size), last, storing).output);
+          blocks.push(deflatePieces(input.subarray(at, at + size), last, storing).output.slice());
           at += size;
         }
         expect(Buffer.from(inflateRawSync(Buffer.concat(blocks))).equals(input)).toBe(true);
