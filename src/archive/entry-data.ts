@@ -10,7 +10,7 @@ import { EncryptedBackupError, InvalidBackupError } from "../errors.ts";
 import { NO_KEY_PROBLEM } from "./archive-checks.ts";
 import type { ArchiveEntry } from "./archive-entries.ts";
 import { checkedDataRange, type EntryDataRange, type EntryRanges } from "./local-headers.ts";
-import { blockPlan, inflateBlocks, openEntryCiphers, readingAhead, type BlockInflater, type ReadRange } from "./engine/index.ts";
+import { blockPlan, inflateBlocks, openEntryCiphers, readingAhead, type BlockInflater, type ReadInto, type ReadRange } from "./engine/index.ts";
 import { AES_AUTH_CODE_BYTES, AES_SALT_BYTES, AES_VERIFIER_BYTES, AesEntryDecryptor, crc32, type ArchiveSourceReader, type DeflateBlocks, type OpenEntryCipher } from "./zip/index.ts";
 
 /** Bytes read from the source at a time: big reads keep a remote or local source efficient. */
@@ -86,7 +86,7 @@ export async function* checkedEntryData(
  * a restore's time. The CRC-32 is checked by the caller with the runtime's native one.
  */
 async function* entryData(source: ArchiveSourceReader, entry: ArchiveEntry, { start, end }: EntryDataRange, blocks?: DeflateBlocks, inflater?: BlockInflater): AsyncGenerator<Uint8Array> {
-  yield* inflatedData((offset, length) => source.read(start + offset, length), end - start, entry, blocks, inflater);
+  yield* inflatedData((offset, length, into) => source.read(start + offset, length, into), end - start, entry, blocks, inflater);
 }
 
 /**
@@ -132,7 +132,7 @@ function* fixedReads(size: number): Generator<ReadRange> {
 
 /** `size` bytes of an entry's (plain) compressed data through `read`, stored or inflated, the next read ahead. */
 async function* inflatedData(
-  read: (offset: number, length: number) => Promise<Uint8Array>,
+  read: ReadInto,
   size: number,
   entry: ArchiveEntry,
   blocks?: DeflateBlocks,

@@ -241,8 +241,9 @@ async function openFile(path: string): Promise<RandomAccessSource> {
     freshReads: true,
     // The same file as this handle's, even if another is renamed over its path meanwhile.
     sha256BesideReaders: () => fileSha256InWorker(path, { dev, ino }),
-    async read(offset, length) {
-      const buffer = uninitializedBytes(Math.max(0, Math.min(length, size - offset))); // only bytes read are handed out
+    async read(offset, length, into) {
+      const wanted = Math.max(0, Math.min(length, size - offset)); // only bytes read are handed out
+      const buffer = into && into.length >= wanted ? into.subarray(0, wanted) : uninitializedBytes(wanted);
       let done = 0;
       while (done < buffer.length) {
         const bytesRead =

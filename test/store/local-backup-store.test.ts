@@ -41,6 +41,13 @@ describe("LocalBackupStore's random access (what a restore reads through)", () =
         read.fill(0); // the caller's own: the next read of the same bytes is not changed by it
         expect(Buffer.from(await source.read(offset, length)).equals(Buffer.from(bytes.subarray(offset, offset + length)))).toBe(true);
       }
+      // Given memory to read into (a restore's read buffers), a large read and a small one come back in it.
+      const into = new Uint8Array(2 * 1024 * 1024);
+      for (const [offset, length] of [[7, 2 * 1024 * 1024], [bytes.length - 10, 100]] as const) {
+        const read = await source.read(offset, length, into);
+        expect([read.buffer, read.byteOffset]).toEqual([into.buffer, 0]);
+        expect(Buffer.from(read).equals(Buffer.from(bytes.subarray(offset, offset + length)))).toBe(true);
+      }
       expect(await source.sha256BesideReaders!().done).toBe(sha256);
     } finally {
       await source.close();

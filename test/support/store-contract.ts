@@ -68,6 +68,11 @@ export function runStoreContract(makeStore: () => Promise<BackupStore>): void {
       for (const [offset, length] of [[0, 4], [1_999_990, 100], [123_456, 65_536], [5, 1]] as const) {
         expect(await source.read(offset, length)).toEqual(data.subarray(offset, Math.min(data.length, offset + length)));
       }
+      // Given memory to read into, a source may use it (a view of it comes back) or not: the bytes are right either way.
+      const into = new Uint8Array(300_000).fill(0xee);
+      const read = await source.read(1_800_000, 250_000, into);
+      expect(read).toEqual(data.subarray(1_800_000, 2_000_000));
+      expect(read.buffer === into.buffer ? read.byteOffset : 0).toBe(0);
     } finally {
       await source.close();
     }

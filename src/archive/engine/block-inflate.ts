@@ -7,13 +7,20 @@ import * as zlib from "node:zlib";
 import { InvalidBackupError } from "../../errors.ts";
 import type { DeflateBlocks } from "../zip/index.ts";
 import { readingAhead, type ReadRange } from "./read-ahead.ts";
+import { HeldBuffer, type ReadBuffers } from "./read-buffers.ts";
+
+/**
+ * Reads `length` bytes at `offset`; a reader may read them into `into` (memory the caller leaves alone until the
+ * read settles) and return a view of it, or return memory of its own.
+ */
+export type ReadInto = (offset: number, length: number, into?: Uint8Array) => Promise<Uint8Array>;
 
 const inflateRaw = promisify(zlib.inflateRaw) as (data: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
 /** Blocks inflating at once: enough to keep two cores busy beside the rest of a restore, few enough to stay small. */
 const IN_FLIGHT = 4;
 /** Compressed bytes read from the source at a time (whole blocks, so none needs copying together). */
-const READ_SIZE = 4 * 1024 * 1024;
+export const READ_SIZE = 4 * 1024 * 1024;
 /** Largest block size accepted from a manifest: a bound on what one block may hold in memory. */
 const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
 
@@ -70,6 +77,8 @@ export interface BlockInflater {
    * are given memory in the order they are asked for, waiting for blocks lent before them to be released.
    */
   inflate(compressed: Uint8Array, size: number): Promise<InflatedBlock>;
+  /** Memory for the compressed reads of the entries it inflates (`read-buffers.ts`), where it keeps any. */
+  readonly readBuffers?: ReadBuffers;
 }
 
 /**
@@ -106,7 +115,7 @@ export const zlibBlockInflater: BlockInflater = {
  * cores go further (README "Performance").
  */
 export async function* inflateBlocks(
-  read: (offset: number, length: number) => Promise<Uint8Array>,
+  read: ReadInto,
   blocks: DeflateBlocks,
   size: number,
   name: string,
@@ -116,7 +125,7 @@ export async function* inflateBlocks(
   const expectedLength = (i: number) => (i < compressedSizes.length - 1 ? blockSize : size - blockSize * i);
   const using = Math.min(blockSize, size) <= inflater.maxBlockBytes ? inflater : zlibBlockInflater;
   const inflating: Promise<InflatedBlock>[] = [];
-  const pieces = compressedPieces(read, compressedSizes, name);
+  const pieces = compressedPieces(read, compressedSizes, name, inflater.readBuffers);
   let next = 0;
   /** The block last yielded, released when the next is asked for. */
   let lent: InflatedBlock | undefined;
@@ -129,8 +138,9 @@ export async function* inflateBlocks(
       while (inflating.length < IN_FLIGHT) {
         const piece = await pieces.next();
         if (piece.done) break;
-        const block = using.inflate(piece.value, expectedLength(next + inflating.length));
-        block.catch(() => {}); // awaited in order below
+        const block = using.inflate(piece.value.bytes, expectedLength(next + inflating.length));
+        // Its compressed bytes are let go once it is inflated (or failed): their memory may be read into again.
+        block.then(piece.value.letGo, piece.value.letGo);
         inflating.push(block);
       }
       const oldest = inflating.shift();
@@ -152,19 +162,38 @@ export async function* inflateBlocks(
   }
 }
 
-/** The compressed blocks, read in big pieces of whole blocks, the next piece read ahead, and handed out as views. */
-async function* compressedPieces(
-  read: (offset: number, length: number) => Promise<Uint8Array>,
-  sizes: number[],
-  name: string,
-): AsyncGenerator<Uint8Array> {
+/**
+ * The compressed blocks, read in big pieces of whole blocks, the next piece read ahead, and handed out as views,
+ * each with the function that lets go of it once it is no longer needed. Pieces are read into `buffers` where
+ * the reader takes them; a buffer is read into again once the reader is past it and every block in it let go.
+ */
+async function* compressedPieces(read: ReadInto, sizes: number[], name: string, buffers?: ReadBuffers): AsyncGenerator<{ bytes: Uint8Array; letGo: () => void }> {
+  const intos = new Map<number, Uint8Array>();
+  const reading = (offset: number, length: number) => {
+    const into = buffers?.take(length);
+    if (!into) return read(offset, length);
+    intos.set(offset, into);
+    return read(offset, length, into);
+  };
   let i = 0;
-  for await (const { bytes, length } of readingAhead(read, wholeBlockReads(sizes))) {
-    if (bytes.length !== length) throw new InvalidBackupError(`The entry ${name} cannot be read: the archive is truncated.`);
-    for (let offset = 0; offset < length; i++) {
-      yield bytes.subarray(offset, offset + sizes[i]!);
-      offset += sizes[i]!;
+  let held: HeldBuffer | undefined;
+  try {
+    for await (const { bytes, length, offset: readAt } of readingAhead(reading, wholeBlockReads(sizes))) {
+      const into = intos.get(readAt);
+      intos.delete(readAt);
+      if (into && bytes.buffer === into.buffer) held = new HeldBuffer(buffers!, into);
+      else if (into) buffers!.give(into); // the reader used memory of its own
+      if (bytes.length !== length) throw new InvalidBackupError(`The entry ${name} cannot be read: the archive is truncated.`);
+      for (let offset = 0; offset < length; i++) {
+        yield { bytes: bytes.subarray(offset, offset + sizes[i]!), letGo: held ? held.hold() : () => {} };
+        offset += sizes[i]!;
+      }
+      held?.letGo();
+      held = undefined;
     }
+  } finally {
+    // Stopped inside a piece; one read ahead and never reached is left to the collector.
+    held?.letGo();
   }
 }
 

@@ -15,6 +15,7 @@ export * from "./parallel-deflate-stream.ts";
 export * from "./piece-fingerprint.ts";
 export * from "./piece-ring.ts";
 export * from "./read-ahead.ts";
+export * from "./read-buffers.ts";
 export * from "./shared-slots.ts";
 export * from "./stored-pieces.ts";
 export * from "./worker-hashing.ts";

@@ -4,7 +4,8 @@
  * with them.
  */
 import { availableParallelism } from "node:os";
-import { CorruptBlockError, type BlockInflater, type InflatedBlock } from "./block-inflate.ts";
+import { CorruptBlockError, READ_SIZE, type BlockInflater, type InflatedBlock } from "./block-inflate.ts";
+import { ReadBuffers } from "./read-buffers.ts";
 import { SharedSlots } from "./shared-slots.ts";
 import { HashChannels, type HashReply, type HashRequest, type Hashing } from "./worker-hashing.ts";
 import { WorkerPool } from "./worker-pool.ts";
@@ -52,6 +53,12 @@ const INPUT_SLOT_BYTES = OUTPUT_SLOT_BYTES + 4096;
  * (`inflateBlocks`, `read-archive.ts`); with fewer, blocks wait their turn.
  */
 const DEFAULT_SLOTS = 15;
+/**
+ * Compressed reads kept for the next: an entry's read being handed out, the one read ahead, and one more whose
+ * blocks are still inflating (4 in flight, `inflateBlocks`); entries inflating side by side make more, dropped
+ * after use.
+ */
+const KEPT_READ_BUFFERS = 4;
 
 /**
  * Worker threads that inflate an entry's blocks (`inflate.worker.ts`), one per core, started on first use: with
@@ -64,6 +71,8 @@ const DEFAULT_SLOTS = 15;
  */
 export class InflateWorkers implements BlockInflater {
   readonly maxBlockBytes = OUTPUT_SLOT_BYTES;
+  /** A few reads' worth kept for the entries' compressed reads: a restore's reads come in the same memory. */
+  readonly readBuffers = new ReadBuffers(READ_SIZE, KEPT_READ_BUFFERS);
   readonly #pool: WorkerPool<InflateRequest, InflateReply>;
   readonly #outputs: SharedSlots;
   readonly #inputs: SharedArrayBuffer;

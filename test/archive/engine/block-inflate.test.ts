@@ -1,7 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { constants, inflateRawSync } from "node:zlib";
-import { fitsEntry, inflateBlocks, openBlockDeflater, parallelDeflaters } from "../../../src/archive/engine/index.ts";
+import {
+  type BlockInflater,
+  fitsEntry,
+  inflateBlocks,
+  InflateWorkers,
+  openBlockDeflater,
+  parallelDeflaters,
+  READ_SIZE,
+  ReadBuffers,
+  zlibBlockInflater,
+} from "../../../src/archive/engine/index.ts";
 import { MANIFEST_FORMAT, MANIFEST_PATH, readArchive, writeArchive } from "../../../src/archive/index.ts";
 import { type DeflateBlocks, ZipStreamWriter } from "../../../src/archive/zip/index.ts";
 import { InvalidBackupError } from "../../../src/errors.ts";
@@ -130,6 +140,54 @@ describe("entries deflated in independent blocks", () => {
     const error = await collect(inflateBlocks(async (o, l) => data.slice(o, o + l), lying, 1024, "x")).catch((e) => e);
     expect(error).toBeInstanceOf(InvalidBackupError);
     expect(error.message).toBe("The entry x is corrupt: its block 1 does not inflate.");
+  });
+
+  test("compressed reads go into the inflater's read buffers, read into again once their blocks inflate: a few serve a 40 MiB entry, every byte right", async () => {
+    // Random bytes: about 40 MiB compressed too, ten 4 MiB reads.
+    const data = new Uint8Array(40 * MiB);
+    for (let at = 0; at < data.length; at += 65536) crypto.getRandomValues(data.subarray(at, at + 65536));
+    const output: Uint8Array[] = [];
+    const written = await writeArchive(
+      [{ path: "data.db", size: data.length, lastModified: new Date(), open: async () => new Blob([data as Uint8Array<ArrayBuffer>]).stream() }],
+      new WritableStream({ write: (c) => void output.push(c.slice()) }),
+      { producer: "test" },
+    );
+    const blocks = written.manifest.entries[0]!.deflateBlocks!;
+    const compressed = parseZip(concat(output))!.find((e) => entryName(e) === "data.db")!.data;
+    // The real workers, and an inflater that only reads a block's compressed bytes some turns after it is given
+    // them (as node:zlib's pool may): memory read into again any earlier would show as a corrupt block.
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const late: BlockInflater = {
+      maxBlockBytes: 16 * MiB,
+      readBuffers: new ReadBuffers(READ_SIZE, 4),
+      inflate: async (bytes, size) => (await turns(20), zlibBlockInflater.inflate(bytes, size)),
+    };
+    const workers = new InflateWorkers(2);
+    try {
+      for (const inflater of [workers, late]) {
+        const buffers = new Set<ArrayBufferLike>();
+        let reads = 0;
+        const read = async (offset: number, length: number, into?: Uint8Array) => {
+          reads++;
+          if (!into) return compressed.slice(offset, offset + length);
+          buffers.add(into.buffer);
+          // Filled a turn later, as a disk read is: blocks of the buffer before are inflating meanwhile.
+          await turns(1);
+          into.set(compressed.subarray(offset, offset + length));
+          return into.subarray(0, length);
+        };
+        const hash = createHash("sha256");
+        for await (const chunk of inflateBlocks(read, blocks, data.length, "data.db", inflater)) hash.update(chunk); // lent: used at once
+        expect(hash.digest("hex")).toBe(sha(data));
+        expect(reads).toBeGreaterThanOrEqual(10);
+        expect(buffers.size).toBeGreaterThan(0);
+        expect(buffers.size).toBeLessThanOrEqual(6);
+      }
+    } finally {
+      workers.close();
+    }
   });
 
   test("a restore's blocks inflate into memory lent chunk by chunk: a sink slower than the inflating still gets every byte", async () => {
