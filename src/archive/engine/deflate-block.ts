@@ -9,6 +9,7 @@ import { concatBytes } from "./concat-bytes.ts";
 import { spliceInPlace } from "./deflate-splice.ts";
 import type { CompressedBlock } from "../zip/index.ts";
 import { FINGERPRINT_BYTES } from "./piece-fingerprint.ts";
+import { RING_VALID_BYTES } from "./piece-ring.ts";
 
 /** One piece of a deflated block (`deflatePieces`): its input, its output, and its input's fingerprint. */
 export interface BlockPiece {
@@ -183,6 +184,9 @@ function piecesOf(
   const parts: (Uint8Array | readonly number[])[] = [];
   const pieces: PiecedBlock["pieces"] = [];
   const fingerprints = options.fingerprint ? new Uint8Array(FINGERPRINT_BYTES * lengths.length) : undefined;
+  // A piece deflater's output may be a view of its ring (`piece-ring.ts`), valid for about one 1 MiB block's
+  // output: the pieces of a larger block are copied out as they come, before the ring comes round to them.
+  const outlivesRing = block.length + 64 * lengths.length > RING_VALID_BYTES;
   let start = 0;
   for (const [i, inputLength] of lengths.entries()) {
     const piece = block.subarray(start, start + inputLength);
@@ -198,7 +202,7 @@ function piecesOf(
     const out = deflate(piece, final);
     let fresh = 0;
     for (const part of out instanceof Uint8Array ? [out] : out) {
-      parts.push(part);
+      parts.push(outlivesRing ? part.slice() : part);
       fresh += part.length;
     }
     pieces.push({ inputLength, fresh });

@@ -152,11 +152,11 @@ export class DeflateWorkers {
    */
   readonly #outputs = new SharedSlots(OUTPUT_SLOTS, OUTPUT_SLOT_BYTES);
   /**
-   * Counts the deflated data this thread takes in, collecting garbage every 32 MiB of it. Why: each block's data
-   * arrives in memory of its own (from a worker, or read back from an earlier archive), garbage once written, and
-   * this thread's heap is small, so its collector let 70–100 MB of it wait. In first backups through the server,
-   * alternated, collecting every 32 MB lowered the peak by about 30 MB, for about 12 ms a collection (README
-   * "Performance").
+   * Counts the deflated data this thread takes in memory of its own (small blocks, a block finding no output slot
+   * free, or one joined with pieces read back from an earlier archive), collecting garbage every 32 MiB of it.
+   * Why: such data is garbage once written, and this thread's heap is small, so its collector let 70–100 MB of it
+   * wait. When all blocks came that way, collecting every 32 MB lowered the peak of first backups through the
+   * server by about 30 MB, for about 12 ms a collection (README "Performance").
    */
   readonly #tookIn = collectingEvery();
   /** One per worker, each hash on the worker its channel posts to. */
@@ -226,10 +226,13 @@ export class DeflateWorkers {
    */
   async #assemble({ output, pieces, fingerprints }: PiecedBlock): Promise<DeflatedBlock | undefined> {
     const reusing = pieces.some((piece) => "reuse" in piece);
-    const reused = reusing ? await this.#reuse!.read(pieces.flatMap((piece) => ("reuse" in piece ? [piece.reuse] : []))).catch((error: unknown) => {
+    let reused: Awaited<ReturnType<ReusablePieceSource["read"]>> = [];
+    try {
+      if (reusing) reused = await this.#reuse!.read(pieces.flatMap((piece) => ("reuse" in piece ? [piece.reuse] : [])));
+    } catch (error) {
       giveBack(output);
       throw error;
-    }) : [];
+    }
     if (!reused) {
       giveBack(output);
       return undefined;

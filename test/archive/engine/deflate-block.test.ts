@@ -149,11 +149,15 @@ describe("DeflateWorkers", () => {
     for (const data of held) giveBack(data);
   });
 
-  test("a block larger than a slot is copied to shared memory of its own and deflates whole", async () => {
+  test("a block larger than a slot is copied to shared memory of its own and deflates whole, rows or random bytes", async () => {
     workers = new DeflateWorkers(1);
-    const block = jsonRows(3 * MiB + 5, 10);
-    const { data } = await workers.deflate(block, true, 2);
-    expect(Buffer.from(inflateRawSync(data)).equals(Buffer.from(block))).toBe(true);
+    // Random bytes: stored pieces, more output than the workers' rings hold for one block.
+    const random = new Uint8Array(3 * MiB + 5);
+    for (let at = 0; at < random.length; at += 65536) crypto.getRandomValues(random.subarray(at, at + 65536));
+    for (const block of [jsonRows(3 * MiB + 5, 10), random]) {
+      const { data } = await workers.deflate(block, true, 2);
+      expect(Buffer.from(inflateRawSync(data)).equals(Buffer.from(block))).toBe(true);
+    }
   });
 
   test("asked for libdeflate, the workers deflate with it and say so", async () => {
